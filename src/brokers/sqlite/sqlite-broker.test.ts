@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../lifecycle/logger.js';
+import { brokerConformance } from '../conformance/broker-suite.js';
+import { collector, testMessage } from '../conformance/helpers.js';
+import { createSqliteBroker, SqliteBroker } from './sqlite-broker.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'celeriac-sqlite-broker-'));
+const url = `sqlite://${join(dir, 'broker.db')}`;
+const context = (transportOptions: Record<string, unknown> = {}) => ({
+  logger: silentLogger(),
+  transportOptions,
+  connectionRetry: false,
+  connectionMaxRetries: 0,
+  connectionTimeoutMs: 1000,
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+brokerConformance('sqlite', { create: () => createSqliteBroker(url, context()) });
+
+describe('sqlite broker', () => {
+  it('redelivers a message whose lease expired, and fences the stale holder', async () => {
+    const a = new SqliteBroker(url, context({ visibilityTimeout: 0.3 }));
+    const b = new SqliteBroker(url, context({ visibilityTimeout: 0.3 }));
+    await a.connect();
+    await b.connect();
+    const q = { name: `lease-${Date.now()}` };
+    await a.publish(testMessage('leased'), { exchange: '', routingKey: q.name });
+    const ca = collector();
+    const consumerA = await a.consume([q], ca.handler, { prefetch: 1 });
+    const [stale] = await ca.waitFor(1);
+    // Freeze A's lease keeper, as a stopped process would: its lease then expires and B takes the message.
+    await consumerA.cancel();
+    (a as unknown as { leaseTimer?: NodeJS.Timeout }).leaseTimer &&
+      clearInterval((a as unknown as { leaseTimer: NodeJS.Timeout }).leaseTimer);
+    const cb = collector();
+    await b.consume([q], cb.handler, { prefetch: 1 });
+    const [fresh] = await cb.waitFor(1, 5_000);
+    expect(fresh!.redelivered).toBe(true);
+    await a.ack([stale!]); // fenced: must not delete B's delivery
+    expect(await b.size(q.name)).toBe(0);
+    await b.requeue([fresh!]);
+    expect(await b.size(q.name)).toBe(1);
+    await b.purge(q.name);
+    await a.close();
+    await b.close();
+  });
+
+  it('keeps rejected messages in the dead-letter table with their reason', async () => {
+    const broker = new SqliteBroker(url, context());
+    await broker.connect();
+    const q = { name: `dead-${Date.now()}` };
+    await broker.publish(testMessage('poison'), { exchange: '', routingKey: q.name });
+    const c = collector();
+    await broker.consume([q], c.handler, { prefetch: 1 });
+    const [d] = await c.waitFor(1);
+    await broker.reject(d!, { requeue: false, reason: 'body-decode-error' });
+    expect(broker.deadLetters(q.name)).toEqual([
+      expect.objectContaining({ queue: q.name, reason: 'body-decode-error' }),
+    ]);
+    await broker.close();
+  });
+});
