@@ -129,7 +129,4 @@ export interface BrokerContext {
   readonly connectionTimeoutMs: number;
 }
 
-/** Masks the password in a URL for logs and errors (`redis://:****@host`). */
-export function maskUrl(url: string): string {
-  return url.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1****@');
-}
+export { maskUrl } from '../lifecycle/url.js';

@@ -1,7 +1,7 @@
 /** URL scheme -> broker driver. Drivers load lazily, so an app on SQLite never loads ioredis or amqplib. */
 import { didYouMean, ImproperlyConfigured } from '../errors.js';
+import { urlScheme } from '../lifecycle/url.js';
 import type { Broker, BrokerContext } from './broker.js';
-import { maskUrl } from './broker.js';
 
 export type BrokerFactory = (url: string, context: BrokerContext) => Broker;
 
@@ -13,19 +13,6 @@ const drivers = new Map<string, () => Promise<BrokerFactory>>([
 /** Adds or replaces the driver for a URL scheme (for third-party drivers). */
 export function registerBrokerDriver(scheme: string, load: () => Promise<BrokerFactory>): void {
   drivers.set(scheme, load);
-}
-
-export const BROKER_URL_EXAMPLES = 'sqlite://celeriac.db, redis://localhost:6379/0, amqp://guest@localhost//';
-
-/** The scheme of a URL (`redis` for `redis://...`), or a clear error naming the setting. */
-export function urlScheme(url: string, setting: string): string {
-  const match = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url);
-  if (!match) {
-    throw new ImproperlyConfigured(
-      `${setting} "${maskUrl(url)}" is not a URL: expected scheme://..., for example ${BROKER_URL_EXAMPLES}`,
-    );
-  }
-  return match[1]!.toLowerCase();
 }
 
 export async function createBroker(url: string, context: BrokerContext): Promise<Broker> {

@@ -1,0 +1,66 @@
+/**
+ * The result backend seam. Every driver (memory, sqlite, redis, rpc, ...) implements it and passes
+ * `conformance/`. Meta documents are Celery's own (reference §2.7.2), so Python clients read what we store.
+ */
+import type { Logger } from '../lifecycle/logger.js';
+import type { ResultMeta, ResultTuple } from '../types.js';
+
+export interface BackendCapabilities {
+  /** Results survive a restart of the backend (or of the process, for embedded backends). */
+  readonly persistent: boolean;
+  /** Other processes can read what this one stores. */
+  readonly shared: boolean;
+  /** `waitFor` is notified of new results (pub/sub, reply queue) rather than polling. */
+  readonly push: boolean;
+  /** `saveGroup`/`getGroup` are available (GroupResult save and restore). */
+  readonly groups: boolean;
+  /** How a chord's header completion is detected; `none` refuses chords (rpc, as in Celery). */
+  readonly chords: 'native' | 'none';
+}
+
+export interface WaitOptions {
+  /** Give up after this many milliseconds (rejects with TimeoutError). */
+  readonly timeoutMs?: number | undefined;
+  readonly signal?: AbortSignal | undefined;
+  /** Polling interval for backends without push, in milliseconds. */
+  readonly intervalMs?: number | undefined;
+  /** Called with each non-ready state seen while waiting (custom states, STARTED, RETRY). */
+  readonly onProgress?: ((meta: ResultMeta) => void) | undefined;
+}
+
+/** The group document Celery stores under `celery-taskset-meta-<gid>`: `{"result": <group tuple>}`. */
+export interface GroupMeta {
+  result: ResultTuple;
+}
+
+export interface ResultBackend {
+  /** The URL with any password masked. */
+  readonly url: string;
+  readonly capabilities: BackendCapabilities;
+  connect(): Promise<void>;
+  /**
+   * Stores a task state. A stored SUCCESS is never overwritten (`celery/backends/base.py:944`), so a late
+   * duplicate cannot replace a good result. Drivers may batch writes; the promise resolves once written.
+   */
+  store(meta: ResultMeta): Promise<void>;
+  /** The stored meta, or null when nothing is stored (the task is PENDING). */
+  get(taskId: string): Promise<ResultMeta | null>;
+  /** Resolves with the meta once the task is in a ready state (SUCCESS, FAILURE, REVOKED). */
+  waitFor(taskId: string, options?: WaitOptions): Promise<ResultMeta>;
+  /** Called before a task is published, so that a push backend is listening before any result can exist. */
+  onTaskCall?(taskId: string): Promise<void>;
+  /** Deletes the stored result. */
+  forget(taskId: string): Promise<void>;
+  saveGroup(groupId: string, meta: GroupMeta): Promise<void>;
+  getGroup(groupId: string): Promise<GroupMeta | null>;
+  deleteGroup(groupId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BackendContext {
+  readonly logger: Logger;
+  /** Seconds results are kept (`result_expires`); null keeps them forever. */
+  readonly resultExpires: number | null;
+  /** `result_backend_transport_options`, driver-specific. */
+  readonly transportOptions: Readonly<Record<string, unknown>>;
+}

@@ -1,0 +1,117 @@
+/**
+ * The result backend contract, run against every driver. Each test uses fresh task ids, so suites for several
+ * drivers and files can share one server.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { uuid } from '../../protocol/ids.js';
+import { States, type ResultMeta } from '../../types.js';
+import type { ResultBackend } from '../backend.js';
+import { buildMeta } from '../meta.js';
+
+export interface BackendSuiteOptions {
+  /** Creates a new, unconnected backend; `resultExpires` in seconds (null = never). */
+  create(options: { resultExpires: number | null }): Promise<ResultBackend> | ResultBackend;
+}
+
+function meta(taskId: string, state: string, result: unknown, extra: Partial<ResultMeta> = {}): ResultMeta {
+  return { ...buildMeta({ state, result, request: { taskId } }), ...extra };
+}
+
+export function backendConformance(driver: string, options: BackendSuiteOptions): void {
+  describe(`backend conformance: ${driver}`, () => {
+    const open: ResultBackend[] = [];
+
+    async function connected(resultExpires: number | null = 86_400): Promise<ResultBackend> {
+      const backend = await options.create({ resultExpires });
+      await backend.connect();
+      open.push(backend);
+      return backend;
+    }
+
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((b) => b.close()));
+    });
+
+    it('reports nothing stored for an unknown task', async () => {
+      const backend = await connected();
+      expect(await backend.get(uuid())).toBeNull();
+    });
+
+    it('stores and reads back Celery task meta unchanged', async () => {
+      const backend = await connected();
+      const id = uuid();
+      const stored = meta(id, States.SUCCESS, { answer: [1, 'two', null] }, { group_id: 'g', parent_id: 'p' });
+      await backend.store(stored);
+      expect(await backend.get(id)).toEqual(stored);
+    });
+
+    it('never overwrites a stored SUCCESS', async () => {
+      const backend = await connected();
+      const id = uuid();
+      await backend.store(meta(id, States.STARTED, { pid: 1, hostname: 'w@h' }));
+      await backend.store(meta(id, States.SUCCESS, 42));
+      await backend.store(meta(id, States.FAILURE, new Error('late duplicate')));
+      await backend.store(meta(id, States.STARTED, { pid: 2, hostname: 'w@h' }));
+      const got = await backend.get(id);
+      expect(got?.status).toBe(States.SUCCESS);
+      expect(got?.result).toBe(42);
+    });
+
+    it('stores a failure in Celery exception format', async () => {
+      const backend = await connected();
+      const id = uuid();
+      await backend.store(meta(id, States.FAILURE, new TypeError('bad input')));
+      const got = await backend.get(id);
+      expect(got?.status).toBe(States.FAILURE);
+      expect(got?.result).toEqual({ exc_type: 'TypeError', exc_message: ['bad input'], exc_module: 'builtins' });
+      expect(got?.traceback).toContain('bad input');
+      expect(got?.date_done).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$/);
+    });
+
+    it('wakes a waiter when the result is stored, by another connection when the backend is shared', async () => {
+      const reader = await connected();
+      const writer = reader.capabilities.shared ? await connected() : reader;
+      const id = uuid();
+      const progress: string[] = [];
+      const waiting = reader.waitFor(id, { timeoutMs: 10_000, onProgress: (m) => progress.push(m.status) });
+      await writer.store(meta(id, 'PROGRESS', { done: 1 }));
+      await expect.poll(() => progress, { timeout: 5_000 }).toContain('PROGRESS');
+      await writer.store(meta(id, States.SUCCESS, 'done'));
+      const got = await waiting;
+      expect(got.result).toBe('done');
+    });
+
+    it('gives up waiting with TimeoutError', async () => {
+      const backend = await connected();
+      await expect(backend.waitFor(uuid(), { timeoutMs: 50 })).rejects.toMatchObject({ name: 'TimeoutError' });
+    });
+
+    it('forgets a result', async () => {
+      const backend = await connected();
+      const id = uuid();
+      await backend.store(meta(id, States.SUCCESS, 1));
+      await backend.forget(id);
+      expect(await backend.get(id)).toBeNull();
+    });
+
+    it('saves, restores and deletes group meta', async () => {
+      const backend = await connected();
+      if (!backend.capabilities.groups) return;
+      const gid = uuid();
+      const group = { result: [[gid, null], [[[uuid(), null], null]]] } as const;
+      await backend.saveGroup(gid, structuredClone(group) as never);
+      expect(await backend.getGroup(gid)).toEqual(group);
+      await backend.deleteGroup(gid);
+      expect(await backend.getGroup(gid)).toBeNull();
+    });
+
+    it('expires results after resultExpires when persistent', async () => {
+      const backend = await connected(1);
+      if (!backend.capabilities.persistent) return;
+      const id = uuid();
+      await backend.store(meta(id, States.SUCCESS, 'short-lived'));
+      expect((await backend.get(id))?.result).toBe('short-lived');
+      await expect.poll(() => backend.get(id), { timeout: 5_000, interval: 200 }).toBeNull();
+    });
+  });
+}

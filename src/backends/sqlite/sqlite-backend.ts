@@ -1,0 +1,163 @@
+/**
+ * `sqlite://PATH`: results in the embedded database (may be the broker's file). Writes made in one tick are
+ * committed in one transaction; a stored SUCCESS is never overwritten (enforced in the UPSERT itself).
+ */
+import { EventEmitter } from 'node:events';
+import { ConnectionError } from '../../errors.js';
+import { Batcher } from '../../lifecycle/async.js';
+import { openSqlite, sqlitePath, type SqliteDatabase } from '../../lifecycle/sqlite-file.js';
+import type { ResultMeta } from '../../types.js';
+import type { BackendCapabilities, BackendContext, GroupMeta, ResultBackend, WaitOptions } from '../backend.js';
+import { pollUntilReady } from '../wait.js';
+
+/** In-process writes wake in-process waiters at once; other processes' writes are found by polling. */
+const notifiers = new Map<string, EventEmitter>();
+
+function notifierFor(path: string): EventEmitter {
+  let notifier = notifiers.get(path);
+  if (!notifier) {
+    notifier = new EventEmitter();
+    notifier.setMaxListeners(0);
+    notifiers.set(path, notifier);
+  }
+  return notifier;
+}
+
+function migrate(db: SqliteDatabase): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS celeriac_results (
+      task_id TEXT PRIMARY KEY,
+      status TEXT NOT NULL,
+      meta TEXT NOT NULL,
+      expires_at INTEGER
+    );
+    CREATE TABLE IF NOT EXISTS celeriac_groups (
+      group_id TEXT PRIMARY KEY,
+      meta TEXT NOT NULL,
+      expires_at INTEGER
+    );
+  `);
+}
+
+export class SqliteBackend implements ResultBackend {
+  readonly capabilities: BackendCapabilities = {
+    persistent: true,
+    shared: true,
+    push: false,
+    groups: true,
+    chords: 'none',
+  };
+  private db: SqliteDatabase | undefined;
+  private statements: ReturnType<SqliteBackend['prepare']> | undefined;
+  private readonly notifier: EventEmitter;
+  private readonly writes = new Batcher<ResultMeta>((metas) => this.write(metas));
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly url: string,
+    private readonly context: BackendContext,
+  ) {
+    this.notifier = notifierFor(sqlitePath(url, 'backend'));
+  }
+
+  async connect(): Promise<void> {
+    if (this.db) return;
+    const db = openSqlite(this.url, 'backend');
+    migrate(db);
+    this.db = db;
+    this.statements = this.prepare(db);
+    this.sweep();
+    this.sweepTimer = setInterval(() => this.sweep(), 3_600_000);
+    this.sweepTimer.unref();
+  }
+
+  private prepare(db: SqliteDatabase) {
+    return {
+      upsert: db.prepare(
+        `INSERT INTO celeriac_results (task_id, status, meta, expires_at) VALUES (?, ?, ?, ?)
+           ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, meta = excluded.meta,
+             expires_at = excluded.expires_at
+           WHERE celeriac_results.status != 'SUCCESS'`,
+      ),
+      get: db.prepare('SELECT meta FROM celeriac_results WHERE task_id = ? AND (expires_at IS NULL OR expires_at > ?)'),
+      forget: db.prepare('DELETE FROM celeriac_results WHERE task_id = ?'),
+      saveGroup: db.prepare('INSERT OR REPLACE INTO celeriac_groups (group_id, meta, expires_at) VALUES (?, ?, ?)'),
+      getGroup: db.prepare('SELECT meta FROM celeriac_groups WHERE group_id = ? AND (expires_at IS NULL OR expires_at > ?)'),
+      deleteGroup: db.prepare('DELETE FROM celeriac_groups WHERE group_id = ?'),
+      sweepResults: db.prepare('DELETE FROM celeriac_results WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+      sweepGroups: db.prepare('DELETE FROM celeriac_groups WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+    };
+  }
+
+  private get stmts(): NonNullable<SqliteBackend['statements']> {
+    if (!this.statements) throw new ConnectionError(`result backend ${this.url} is not connected`);
+    return this.statements;
+  }
+
+  private expiresAt(): number | null {
+    return this.context.resultExpires === null ? null : Date.now() + this.context.resultExpires * 1000;
+  }
+
+  store(meta: ResultMeta): Promise<void> {
+    return this.writes.add(meta);
+  }
+
+  private async write(metas: ResultMeta[]): Promise<void> {
+    const db = this.db;
+    if (!db) throw new ConnectionError(`result backend ${this.url} is closed; cannot store results`);
+    const stmts = this.stmts;
+    const expiresAt = this.expiresAt();
+    db.transaction(() => {
+      for (const meta of metas) stmts.upsert.run(meta.task_id, meta.status, JSON.stringify(meta), expiresAt);
+    })();
+    for (const meta of metas) this.notifier.emit(meta.task_id);
+  }
+
+  async get(taskId: string): Promise<ResultMeta | null> {
+    const row = this.stmts.get.get(taskId, Date.now()) as { meta: string } | undefined;
+    return row ? (JSON.parse(row.meta) as ResultMeta) : null;
+  }
+
+  waitFor(taskId: string, options: WaitOptions = {}): Promise<ResultMeta> {
+    return pollUntilReady(taskId, () => this.get(taskId), options, this.notifier);
+  }
+
+  async forget(taskId: string): Promise<void> {
+    await this.writes.flush();
+    this.stmts.forget.run(taskId);
+  }
+
+  async saveGroup(groupId: string, meta: GroupMeta): Promise<void> {
+    this.stmts.saveGroup.run(groupId, JSON.stringify(meta), this.expiresAt());
+  }
+
+  async getGroup(groupId: string): Promise<GroupMeta | null> {
+    const row = this.stmts.getGroup.get(groupId, Date.now()) as { meta: string } | undefined;
+    return row ? (JSON.parse(row.meta) as GroupMeta) : null;
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    this.stmts.deleteGroup.run(groupId);
+  }
+
+  /** Deletes expired results (`result_expires`), as Celery's `celery.backend_cleanup` does for database backends. */
+  private sweep(): void {
+    const now = Date.now();
+    this.stmts.sweepResults.run(now);
+    this.stmts.sweepGroups.run(now);
+  }
+
+  async close(): Promise<void> {
+    const db = this.db;
+    if (!db) return;
+    await this.writes.flush().catch(() => undefined);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.statements = undefined;
+    this.db = undefined;
+    db.close();
+  }
+}
+
+export function createSqliteBackend(url: string, context: BackendContext): ResultBackend {
+  return new SqliteBackend(url, context);
+}
