@@ -1,7 +1,14 @@
 /** Building and reading Celery's task meta (reference §2.7.2), shared by every backend. */
 import { formatTraceback, serializeException } from '../protocol/exception.js';
 import { formatNaiveUtcIso } from '../protocol/time.js';
-import { EXCEPTION_STATES, isReadyState, States, type JsonValue, type ResultMeta, type TaskState } from '../types.js';
+import {
+  EXCEPTION_STATES,
+  isReadyState,
+  States,
+  type JsonValue,
+  type ResultMeta,
+  type TaskState,
+} from '../types.js';
 
 /** Request fields that go into a stored meta: membership always, the rest with `resultExtended`. */
 export interface MetaRequest {
@@ -38,7 +45,8 @@ export function buildMeta(input: MetaInput): ResultMeta {
   const meta: ResultMeta = {
     status: input.state,
     result: exceptional ? (serializeException(input.result) as unknown as JsonValue) : toJson(input.result),
-    traceback: input.traceback !== undefined ? input.traceback : exceptional ? formatTraceback(input.result) : null,
+    traceback:
+      input.traceback !== undefined ? input.traceback : exceptional ? formatTraceback(input.result) : null,
     children: input.children ?? [],
     date_done: isReadyState(input.state) ? formatNaiveUtcIso(input.now ?? Date.now()) : null,
     task_id: input.request.taskId,
@@ -59,11 +67,17 @@ export function buildMeta(input: MetaInput): ResultMeta {
 
 /** The meta a missing key stands for. */
 export function pendingMeta(taskId: string): ResultMeta {
-  return { status: States.PENDING, result: null, traceback: null, children: [], date_done: null, task_id: taskId };
+  return {
+    status: States.PENDING,
+    result: null,
+    traceback: null,
+    children: [],
+    date_done: null,
+    task_id: taskId,
+  };
 }
 
 /** Whether `next` may replace `stored`: anything may, except over a stored SUCCESS. */
 export function mayOverwrite(stored: ResultMeta | null): boolean {
   return stored?.status !== States.SUCCESS;
 }
-

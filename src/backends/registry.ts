@@ -15,7 +15,10 @@ export function registerBackendDriver(scheme: string, load: () => Promise<Backen
   drivers.set(scheme, load);
 }
 
-export async function createBackend(url: string | null | undefined, context: BackendContext): Promise<ResultBackend> {
+export async function createBackend(
+  url: string | null | undefined,
+  context: BackendContext,
+): Promise<ResultBackend> {
   if (!url || url === 'disabled' || url === 'disabled://') return new DisabledBackend();
   const scheme = urlScheme(url, 'backend');
   const load = drivers.get(scheme);

@@ -18,7 +18,10 @@ export function topicPattern(bindingKey: string): RegExp {
     const words = bindingKey.split('.').map((word) => {
       if (word === '*') return '.*?[^\\.]';
       if (word === '#') return '.*?';
-      return word.replace(/[\\^$.|?+()[\]{}]/g, (c) => `\\${c}`).replace(/\*/g, '.*?[^\\.]').replace(/#/g, '.*?');
+      return word
+        .replace(/[\\^$.|?+()[\]{}]/g, (c) => `\\${c}`)
+        .replace(/\*/g, '.*?[^\\.]')
+        .replace(/#/g, '.*?');
     });
     regex = new RegExp(`^${words.join('\\.')}$`, 'u');
     compiled.set(bindingKey, regex);
@@ -27,7 +30,11 @@ export function topicPattern(bindingKey: string): RegExp {
 }
 
 /** The queues a message published to an exchange of `type` with `routingKey` reaches. */
-export function routeToQueues(type: ExchangeType, bindings: readonly Binding[], routingKey: string): string[] {
+export function routeToQueues(
+  type: ExchangeType,
+  bindings: readonly Binding[],
+  routingKey: string,
+): string[] {
   const queues = new Set<string>();
   for (const binding of bindings) {
     if (

@@ -13,7 +13,11 @@ export interface BackoffPolicy {
 export const defaultBackoff: BackoffPolicy = { initialMs: 100, maxMs: 10_000, factor: 2, jitter: true };
 
 /** Delay before retry number `attempt` (0-based). */
-export function backoffDelay(policy: BackoffPolicy, attempt: number, random: () => number = Math.random): number {
+export function backoffDelay(
+  policy: BackoffPolicy,
+  attempt: number,
+  random: () => number = Math.random,
+): number {
   const raw = Math.min(policy.maxMs, policy.initialMs * policy.factor ** attempt);
   return policy.jitter ? raw / 2 + (random() * raw) / 2 : raw;
 }
@@ -29,7 +33,12 @@ export interface RetryPolicy {
   intervalMax: number;
 }
 
-export const defaultRetryPolicy: RetryPolicy = { maxRetries: 3, intervalStart: 0, intervalStep: 0.2, intervalMax: 1 };
+export const defaultRetryPolicy: RetryPolicy = {
+  maxRetries: 3,
+  intervalStart: 0,
+  intervalStep: 0.2,
+  intervalMax: 1,
+};
 
 export function retryPolicyDelayMs(policy: RetryPolicy, attempt: number): number {
   return Math.min(policy.intervalMax, policy.intervalStart + attempt * policy.intervalStep) * 1000;

@@ -49,7 +49,10 @@ function celeryTimestamp(ms: number): string {
 }
 
 /** A pino destination that rewrites each JSON line into Celery's text format. */
-function textDestination(processName: string, out: { write(line: string): unknown }): { write(line: string): void } {
+function textDestination(
+  processName: string,
+  out: { write(line: string): unknown },
+): { write(line: string): void } {
   return {
     write(line: string): void {
       let record: Record<string, unknown>;
@@ -65,7 +68,8 @@ function textDestination(processName: string, out: { write(line: string): unknow
       let text = `[${celeryTimestamp(Number(time))}: ${levelName}/${name}] ${String(msg ?? '')}`;
       const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
       text += extra;
-      if (err && typeof err === 'object' && 'stack' in err) text += `\n${String((err as { stack: unknown }).stack)}`;
+      if (err && typeof err === 'object' && 'stack' in err)
+        text += `\n${String((err as { stack: unknown }).stack)}`;
       out.write(`${text}\n`);
     },
   };

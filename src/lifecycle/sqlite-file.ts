@@ -32,6 +32,8 @@ export function openSqlite(url: string, setting: string): SqliteDatabase {
     db.pragma('synchronous = NORMAL');
     return db;
   } catch (error) {
-    throw new ImproperlyConfigured(`${setting}: cannot open SQLite database ${path}: ${(error as Error).message}`);
+    throw new ImproperlyConfigured(
+      `${setting}: cannot open SQLite database ${path}: ${(error as Error).message}`,
+    );
   }
 }

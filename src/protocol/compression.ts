@@ -11,7 +11,11 @@ interface Codec {
   decompress(data: Buffer): Buffer;
 }
 
-const zlib: Codec = { mime: 'application/x-gzip', compress: (d) => deflateSync(d), decompress: (d) => inflateSync(d) };
+const zlib: Codec = {
+  mime: 'application/x-gzip',
+  compress: (d) => deflateSync(d),
+  decompress: (d) => inflateSync(d),
+};
 const brotli: Codec = {
   mime: 'application/x-brotli',
   compress: (d) => brotliCompressSync(d),
@@ -36,7 +40,10 @@ export function compress(name: string, data: Buffer): { mime: string; data: Buff
 
 export function decompress(mime: string, data: Buffer): Buffer {
   const codec = BY_MIME[mime];
-  if (!codec) throw new DecodeError(`Unsupported compression "${mime}": Celeriac reads ${Object.keys(BY_MIME).join(', ')}`);
+  if (!codec)
+    throw new DecodeError(
+      `Unsupported compression "${mime}": Celeriac reads ${Object.keys(BY_MIME).join(', ')}`,
+    );
   try {
     return codec.decompress(data);
   } catch (error) {

@@ -46,15 +46,20 @@ export function decodeEnvelope(raw: string | Buffer): DecodedEnvelope {
   } catch (error) {
     throw new InvalidTaskError('envelope-not-json', `message is not JSON: ${(error as Error).message}`);
   }
-  if (!isObject(doc)) throw new InvalidTaskError('envelope-shape', 'message is JSON but not an object envelope');
+  if (!isObject(doc))
+    throw new InvalidTaskError('envelope-shape', 'message is JSON but not an object envelope');
   const body = doc.body;
-  if (body === undefined || body === null) throw new InvalidTaskError('missing-body', 'message envelope has no body');
+  if (body === undefined || body === null)
+    throw new InvalidTaskError('missing-body', 'message envelope has no body');
   const properties = isObject(doc.properties) ? { ...doc.properties } : {};
   const headers = isObject(doc.headers) ? doc.headers : {};
   let bytes: Buffer;
   if (properties.body_encoding === 'base64') {
     if (typeof body !== 'string' || !BASE64_RE.test(body)) {
-      throw new InvalidTaskError('bad-body-encoding', 'message body is not valid base64 (body_encoding is base64)');
+      throw new InvalidTaskError(
+        'bad-body-encoding',
+        'message body is not valid base64 (body_encoding is base64)',
+      );
     }
     bytes = Buffer.from(body, 'base64');
   } else {

@@ -31,7 +31,11 @@ export function serializeException(error: unknown): ExceptionInfo {
     };
   }
   // Something that is not an Error was thrown: keep its value visible.
-  return { exc_type: 'Error', exc_message: [typeof error === 'string' ? error : toJsonSafe(error)], exc_module: null };
+  return {
+    exc_type: 'Error',
+    exc_message: [typeof error === 'string' ? error : toJsonSafe(error)],
+    exc_module: null,
+  };
 }
 
 /** The traceback text stored next to a failure: the JavaScript stack, or the error's string form. */
@@ -46,7 +50,11 @@ function isExceptionInfo(value: unknown): value is ExceptionInfo {
 }
 
 /** Rebuilds a stored failure as a RemoteTaskError carrying the remote type, module, message and traceback. */
-export function exceptionFromMeta(result: JsonValue, traceback: string | null, taskId: string): RemoteTaskError {
+export function exceptionFromMeta(
+  result: JsonValue,
+  traceback: string | null,
+  taskId: string,
+): RemoteTaskError {
   if (isExceptionInfo(result)) {
     return new RemoteTaskError(
       result.exc_type,
@@ -58,4 +66,3 @@ export function exceptionFromMeta(result: JsonValue, traceback: string | null, t
   }
   return new RemoteTaskError('Exception', null, [toJsonSafe(result)], traceback, taskId);
 }
-

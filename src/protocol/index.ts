@@ -5,4 +5,10 @@ export * from './time.js';
 export * from './ids.js';
 export * from './pyrepr.js';
 export * from './compression.js';
-export { AcceptPolicy, serializerByName, serializerNameFor, SERIALIZER_NAMES, type Serializer } from './serializers/index.js';
+export {
+  AcceptPolicy,
+  serializerByName,
+  serializerNameFor,
+  SERIALIZER_NAMES,
+  type Serializer,
+} from './serializers/index.js';

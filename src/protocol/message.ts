@@ -179,41 +179,57 @@ function optionalString(value: JsonValue | undefined): string | null {
   return typeof value === 'string' ? value : null;
 }
 
-function parseTime(value: JsonValue | undefined, field: 'eta' | 'expires', h: Record<string, JsonValue>): number | null {
+function parseTime(
+  value: JsonValue | undefined,
+  field: 'eta' | 'expires',
+  h: Record<string, JsonValue>,
+): number | null {
   if (value === null || value === undefined || value === '') return null;
   if (typeof value === 'number' && Number.isFinite(value)) return value * 1000;
   const ms = typeof value === 'string' ? parseIso(value) : null;
-  if (ms === null) fail(`invalid-${field}`, `invalid ${field.toUpperCase()} value ${JSON.stringify(value)}`, h);
+  if (ms === null)
+    fail(`invalid-${field}`, `invalid ${field.toUpperCase()} value ${JSON.stringify(value)}`, h);
   return ms;
 }
 
-function parseTimelimit(value: JsonValue | undefined, h: Record<string, JsonValue>): [number | null, number | null] {
+function parseTimelimit(
+  value: JsonValue | undefined,
+  h: Record<string, JsonValue>,
+): [number | null, number | null] {
   if (value === null || value === undefined) return [null, null];
   const limit = (v: JsonValue | undefined): number | null => {
     if (v === null || v === undefined) return null;
     if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
     return fail('invalid-header:timelimit', `invalid timelimit header ${JSON.stringify(value)}`, h);
   };
-  if (!Array.isArray(value)) fail('invalid-header:timelimit', `invalid timelimit header ${JSON.stringify(value)}`, h);
+  if (!Array.isArray(value))
+    fail('invalid-header:timelimit', `invalid timelimit header ${JSON.stringify(value)}`, h);
   return [limit(value[0]), limit(value[1])];
 }
 
 function parseRetries(value: JsonValue | undefined, h: Record<string, JsonValue>): number {
   if (value === null || value === undefined) return 0;
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
-  return fail('invalid-header:retries', `invalid retries header ${JSON.stringify(value)}: expected a non-negative integer`, h);
+  return fail(
+    'invalid-header:retries',
+    `invalid retries header ${JSON.stringify(value)}: expected a non-negative integer`,
+    h,
+  );
 }
 
 function parseEmbed(value: JsonValue | undefined, h: Record<string, JsonValue>): Embed {
   if (value === null || value === undefined) return { ...EMPTY_EMBED };
-  if (!isObject(value)) return fail('body-shape', 'the third element of the body (embed) is not an object', h);
+  if (!isObject(value))
+    return fail('body-shape', 'the third element of the body (embed) is not an object', h);
   const list = (v: JsonValue | undefined, name: string): SignatureDict[] | null => {
     if (v === null || v === undefined) return null;
-    if (!Array.isArray(v) || !v.every(isObject)) return fail('body-shape', `embed.${name} is not a list of signatures`, h);
+    if (!Array.isArray(v) || !v.every(isObject))
+      return fail('body-shape', `embed.${name} is not a list of signatures`, h);
     return v as SignatureDict[];
   };
   const chord = value.chord;
-  if (chord !== null && chord !== undefined && !isObject(chord)) fail('body-shape', 'embed.chord is not a signature', h);
+  if (chord !== null && chord !== undefined && !isObject(chord))
+    fail('body-shape', 'embed.chord is not a signature', h);
   return {
     callbacks: list(value.callbacks, 'callbacks'),
     errbacks: list(value.errbacks, 'errbacks'),
@@ -232,7 +248,11 @@ function readBody(wire: WireMessage, accept: AcceptPolicy, h: Record<string, Jso
   } catch (error) {
     const name = (error as Error).name;
     const reason =
-      name === 'ContentDisallowed' ? 'content-type-not-accepted' : compression ? 'bad-compression' : 'body-decode-error';
+      name === 'ContentDisallowed'
+        ? 'content-type-not-accepted'
+        : compression
+          ? 'bad-compression'
+          : 'body-decode-error';
     return fail(reason, (error as Error).message, h);
   }
 }
@@ -249,7 +269,10 @@ export function decodeTaskMessage(wire: WireMessage, accept: AcceptPolicy): Task
   if (isObject(payload)) {
     // Protocol v1 (no task header) or hybrid (v2 headers, v1 body): convert as celery/worker/strategy.py does.
     if (typeof headers.task !== 'string' && typeof payload.task !== 'string') {
-      fail('unknown-format', 'message has no task header and its body is not a v1 task: unknown message format');
+      fail(
+        'unknown-format',
+        'message has no task header and its body is not a v1 task: unknown message format',
+      );
     }
     const converted = v1BodyToV2(payload, headers, typeof headers.task === 'string');
     headers = converted.headers;
@@ -260,13 +283,16 @@ export function decodeTaskMessage(wire: WireMessage, accept: AcceptPolicy): Task
   }
   const task = headers.task;
   const id = headers.id;
-  if (typeof task !== 'string' || task === '') fail('missing-task', 'message has an empty task name', headers);
-  if (typeof id !== 'string' || id === '') fail('missing-id', `message for task ${task} has no id header`, headers);
+  if (typeof task !== 'string' || task === '')
+    fail('missing-task', 'message has an empty task name', headers);
+  if (typeof id !== 'string' || id === '')
+    fail('missing-id', `message for task ${task} has no id header`, headers);
   if (!Array.isArray(payload) || payload.length < 2 || payload.length > 3) {
     fail('body-shape', 'body is not [args, kwargs, embed]', headers);
   }
   const [args, kwargs, embed] = payload as JsonValue[];
-  if (!Array.isArray(args)) fail('invalid-args', `task args must be a list, got ${JSON.stringify(args)}`, headers);
+  if (!Array.isArray(args))
+    fail('invalid-args', `task args must be a list, got ${JSON.stringify(args)}`, headers);
   if (!isObject(kwargs)) fail('invalid-kwargs', 'task keyword arguments must be a mapping', headers);
   const props = isObject(wire.properties) ? wire.properties : {};
   const priority = props.priority;

@@ -40,7 +40,12 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
     it('stores and reads back Celery task meta unchanged', async () => {
       const backend = await connected();
       const id = uuid();
-      const stored = meta(id, States.SUCCESS, { answer: [1, 'two', null] }, { group_id: 'g', parent_id: 'p' });
+      const stored = meta(
+        id,
+        States.SUCCESS,
+        { answer: [1, 'two', null] },
+        { group_id: 'g', parent_id: 'p' },
+      );
       await backend.store(stored);
       expect(await backend.get(id)).toEqual(stored);
     });
@@ -63,7 +68,11 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       await backend.store(meta(id, States.FAILURE, new TypeError('bad input')));
       const got = await backend.get(id);
       expect(got?.status).toBe(States.FAILURE);
-      expect(got?.result).toEqual({ exc_type: 'TypeError', exc_message: ['bad input'], exc_module: 'builtins' });
+      expect(got?.result).toEqual({
+        exc_type: 'TypeError',
+        exc_message: ['bad input'],
+        exc_module: 'builtins',
+      });
       expect(got?.traceback).toContain('bad input');
       expect(got?.date_done).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}$/);
     });
@@ -83,7 +92,9 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
 
     it('gives up waiting with TimeoutError', async () => {
       const backend = await connected();
-      await expect(backend.waitFor(uuid(), { timeoutMs: 50 })).rejects.toMatchObject({ name: 'TimeoutError' });
+      await expect(backend.waitFor(uuid(), { timeoutMs: 50 })).rejects.toMatchObject({
+        name: 'TimeoutError',
+      });
     });
 
     it('forgets a result', async () => {

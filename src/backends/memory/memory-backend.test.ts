@@ -5,5 +5,6 @@ import { createMemoryBackend } from './memory-backend.js';
 
 const url = `memory://backend-conformance-${uuid()}`;
 backendConformance('memory', {
-  create: ({ resultExpires }) => createMemoryBackend(url, { logger: silentLogger(), resultExpires, transportOptions: {} }),
+  create: ({ resultExpires }) =>
+    createMemoryBackend(url, { logger: silentLogger(), resultExpires, transportOptions: {} }),
 });

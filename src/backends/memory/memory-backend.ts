@@ -1,7 +1,13 @@
 /** `memory://[name]`: results kept in this process. Backends of one name share their results. */
 import { EventEmitter } from 'node:events';
 import type { ResultMeta } from '../../types.js';
-import type { BackendCapabilities, BackendContext, GroupMeta, ResultBackend, WaitOptions } from '../backend.js';
+import type {
+  BackendCapabilities,
+  BackendContext,
+  GroupMeta,
+  ResultBackend,
+  WaitOptions,
+} from '../backend.js';
 import { mayOverwrite } from '../meta.js';
 import { pollUntilReady } from '../wait.js';
 
@@ -51,7 +57,12 @@ export class MemoryBackend implements ResultBackend {
   }
 
   waitFor(taskId: string, options: WaitOptions = {}): Promise<ResultMeta> {
-    return pollUntilReady(taskId, () => this.get(taskId), { intervalMs: 1000, ...options }, this.space.notifier);
+    return pollUntilReady(
+      taskId,
+      () => this.get(taskId),
+      { intervalMs: 1000, ...options },
+      this.space.notifier,
+    );
   }
 
   async forget(taskId: string): Promise<void> {

@@ -11,5 +11,6 @@ const url = `sqlite://${join(dir, 'results.db')}`;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 backendConformance('sqlite', {
-  create: ({ resultExpires }) => createSqliteBackend(url, { logger: silentLogger(), resultExpires, transportOptions: {} }),
+  create: ({ resultExpires }) =>
+    createSqliteBackend(url, { logger: silentLogger(), resultExpires, transportOptions: {} }),
 });

@@ -7,7 +7,13 @@ import { ConnectionError } from '../../errors.js';
 import { Batcher } from '../../lifecycle/async.js';
 import { openSqlite, sqlitePath, type SqliteDatabase } from '../../lifecycle/sqlite-file.js';
 import type { ResultMeta } from '../../types.js';
-import type { BackendCapabilities, BackendContext, GroupMeta, ResultBackend, WaitOptions } from '../backend.js';
+import type {
+  BackendCapabilities,
+  BackendContext,
+  GroupMeta,
+  ResultBackend,
+  WaitOptions,
+} from '../backend.js';
 import { pollUntilReady } from '../wait.js';
 
 /** In-process writes wake in-process waiters at once; other processes' writes are found by polling. */
@@ -79,12 +85,20 @@ export class SqliteBackend implements ResultBackend {
              expires_at = excluded.expires_at
            WHERE celeriac_results.status != 'SUCCESS'`,
       ),
-      get: db.prepare('SELECT meta FROM celeriac_results WHERE task_id = ? AND (expires_at IS NULL OR expires_at > ?)'),
+      get: db.prepare(
+        'SELECT meta FROM celeriac_results WHERE task_id = ? AND (expires_at IS NULL OR expires_at > ?)',
+      ),
       forget: db.prepare('DELETE FROM celeriac_results WHERE task_id = ?'),
-      saveGroup: db.prepare('INSERT OR REPLACE INTO celeriac_groups (group_id, meta, expires_at) VALUES (?, ?, ?)'),
-      getGroup: db.prepare('SELECT meta FROM celeriac_groups WHERE group_id = ? AND (expires_at IS NULL OR expires_at > ?)'),
+      saveGroup: db.prepare(
+        'INSERT OR REPLACE INTO celeriac_groups (group_id, meta, expires_at) VALUES (?, ?, ?)',
+      ),
+      getGroup: db.prepare(
+        'SELECT meta FROM celeriac_groups WHERE group_id = ? AND (expires_at IS NULL OR expires_at > ?)',
+      ),
       deleteGroup: db.prepare('DELETE FROM celeriac_groups WHERE group_id = ?'),
-      sweepResults: db.prepare('DELETE FROM celeriac_results WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+      sweepResults: db.prepare(
+        'DELETE FROM celeriac_results WHERE expires_at IS NOT NULL AND expires_at <= ?',
+      ),
       sweepGroups: db.prepare('DELETE FROM celeriac_groups WHERE expires_at IS NOT NULL AND expires_at <= ?'),
     };
   }

@@ -58,7 +58,8 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       const broker = await connected();
       const q = queue('fifo');
       await broker.declare([q]);
-      for (let i = 0; i < 20; i++) await broker.publish(testMessage(`m${i}`), { exchange: '', routingKey: q.name });
+      for (let i = 0; i < 20; i++)
+        await broker.publish(testMessage(`m${i}`), { exchange: '', routingKey: q.name });
       const c = collector();
       await broker.consume([q], c.handler, { prefetch: 0 });
       const got = await c.waitFor(20);
@@ -70,7 +71,8 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       const broker = await connected();
       const q = queue('prefetch');
       await broker.declare([q]);
-      for (let i = 0; i < 5; i++) await broker.publish(testMessage(`p${i}`), { exchange: '', routingKey: q.name });
+      for (let i = 0; i < 5; i++)
+        await broker.publish(testMessage(`p${i}`), { exchange: '', routingKey: q.name });
       const c = collector();
       await broker.consume([q], c.handler, { prefetch: 2 });
       const first = await c.waitFor(2);
@@ -89,7 +91,8 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       const broker = await connected();
       const q = queue('setprefetch');
       await broker.declare([q]);
-      for (let i = 0; i < 3; i++) await broker.publish(testMessage(`s${i}`), { exchange: '', routingKey: q.name });
+      for (let i = 0; i < 3; i++)
+        await broker.publish(testMessage(`s${i}`), { exchange: '', routingKey: q.name });
       const c = collector();
       const consumer = await broker.consume([q], c.handler, { prefetch: 1 });
       await c.waitFor(1);
@@ -159,7 +162,8 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       const broker = await connected();
       const q = queue('requeue');
       await broker.declare([q]);
-      for (const label of ['r1', 'r2', 'r3']) await broker.publish(testMessage(label), { exchange: '', routingKey: q.name });
+      for (const label of ['r1', 'r2', 'r3'])
+        await broker.publish(testMessage(label), { exchange: '', routingKey: q.name });
       const c = collector();
       const consumer = await broker.consume([q], c.handler, { prefetch: 1 });
       const [first] = await c.waitFor(1);
@@ -177,7 +181,8 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       const broker = await connected();
       const q = queue('purge');
       await broker.declare([q]);
-      for (let i = 0; i < 7; i++) await broker.publish(testMessage(`x${i}`), { exchange: '', routingKey: q.name });
+      for (let i = 0; i < 7; i++)
+        await broker.publish(testMessage(`x${i}`), { exchange: '', routingKey: q.name });
       expect(await broker.size(q.name)).toBe(7);
       expect(await broker.purge(q.name)).toBe(7);
       expect(await broker.size(q.name)).toBe(0);
@@ -270,7 +275,8 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       if (mode === 'none') return;
       const q: QueueSpec = { ...queue('priority'), maxPriority: 10 };
       await broker.declare([q]);
-      for (const p of [0, 3, 6, 9]) await broker.publish(testMessage(`p${p}`, p), { exchange: '', routingKey: q.name });
+      for (const p of [0, 3, 6, 9])
+        await broker.publish(testMessage(`p${p}`, p), { exchange: '', routingKey: q.name });
       const c = collector();
       await broker.consume([q], c.handler, { prefetch: 0 });
       const got = (await c.waitFor(4)).map(labelOf);
@@ -282,8 +288,18 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       const broker = await connected();
       const exchange = `conf-${driver}-topic-${uuid().slice(0, 8)}`;
       if (broker.capabilities.topic) {
-        const all: QueueSpec = { name: `${exchange}-all`, exchange, exchangeType: 'topic', routingKey: 'task.#' };
-        const one: QueueSpec = { name: `${exchange}-one`, exchange, exchangeType: 'topic', routingKey: 'task.*.done' };
+        const all: QueueSpec = {
+          name: `${exchange}-all`,
+          exchange,
+          exchangeType: 'topic',
+          routingKey: 'task.#',
+        };
+        const one: QueueSpec = {
+          name: `${exchange}-one`,
+          exchange,
+          exchangeType: 'topic',
+          routingKey: 'task.*.done',
+        };
         await broker.declare([all, one]);
         await broker.publish(testMessage('deep'), { exchange, routingKey: 'task.a.b' });
         await broker.publish(testMessage('done'), { exchange, routingKey: 'task.x.done' });

@@ -28,7 +28,8 @@ export function collector(): Collector {
       if (received.length < count) {
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(
-            () => reject(new Error(`expected ${count} deliveries, got ${received.length} after ${timeoutMs} ms`)),
+            () =>
+              reject(new Error(`expected ${count} deliveries, got ${received.length} after ${timeoutMs} ms`)),
             timeoutMs,
           );
           waiters.push({
@@ -52,7 +53,12 @@ export function testMessage(label: string, priority?: number): WireMessage {
   counter++;
   return {
     headers: { task: 'conformance.task', id: `${label}-${counter}`, label, nested: { a: [1, 'two', null] } },
-    properties: { correlation_id: `${label}-${counter}`, reply_to: 'reply-oid', delivery_mode: 2, priority: priority ?? 0 },
+    properties: {
+      correlation_id: `${label}-${counter}`,
+      reply_to: 'reply-oid',
+      delivery_mode: 2,
+      priority: priority ?? 0,
+    },
     contentType: 'application/json',
     contentEncoding: 'utf-8',
     body: Buffer.from(JSON.stringify([[label], {}, {}]), 'utf8'),

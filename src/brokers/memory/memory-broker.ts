@@ -258,11 +258,20 @@ export class MemoryBroker implements Broker {
 
   async publish(message: WireMessage, route: Route, options?: PublishOptions): Promise<void> {
     this.assertOpen();
-    const stored: Stored = { message, exchange: route.exchange, routingKey: route.routingKey, redelivered: false };
+    const stored: Stored = {
+      message,
+      exchange: route.exchange,
+      routingKey: route.routingKey,
+      redelivered: false,
+    };
     this.space.enqueue(stored, options?.notBefore);
   }
 
-  async consume(queues: readonly QueueSpec[], handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer> {
+  async consume(
+    queues: readonly QueueSpec[],
+    handler: DeliveryHandler,
+    options: ConsumeOptions,
+  ): Promise<Consumer> {
     this.assertOpen();
     await this.declare(queues);
     const consumer = new MemoryConsumer(
@@ -296,7 +305,11 @@ export class MemoryBroker implements Broker {
     if (options.requeue) {
       this.space.queue(delivery.queue).push({ ...held.stored, redelivered: true });
     } else {
-      this.space.deadLetters.push({ queue: delivery.queue, reason: options.reason ?? 'rejected', message: delivery.message });
+      this.space.deadLetters.push({
+        queue: delivery.queue,
+        reason: options.reason ?? 'rejected',
+        message: delivery.message,
+      });
     }
   }
 

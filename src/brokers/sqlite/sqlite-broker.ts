@@ -71,7 +71,9 @@ function readOptions(transportOptions: Readonly<Record<string, unknown>>): Sqlit
     const value = transportOptions[camel] ?? transportOptions[key];
     if (value === undefined) return fallback;
     if (typeof value !== 'number' || !(value > 0)) {
-      throw new ConnectionError(`broker transport option ${camel} must be a positive number of seconds, got ${String(value)}`);
+      throw new ConnectionError(
+        `broker transport option ${camel} must be a positive number of seconds, got ${String(value)}`,
+      );
     }
     return value;
   };
@@ -128,7 +130,10 @@ class SqliteConsumer implements Consumer {
         try {
           fetched = this.broker.fetchFor(this, Math.min(credit, 256));
         } catch (error) {
-          this.broker.logger.error({ err: error }, `sqlite broker: fetch failed: ${(error as Error).message}`);
+          this.broker.logger.error(
+            { err: error },
+            `sqlite broker: fetch failed: ${(error as Error).message}`,
+          );
         }
       }
       if (fetched > 0 && fetched === Math.min(credit, 256)) {
@@ -214,15 +219,20 @@ export class SqliteBroker implements Broker {
         `INSERT INTO celeriac_dead_letters (queue, reason, created_at, headers, properties, content_type,
            content_encoding, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
-      bind: db.prepare('INSERT OR IGNORE INTO celeriac_bindings (exchange, type, routing_key, queue) VALUES (?, ?, ?, ?)'),
-      bindings: db.prepare('SELECT type, routing_key AS routingKey, queue FROM celeriac_bindings WHERE exchange = ?'),
+      bind: db.prepare(
+        'INSERT OR IGNORE INTO celeriac_bindings (exchange, type, routing_key, queue) VALUES (?, ?, ?, ?)',
+      ),
+      bindings: db.prepare(
+        'SELECT type, routing_key AS routingKey, queue FROM celeriac_bindings WHERE exchange = ?',
+      ),
       purge: db.prepare('DELETE FROM celeriac_messages WHERE queue = ? AND lease_token IS NULL'),
       size: db.prepare('SELECT COUNT(*) AS n FROM celeriac_messages WHERE queue = ? AND lease_token IS NULL'),
     };
   }
 
   private get stmts(): NonNullable<SqliteBroker['statements']> {
-    if (!this.statements) throw new ConnectionError(`broker ${this.url} is not connected (call connect() first)`);
+    if (!this.statements)
+      throw new ConnectionError(`broker ${this.url} is not connected (call connect() first)`);
     return this.statements;
   }
 
@@ -237,7 +247,11 @@ export class SqliteBroker implements Broker {
 
   private queuesFor(route: Route): string[] {
     if (route.exchange === '') return [route.routingKey];
-    const rows = this.stmts.bindings.all(route.exchange) as { type: ExchangeType; routingKey: string; queue: string }[];
+    const rows = this.stmts.bindings.all(route.exchange) as {
+      type: ExchangeType;
+      routingKey: string;
+      queue: string;
+    }[];
     if (rows.length === 0) return [];
     return routeToQueues(rows[0]!.type, rows, route.routingKey);
   }
@@ -265,7 +279,11 @@ export class SqliteBroker implements Broker {
     publishedInProcess.emit(this.path);
   }
 
-  async consume(queues: readonly QueueSpec[], handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer> {
+  async consume(
+    queues: readonly QueueSpec[],
+    handler: DeliveryHandler,
+    options: ConsumeOptions,
+  ): Promise<Consumer> {
     await this.declare(queues);
     this.releaseDeadOwners();
     const consumer = new SqliteConsumer(
@@ -362,7 +380,9 @@ export class SqliteBroker implements Broker {
         const [id, token] = SqliteBroker.parseTag(delivery.tag);
         const result = stmts.ack.run(id, token);
         if (result.changes === 0) {
-          this.logger.warn(`sqlite broker: ack of ${delivery.tag} ignored: its lease expired and it was redelivered`);
+          this.logger.warn(
+            `sqlite broker: ack of ${delivery.tag} ignored: its lease expired and it was redelivered`,
+          );
         }
       }
     })();
@@ -380,11 +400,28 @@ export class SqliteBroker implements Broker {
       stmts.remove.run(id);
       if (options.requeue) {
         // kombu's reject(requeue=True) puts the message at the back of its queue.
-        stmts.reinsert.run(row.queue, row.priority, row.exchange, row.routing_key, row.headers, row.properties,
-          row.content_type, row.content_encoding, row.body);
+        stmts.reinsert.run(
+          row.queue,
+          row.priority,
+          row.exchange,
+          row.routing_key,
+          row.headers,
+          row.properties,
+          row.content_type,
+          row.content_encoding,
+          row.body,
+        );
       } else {
-        stmts.deadLetter.run(row.queue, options.reason ?? 'rejected', Date.now(), row.headers, row.properties,
-          row.content_type, row.content_encoding, row.body);
+        stmts.deadLetter.run(
+          row.queue,
+          options.reason ?? 'rejected',
+          Date.now(),
+          row.headers,
+          row.properties,
+          row.content_type,
+          row.content_encoding,
+          row.body,
+        );
       }
     }).immediate();
     this.settled(delivery.tag);
@@ -417,7 +454,11 @@ export class SqliteBroker implements Broker {
     const rows = this.db!.prepare(
       `SELECT queue, reason, headers FROM celeriac_dead_letters ${queue ? 'WHERE queue = ?' : ''} ORDER BY id`,
     ).all(...(queue ? [queue] : [])) as { queue: string; reason: string; headers: string }[];
-    return rows.map((r) => ({ queue: r.queue, reason: r.reason, headers: JSON.parse(r.headers) as Record<string, JsonValue> }));
+    return rows.map((r) => ({
+      queue: r.queue,
+      reason: r.reason,
+      headers: JSON.parse(r.headers) as Record<string, JsonValue>,
+    }));
   }
 
   forget(consumer: SqliteConsumer): void {
@@ -447,7 +488,9 @@ export class SqliteBroker implements Broker {
       if (isAlive(Number(pid))) continue;
       const released = this.stmts.releaseOwner.run(owner).changes;
       if (released > 0) {
-        this.logger.warn(`sqlite broker: restored ${released} unacknowledged message(s) of dead process ${pid}`);
+        this.logger.warn(
+          `sqlite broker: restored ${released} unacknowledged message(s) of dead process ${pid}`,
+        );
         publishedInProcess.emit(this.path);
       }
     }

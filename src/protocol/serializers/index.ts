@@ -64,6 +64,12 @@ export class AcceptPolicy {
     this.types = types;
   }
 
+  /** Whether a serializer (by name or content type) is on the list. */
+  accepts(nameOrType: string): boolean {
+    const serializer = byName.get(nameOrType) ?? byType.get(nameOrType);
+    return serializer !== undefined && this.types.has(serializer.contentType);
+  }
+
   /** Decodes `data` if its content type is accepted; throws ContentDisallowed otherwise. */
   decode(contentType: string | undefined, data: Buffer): unknown {
     const type = contentType || 'application/json';

@@ -7,7 +7,9 @@ import type { Serializer } from './index.js';
 
 function replacer(this: unknown, key: string, value: unknown): unknown {
   if (typeof value === 'bigint') {
-    throw new EncodeError(`Cannot encode BigInt ${value} at "${key}" as JSON: convert it to a string or number`);
+    throw new EncodeError(
+      `Cannot encode BigInt ${value} at "${key}" as JSON: convert it to a string or number`,
+    );
   }
   if (typeof value === 'function' || typeof value === 'symbol') {
     throw new EncodeError(`Cannot encode a ${typeof value} at "${key}" as JSON`);

@@ -1,0 +1,269 @@
+/**
+ * The Celery app: configuration, the task registry, publishing and result handles. Explicit by design: no default
+ * app, no "current app" global, no implicit broker (ARCHITECTURE.md).
+ */
+import type { ResultBackend } from '../backends/backend.js';
+import { createBackend } from '../backends/registry.js';
+import type { Broker, QueueSpec } from '../brokers/broker.js';
+import { createBroker } from '../brokers/registry.js';
+import { ImproperlyConfigured, isCeleriacError } from '../errors.js';
+import { delay } from '../lifecycle/async.js';
+import { retryPolicyDelayMs, type RetryPolicy } from '../lifecycle/backoff.js';
+import { createLogger, type Logger } from '../lifecycle/logger.js';
+import { anonNodename, generateOid, uuid } from '../protocol/ids.js';
+import { encodeTaskMessage, type WireMessage } from '../protocol/message.js';
+import { AsyncResult, type ResultSource } from '../result/async-result.js';
+import { compileConfig, normalizeOptions, type CeleryOptions, type Config } from './config.js';
+import { currentTaskScope } from './context.js';
+import { Hooks } from './hooks.js';
+import { checkMessageSize, prepareCall } from './publish.js';
+import { Router } from './routing.js';
+import { Task, type CallOptions, type TaskHost, type TaskOptions } from './task.js';
+
+export class Celery implements TaskHost, ResultSource {
+  /** Typed hooks for Celery's signals (`beforeTaskPublish`, `taskSuccess`, `workerReady`, ...). */
+  readonly hooks = new Hooks();
+  /** This app's reply-to id (kombu's oid): `reply_to` of every message it sends, and its rpc reply queue. */
+  readonly oid = generateOid();
+  /** Where the app logs (publish retries, unknown settings); the worker replaces it with its own. */
+  logger: Logger = createLogger({ level: 'warn' });
+  /** `origin` of messages this app sends: `gen<pid>@host`, or the worker's node name inside a worker. */
+  origin = anonNodename();
+
+  private options: CeleryOptions;
+  private compiled: Config | undefined;
+  private readonly registry = new Map<string, Task<unknown[], unknown>>();
+  private brokerPromise: Promise<Broker> | undefined;
+  private backendPromise: Promise<ResultBackend> | undefined;
+  private routerInstance: Router | undefined;
+  private readonly declared = new Map<string, Promise<void>>();
+
+  constructor(
+    readonly main: string,
+    options: CeleryOptions = {},
+  ) {
+    this.options = { ...options };
+  }
+
+  /**
+   * Merges settings from an object; keys may be our camelCase names or Celery's snake_case ones
+   * (`broker_url`, `result_backend`, `task_acks_late`, ...). Unknown keys are logged with a suggestion.
+   */
+  configFromObject(source: Readonly<Record<string, unknown>>): this {
+    if (this.compiled) {
+      throw new ImproperlyConfigured(
+        'configFromObject() was called after the configuration was first used; call it right after new Celery()',
+      );
+    }
+    const { options, warnings } = normalizeOptions(source);
+    for (const warning of warnings) this.logger.warn(warning);
+    this.options = { ...this.options, ...options };
+    return this;
+  }
+
+  /** The compiled configuration; compiled and validated on first use, then frozen. */
+  get conf(): Config {
+    this.compiled ??= compileConfig(this.options);
+    return this.compiled;
+  }
+
+  /** Registers a task. Its argument and result types are inferred from `fn`. */
+  task<A extends unknown[], R>(
+    name: string,
+    fn: (...args: A) => R,
+    options: TaskOptions = {},
+  ): Task<A, Awaited<R>> {
+    if (typeof name !== 'string' || name === '')
+      throw new ImproperlyConfigured('A task needs a non-empty name, such as "tasks.add"');
+    if (typeof fn !== 'function')
+      throw new ImproperlyConfigured(`Task ${name}: the second argument must be the task function`);
+    if (this.registry.has(name))
+      throw new ImproperlyConfigured(`Task ${name} is already registered in app ${this.main}`);
+    const task = new Task<A, Awaited<R>>(
+      this,
+      name,
+      fn as (...args: A) => Awaited<R> | Promise<Awaited<R>>,
+      options,
+    );
+    this.registry.set(name, task as unknown as Task<unknown[], unknown>);
+    return task;
+  }
+
+  /** Every registered task, by name. */
+  get tasks(): ReadonlyMap<string, Task<unknown[], unknown>> {
+    return this.registry;
+  }
+
+  get router(): Router {
+    this.routerInstance ??= new Router(this.conf);
+    return this.routerInstance;
+  }
+
+  /** Sends a task by name, without its code (Celery's `send_task`). */
+  async sendTask<R = unknown>(
+    name: string,
+    args: readonly unknown[] = [],
+    kwargs: Readonly<Record<string, unknown>> = {},
+    options: CallOptions = {},
+  ): Promise<AsyncResult<R>> {
+    const conf = this.conf;
+    const taskId = options.taskId ?? uuid();
+    const prepared = prepareCall(
+      {
+        conf,
+        router: this.router,
+        oid: this.oid,
+        origin: this.origin,
+        now: Date.now(),
+        scope: currentTaskScope(),
+        taskId,
+      },
+      name,
+      args,
+      kwargs,
+      options,
+    );
+    const wire = encodeTaskMessage(prepared.spec, {
+      serializer: prepared.serializer,
+      compression: prepared.compression,
+      now: Date.now(),
+    });
+    checkMessageSize(name, wire.body.length, conf.maxMessageSize);
+    const { route } = prepared.routed;
+    if (this.hooks.has('beforeTaskPublish')) {
+      await this.emitHook('beforeTaskPublish', { taskId, taskName: name, headers: wire.headers, ...route });
+    }
+    const broker = await this.getBroker();
+    if (!prepared.ignoreResult) {
+      const backend = await this.getBackend();
+      await backend.onTaskCall?.(taskId);
+    }
+    const policy: RetryPolicy = { ...conf.taskPublishRetryPolicy, ...options.retryPolicy };
+    const retry = options.retry ?? conf.taskPublishRetry;
+    await this.publishWithRetry(
+      broker,
+      wire,
+      prepared.routed.queue,
+      route,
+      prepared.spec.eta ?? undefined,
+      retry ? policy : null,
+    );
+    if (this.hooks.has('afterTaskPublish')) {
+      await this.emitHook('afterTaskPublish', { taskId, taskName: name, ...route });
+    }
+    const result = new AsyncResult<R>(taskId, this);
+    result.ignored = prepared.ignoreResult;
+    return result;
+  }
+
+  private async publishWithRetry(
+    broker: Broker,
+    wire: WireMessage,
+    queue: QueueSpec | undefined,
+    route: { exchange: string; routingKey: string },
+    eta: number | undefined,
+    policy: RetryPolicy | null,
+  ): Promise<void> {
+    const notBefore =
+      eta !== undefined && broker.capabilities.delayedDelivery ? { notBefore: eta } : undefined;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (queue) await this.declareOnce(broker, queue);
+        await broker.publish(wire, route, notBefore);
+        return;
+      } catch (error) {
+        if (!policy || !isCeleriacError(error, 'ConnectionError') || attempt >= policy.maxRetries)
+          throw error;
+        const wait = retryPolicyDelayMs(policy, attempt);
+        this.logger.warn(
+          `Publish to ${broker.url} failed (${(error as Error).message}); retrying in ${wait / 1000}s`,
+        );
+        await delay(wait);
+      }
+    }
+  }
+
+  private declareOnce(broker: Broker, queue: QueueSpec): Promise<void> {
+    let declared = this.declared.get(queue.name);
+    if (!declared) {
+      declared = broker.declare([queue]);
+      declared.catch(() => this.declared.delete(queue.name));
+      this.declared.set(queue.name, declared);
+    }
+    return declared;
+  }
+
+  private async emitHook<K extends 'beforeTaskPublish' | 'afterTaskPublish'>(
+    name: K,
+    payload: Parameters<Hooks['emit']>[1] & object,
+  ): Promise<void> {
+    const errors = await this.hooks.emit(name, payload as never);
+    for (const error of errors)
+      this.logger.error({ err: error }, `${name} hook failed: ${(error as Error).message}`);
+  }
+
+  /** A handle on the result of the task with this id. */
+  AsyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, this);
+  }
+
+  /** The connected broker (connected on first use). */
+  getBroker(): Promise<Broker> {
+    this.brokerPromise ??= (async () => {
+      const conf = this.conf;
+      const broker = await createBroker(conf.broker, {
+        logger: this.logger,
+        transportOptions: conf.brokerTransportOptions,
+        connectionRetry: conf.brokerConnectionRetry,
+        connectionMaxRetries: conf.brokerConnectionMaxRetries,
+        connectionTimeoutMs: conf.brokerConnectionTimeout * 1000,
+      });
+      await broker.connect();
+      return broker;
+    })();
+    this.brokerPromise.catch(() => (this.brokerPromise = undefined));
+    return this.brokerPromise;
+  }
+
+  /** The connected result backend (the disabled one when none is configured). */
+  getBackend(): Promise<ResultBackend> {
+    this.backendPromise ??= (async () => {
+      const conf = this.conf;
+      const backend = await createBackend(conf.backend, {
+        logger: this.logger,
+        resultExpires: conf.resultExpires,
+        transportOptions: conf.resultBackendTransportOptions,
+      });
+      await backend.connect();
+      return backend;
+    })();
+    this.backendPromise.catch(() => (this.backendPromise = undefined));
+    return this.backendPromise;
+  }
+
+  /** Deletes every waiting message in the given queues (default: the default queue); returns how many. */
+  async purge(queues: readonly string[] = [this.conf.taskDefaultQueue]): Promise<number> {
+    const broker = await this.getBroker();
+    let total = 0;
+    for (const queue of queues) total += await broker.purge(queue);
+    return total;
+  }
+
+  /** Closes the broker and backend connections. */
+  async close(): Promise<void> {
+    const broker = this.brokerPromise;
+    const backend = this.backendPromise;
+    this.brokerPromise = undefined;
+    this.backendPromise = undefined;
+    this.declared.clear();
+    const results = await Promise.allSettled([
+      broker?.then((b) => b.close()),
+      backend?.then((b) => b.close()),
+    ]);
+    for (const result of results) {
+      if (result.status === 'rejected' && !isCeleriacError(result.reason, 'ConnectionError')) {
+        this.logger.debug({ err: result.reason }, 'error while closing');
+      }
+    }
+  }
+}

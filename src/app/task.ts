@@ -1,0 +1,247 @@
+/**
+ * A registered task: typed calling (`delay`, `applyAsync`) inferred from the task function, and the per-task
+ * options Celery puts on its Task class (`celery/app/task.py`).
+ */
+import type { ExchangeType } from '../brokers/broker.js';
+import { ImproperlyConfigured, InvalidTaskError } from '../errors.js';
+import type { SignatureDict } from '../protocol/message.js';
+import type { AsyncResult } from '../result/async-result.js';
+import type { JsonValue } from '../types.js';
+import { currentTaskScope, type TaskRequest } from './context.js';
+
+/** Anything that turns into a signature dict: a Signature, or a dict received from Python. */
+export type SignatureLike = SignatureDict | { toDict(): SignatureDict };
+
+export interface CallOptions {
+  /** Use this task id instead of a new UUID. */
+  taskId?: string;
+  /** Seconds from now before the task may run. */
+  countdown?: number;
+  /** When the task may run: a Date, an ISO-8601 string or milliseconds since the epoch. */
+  eta?: Date | string | number;
+  /** Seconds from now, or a Date, after which the task is REVOKED (expired) instead of run. */
+  expires?: number | Date;
+  /** 0-9 (or up to the queue's maxPriority on RabbitMQ); on Redis 0 is the highest. */
+  priority?: number;
+  queue?: string;
+  exchange?: string;
+  exchangeType?: ExchangeType;
+  routingKey?: string;
+  /** Extra message headers, readable by the task as `request.headers`. */
+  headers?: Record<string, JsonValue>;
+  /** Hard time limit in seconds (the `timelimit` header). */
+  timeLimit?: number;
+  /** Soft time limit in seconds. */
+  softTimeLimit?: number;
+  serializer?: string;
+  compression?: string;
+  ignoreResult?: boolean;
+  /** A display name for logs and monitoring (`headers.shadow`). */
+  shadow?: string;
+  /** Called with this task's result on success. */
+  link?: SignatureLike | readonly SignatureLike[];
+  /** Called on failure. */
+  linkError?: SignatureLike | readonly SignatureLike[];
+  /** Retry publishing on connection errors (default `taskPublishRetry`). */
+  retry?: boolean;
+  retryPolicy?: { maxRetries?: number; intervalStart?: number; intervalStep?: number; intervalMax?: number };
+  deliveryMode?: 1 | 2;
+  argsrepr?: string;
+  kwargsrepr?: string;
+  /** Protocol fields set by retries and canvas; rarely set by hand. */
+  retries?: number;
+  groupId?: string;
+  groupIndex?: number;
+  rootId?: string;
+  parentId?: string;
+  replyTo?: string;
+  chain?: readonly SignatureDict[];
+  chord?: SignatureDict;
+}
+
+/** Per-task options; unset ones fall back to the app's `task*` settings. */
+export interface TaskOptions {
+  /**
+   * Names of the task's positional parameters. Python callers pass keyword arguments
+   * (`add.delay(x=2, y=3)`); with `params: ['x', 'y']` those bind to the matching positions.
+   */
+  params?: readonly string[];
+  /** Accept keyword arguments not named in `params`: they are passed as one extra object argument. */
+  acceptsKwargs?: boolean;
+  maxRetries?: number | null;
+  /** Seconds, default 180. */
+  defaultRetryDelay?: number;
+  acksLate?: boolean;
+  acksOnFailureOrTimeout?: boolean;
+  rejectOnWorkerLost?: boolean;
+  trackStarted?: boolean;
+  ignoreResult?: boolean;
+  storeErrorsEvenIfIgnored?: boolean;
+  /** Seconds. */
+  timeLimit?: number | null;
+  /** Seconds. */
+  softTimeLimit?: number | null;
+  /** `"10/s"`, `"100/m"`, `"5/h"` or tasks per second. */
+  rateLimit?: string | number | null;
+  queue?: string;
+  exchange?: string;
+  routingKey?: string;
+  priority?: number;
+  /** Default `expires` for calls, in seconds. */
+  expires?: number;
+  serializer?: string;
+  compression?: string;
+  deliveryMode?: 1 | 2;
+  /** Check the argument count when calling (Celery's `typing`), default true. */
+  typing?: boolean;
+}
+
+/** What a Task needs from its app; the Celery class provides it. */
+export interface TaskHost {
+  sendTask<R>(
+    name: string,
+    args: readonly unknown[],
+    kwargs: Readonly<Record<string, unknown>>,
+    options: CallOptions,
+  ): Promise<AsyncResult<R>>;
+  AsyncResult<R>(id: string): AsyncResult<R>;
+}
+
+// The function type is the widest callable; task arguments are checked against it at the call site instead.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyTaskFn = (...args: any[]) => unknown;
+
+export class Task<A extends unknown[] = unknown[], R = unknown> {
+  constructor(
+    private readonly host: TaskHost,
+    readonly name: string,
+    readonly fn: (...args: A) => R | Promise<R>,
+    readonly options: Readonly<TaskOptions> = {},
+  ) {}
+
+  /** Sends the task with positional arguments; resolves once the broker has the message. */
+  delay(...args: A): Promise<AsyncResult<R>> {
+    return this.applyAsync(args);
+  }
+
+  /** Sends the task with arguments, keyword arguments and calling options (`countdown`, `queue`, ...). */
+  applyAsync(
+    args: A,
+    kwargs: Readonly<Record<string, unknown>> = {},
+    options: CallOptions = {},
+  ): Promise<AsyncResult<R>> {
+    if (this.options.typing !== false) checkArity(this, args, kwargs);
+    return this.host.sendTask<R>(this.name, args, kwargs, { ...this.defaultCallOptions(), ...options });
+  }
+
+  /** Calls the task function directly, in this process, without a worker. */
+  run(...args: A): R | Promise<R> {
+    return this.fn(...args);
+  }
+
+  AsyncResult(id: string): AsyncResult<R> {
+    return this.host.AsyncResult<R>(id);
+  }
+
+  /** The request of this task's current run (inside the task only). */
+  get request(): TaskRequest {
+    const scope = currentTaskScope();
+    if (!scope || scope.request.task !== this.name) {
+      throw new ImproperlyConfigured(`${this.name}.request is only available while ${this.name} runs`);
+    }
+    return scope.request;
+  }
+
+  private defaultCallOptions(): CallOptions {
+    const o = this.options;
+    const out: CallOptions = {};
+    if (o.queue !== undefined) out.queue = o.queue;
+    if (o.exchange !== undefined) out.exchange = o.exchange;
+    if (o.routingKey !== undefined) out.routingKey = o.routingKey;
+    if (o.priority !== undefined) out.priority = o.priority;
+    if (o.expires !== undefined) out.expires = o.expires;
+    if (o.serializer !== undefined) out.serializer = o.serializer;
+    if (o.compression !== undefined) out.compression = o.compression;
+    if (o.deliveryMode !== undefined) out.deliveryMode = o.deliveryMode;
+    if (o.ignoreResult !== undefined) out.ignoreResult = o.ignoreResult;
+    if (o.timeLimit != null) out.timeLimit = o.timeLimit;
+    if (o.softTimeLimit != null) out.softTimeLimit = o.softTimeLimit;
+    return out;
+  }
+}
+
+/** Fails at the call site, as Celery's `typing=True` does, when the arguments cannot fit the function. */
+function checkArity(
+  task: { readonly name: string; readonly fn: AnyTaskFn; readonly options: Readonly<TaskOptions> },
+  args: readonly unknown[],
+  kwargs: Readonly<Record<string, unknown>>,
+): void {
+  const bound = args.length + Object.keys(kwargs).filter((k) => task.options.params?.includes(k)).length;
+  const required = task.fn.length;
+  if (bound < required) {
+    throw new TypeError(`${task.name}() takes at least ${required} argument(s) but ${bound} were given`);
+  }
+  const params = task.options.params;
+  if (params && args.length > params.length && !task.options.acceptsKwargs) {
+    throw new TypeError(`${task.name}() takes ${params.length} argument(s) but ${args.length} were given`);
+  }
+}
+
+/**
+ * Binds a received call's args and kwargs onto the task function's positional parameters, as Python would.
+ * Throws InvalidTaskError (`invalid-args`) naming the problem when they do not fit.
+ */
+export function bindArguments(
+  name: string,
+  fn: AnyTaskFn,
+  options: Readonly<TaskOptions>,
+  args: readonly unknown[],
+  kwargs: Readonly<Record<string, unknown>>,
+): unknown[] {
+  const params = options.params;
+  const bound: unknown[] = [...args];
+  const provided = new Set(args.keys());
+  const extra: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(kwargs)) {
+    const position = params ? params.indexOf(key) : -1;
+    if (position === -1) {
+      if (!options.acceptsKwargs) {
+        const hint = params
+          ? `; it accepts ${params.join(', ')}`
+          : '; give the task the option params: [...] naming its parameters to accept keyword arguments';
+        throw new InvalidTaskError(
+          'invalid-args',
+          `${name}() got an unexpected keyword argument '${key}'${hint}`,
+        );
+      }
+      extra[key] = value;
+    } else if (provided.has(position)) {
+      throw new InvalidTaskError('invalid-args', `${name}() got multiple values for argument '${key}'`);
+    } else {
+      bound[position] = value;
+      provided.add(position);
+    }
+  }
+  const kwargsSlot = options.acceptsKwargs ? 1 : 0;
+  if (params && !options.acceptsKwargs && bound.length > params.length) {
+    throw new InvalidTaskError(
+      'invalid-args',
+      `${name}() takes ${params.length} positional argument(s) but ${bound.length} were given`,
+    );
+  }
+  const required = Math.max(0, fn.length - kwargsSlot);
+  const missing = Array.from({ length: required }, (_, i) => i).filter((i) => !provided.has(i));
+  if (missing.length > 0) {
+    const names = missing.map((i) => (params?.[i] ? `'${params[i]}'` : `#${i + 1}`)).join(', ');
+    throw new InvalidTaskError(
+      'invalid-args',
+      `${name}() missing ${missing.length} required positional argument(s): ${names}`,
+    );
+  }
+  const dense = Array.from(bound);
+  if (options.acceptsKwargs) {
+    dense.length = Math.max(dense.length, params?.length ?? required);
+    dense.push(extra);
+  }
+  return dense;
+}

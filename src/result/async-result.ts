@@ -1,0 +1,123 @@
+/**
+ * A handle on a task's result (Celery's `AsyncResult`, `celery/result.py`). Reading methods are async because
+ * they ask the result backend; `get()` waits (pub/sub where the backend has it, polling otherwise).
+ */
+import type { ResultBackend } from '../backends/backend.js';
+import { pendingMeta } from '../backends/meta.js';
+import { ImproperlyConfigured } from '../errors.js';
+import { exceptionFromMeta } from '../protocol/exception.js';
+import {
+  type ResultMeta,
+  type ResultTuple,
+  type TaskState,
+  isReadyState,
+  PROPAGATE_STATES,
+  States,
+} from '../types.js';
+
+/** Where results are read from: the app. */
+export interface ResultSource {
+  getBackend(): Promise<ResultBackend>;
+}
+
+export interface GetOptions {
+  /** Milliseconds to wait before rejecting with TimeoutError; waits forever when omitted. */
+  timeout?: number;
+  /** Re-throw a task failure (default true); with false, a failure is returned as its RemoteTaskError. */
+  propagate?: boolean;
+  /** Polling interval in milliseconds, for backends without push (default 100). */
+  interval?: number;
+  /** Called with each intermediate state (STARTED, RETRY, custom states such as PROGRESS). */
+  onProgress?: (meta: ResultMeta) => void;
+  signal?: AbortSignal;
+}
+
+export class AsyncResult<R = unknown> {
+  /** True when the task was sent with `ignoreResult`: nothing will ever be stored. */
+  ignored = false;
+
+  constructor(
+    readonly id: string,
+    protected readonly source: ResultSource,
+  ) {}
+
+  /** The stored meta, or a PENDING meta when nothing is stored yet. */
+  async meta(): Promise<ResultMeta> {
+    const backend = await this.source.getBackend();
+    return (await backend.get(this.id)) ?? pendingMeta(this.id);
+  }
+
+  async state(): Promise<TaskState> {
+    return (await this.meta()).status;
+  }
+
+  async ready(): Promise<boolean> {
+    return isReadyState(await this.state());
+  }
+
+  async successful(): Promise<boolean> {
+    return (await this.state()) === States.SUCCESS;
+  }
+
+  async failed(): Promise<boolean> {
+    return (await this.state()) === States.FAILURE;
+  }
+
+  /**
+   * Celery's `result`/`info`: the return value once SUCCESS, the error (a RemoteTaskError) for exception states,
+   * the meta of a custom state, or null while PENDING.
+   */
+  async result(): Promise<unknown> {
+    return this.valueOf(await this.meta());
+  }
+
+  async traceback(): Promise<string | null> {
+    return (await this.meta()).traceback;
+  }
+
+  /** Waits for the task to finish and returns its result; rejects with the remote error when it failed. */
+  async get(options: GetOptions & { propagate: false }): Promise<R | Error>;
+  async get(options?: GetOptions): Promise<R>;
+  async get(options: GetOptions = {}): Promise<R | Error> {
+    if (this.ignored) {
+      throw new ImproperlyConfigured(
+        `Task ${this.id} was sent with ignoreResult, so its result is never stored`,
+      );
+    }
+    const backend = await this.source.getBackend();
+    const meta = await backend.waitFor(this.id, {
+      timeoutMs: options.timeout,
+      intervalMs: options.interval,
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
+    if (PROPAGATE_STATES.has(meta.status)) {
+      const error = exceptionFromMeta(meta.result, meta.traceback, this.id);
+      if (options.propagate === false) return error;
+      throw error;
+    }
+    return meta.result as R;
+  }
+
+  /** Deletes the stored result. */
+  async forget(): Promise<void> {
+    const backend = await this.source.getBackend();
+    await backend.forget(this.id);
+  }
+
+  /** `[[id, null], null]`, Celery's result tuple. */
+  asTuple(): ResultTuple {
+    return [[this.id, null], null];
+  }
+
+  toString(): string {
+    return this.id;
+  }
+
+  private valueOf(meta: ResultMeta): unknown {
+    if (meta.status === States.FAILURE || meta.status === States.REVOKED || meta.status === States.RETRY) {
+      return exceptionFromMeta(meta.result, meta.traceback, this.id);
+    }
+    return meta.result;
+  }
+}
