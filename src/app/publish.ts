@@ -147,3 +147,57 @@ export function checkMessageSize(name: string, bytes: number, limit: number): vo
     );
   }
 }
+
+function str(value: JsonValue | undefined): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function num(value: JsonValue | undefined): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+function sigs(value: JsonValue | undefined): SignatureDict[] | undefined {
+  if (value === null || value === undefined) return undefined;
+  const list = Array.isArray(value) ? value : [value];
+  return list.filter((v): v is SignatureDict => typeof v === 'object' && v !== null && !Array.isArray(v));
+}
+
+/**
+ * Calling options from a signature's `options` dict (Celery's snake_case apply_async keywords), for signatures
+ * that arrive in messages: callbacks, errbacks, chain links and chord bodies.
+ */
+export function callOptionsFromSignature(options: Readonly<Record<string, JsonValue>>): CallOptions {
+  const out: CallOptions = {};
+  const set = <K extends keyof CallOptions>(key: K, value: CallOptions[K] | undefined): void => {
+    if (value !== undefined) out[key] = value;
+  };
+  set('taskId', str(options.task_id));
+  set('queue', str(options.queue));
+  set('exchange', str(options.exchange));
+  set('routingKey', str(options.routing_key));
+  set('priority', num(options.priority));
+  set('countdown', num(options.countdown));
+  const eta = options.eta;
+  if (typeof eta === 'string' || typeof eta === 'number') out.eta = typeof eta === 'number' ? eta * 1000 : eta;
+  const expires = options.expires;
+  if (typeof expires === 'number') out.expires = expires;
+  else if (typeof expires === 'string' && parseIso(expires) !== null) out.expires = new Date(parseIso(expires)!);
+  set('timeLimit', num(options.time_limit));
+  set('softTimeLimit', num(options.soft_time_limit));
+  set('shadow', str(options.shadow));
+  set('serializer', str(options.serializer));
+  set('compression', str(options.compression));
+  set('replyTo', str(options.reply_to));
+  set('groupId', str(options.group_id));
+  set('groupIndex', num(options.group_index));
+  set('rootId', str(options.root_id));
+  set('parentId', str(options.parent_id));
+  if (typeof options.ignore_result === 'boolean') out.ignoreResult = options.ignore_result;
+  const headers = options.headers;
+  if (typeof headers === 'object' && headers !== null && !Array.isArray(headers)) out.headers = headers;
+  set('link', sigs(options.link));
+  set('linkError', sigs(options.link_error));
+  const chord = options.chord;
+  if (typeof chord === 'object' && chord !== null && !Array.isArray(chord)) out.chord = chord as SignatureDict;
+  return out;
+}

@@ -1,0 +1,55 @@
+/** Celeriac's public API. Everything not exported here is internal. */
+export { Celery } from './app/celery.js';
+export type { CeleryOptions, Config, PoolName } from './app/config.js';
+export type { TaskRequest, DeliveryInfo } from './app/context.js';
+export { Hooks, type HookName, type HookPayloads, type HookHandler } from './app/hooks.js';
+export type { RouteTarget, RouterFn, TaskRoutes } from './app/routing.js';
+export { Task, type CallOptions, type TaskOptions, type SignatureLike } from './app/task.js';
+export { AsyncResult, type GetOptions } from './result/async-result.js';
+export { Worker, type WorkerOptions, type WorkerState } from './worker/worker.js';
+export { registerBrokerDriver } from './brokers/registry.js';
+export { registerBackendDriver } from './backends/registry.js';
+export type {
+  Broker,
+  BrokerCapabilities,
+  BrokerContext,
+  Consumer,
+  Delivery,
+  QueueSpec,
+  Route,
+  ExchangeType,
+} from './brokers/broker.js';
+export type { ResultBackend, BackendCapabilities, BackendContext, GroupMeta } from './backends/backend.js';
+export type { SignatureDict, Embed, WireMessage } from './protocol/message.js';
+export { createLogger, parseLogLevel, type Logger, type LogLevel, type LogFormat } from './lifecycle/logger.js';
+export {
+  States,
+  READY_STATES,
+  EXCEPTION_STATES,
+  PROPAGATE_STATES,
+  type TaskState,
+  type ResultMeta,
+  type JsonValue,
+} from './types.js';
+export {
+  CeleriacError,
+  ImproperlyConfigured,
+  NotRegistered,
+  TimeoutError,
+  Retry,
+  Reject,
+  Ignore,
+  MaxRetriesExceededError,
+  TaskRevokedError,
+  ChordError,
+  InvalidTaskError,
+  ContentDisallowed,
+  EncodeError,
+  DecodeError,
+  SoftTimeLimitExceeded,
+  TimeLimitExceeded,
+  WorkerLostError,
+  ConnectionError,
+  RemoteTaskError,
+  isCeleriacError,
+} from './errors.js';

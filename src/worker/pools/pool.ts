@@ -1,0 +1,31 @@
+/**
+ * The pool seam: where task functions run. `async` and `solo` run them in this event loop; `threads` and
+ * `prefork` (worker_threads, child processes) run them elsewhere and report back. The executor never gives a pool
+ * more than `concurrency` jobs at once, and a pool never rejects: failures come back as outcomes.
+ */
+import type { PoolName } from '../../app/config.js';
+import type { TaskRequest } from '../../app/context.js';
+import type { AnyTaskFn, TaskOptions } from '../../app/task.js';
+
+export interface PoolJob {
+  readonly request: TaskRequest;
+  readonly task: { readonly name: string; readonly fn: AnyTaskFn; readonly options: Readonly<TaskOptions> };
+  /** Seconds, or null. */
+  readonly timeLimit: number | null;
+  readonly softTimeLimit: number | null;
+  /** Stores a custom state for the running task (`updateState`). */
+  readonly updateState: (state: string, meta: unknown) => Promise<void>;
+  /** Called when the job starts running, with the pid of the process running it. */
+  readonly onStart?: (pid: number) => void;
+}
+
+export type PoolOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
+
+export interface Pool {
+  readonly kind: PoolName;
+  readonly concurrency: number;
+  start(): Promise<void>;
+  run(job: PoolJob): Promise<PoolOutcome>;
+  /** Stops the pool; with `cold`, without waiting for running jobs. Idempotent. */
+  stop(options?: { cold?: boolean }): Promise<void>;
+}

@@ -1,0 +1,112 @@
+/**
+ * A received task: the decoded message, its delivery, its registered task and the settings that apply to it
+ * (task options over app configuration), computed once.
+ */
+import type { Config } from '../app/config.js';
+import type { TaskRequest } from '../app/context.js';
+import type { Task } from '../app/task.js';
+import type { Delivery } from '../brokers/broker.js';
+import type { TaskMessage } from '../protocol/message.js';
+
+export interface TaskSettings {
+  acksLate: boolean;
+  acksOnFailureOrTimeout: boolean;
+  rejectOnWorkerLost: boolean;
+  trackStarted: boolean;
+  ignoreResult: boolean;
+  storeErrorsEvenIfIgnored: boolean;
+  /** Seconds, or null. */
+  timeLimit: number | null;
+  softTimeLimit: number | null;
+}
+
+export function taskSettings(task: Task<unknown[], unknown>, conf: Config): TaskSettings {
+  const o = task.options;
+  return {
+    acksLate: o.acksLate ?? conf.taskAcksLate,
+    acksOnFailureOrTimeout: o.acksOnFailureOrTimeout ?? conf.taskAcksOnFailureOrTimeout,
+    rejectOnWorkerLost: o.rejectOnWorkerLost ?? conf.taskRejectOnWorkerLost,
+    trackStarted: o.trackStarted ?? conf.taskTrackStarted,
+    ignoreResult: o.ignoreResult ?? conf.taskIgnoreResult,
+    storeErrorsEvenIfIgnored: o.storeErrorsEvenIfIgnored ?? conf.taskStoreErrorsEvenIfIgnored,
+    timeLimit: o.timeLimit ?? conf.taskTimeLimit,
+    softTimeLimit: o.softTimeLimit ?? conf.taskSoftTimeLimit,
+  };
+}
+
+export class Request {
+  /** Set once the delivery has been acknowledged, rejected or requeued. */
+  settled = false;
+  /** Milliseconds since the epoch when the pool started it. */
+  startedAt = 0;
+
+  constructor(
+    readonly message: TaskMessage,
+    readonly delivery: Delivery,
+    readonly task: Task<unknown[], unknown>,
+    readonly settings: TaskSettings,
+    readonly hostname: string,
+  ) {}
+
+  get id(): string {
+    return this.message.id;
+  }
+
+  get name(): string {
+    return this.message.task;
+  }
+
+  /** `tasks.add[<id>]`, as Celery names a task in its logs (the shadow name when one was given). */
+  get label(): string {
+    return `${this.message.shadow ?? this.message.task}[${this.message.id}]`;
+  }
+
+  /** The message ignore_result flag or the task's own setting. */
+  get ignoreResult(): boolean {
+    return this.message.ignoreResult || this.settings.ignoreResult;
+  }
+
+  /** Hard and soft limits in seconds: the message's `timelimit` header wins over task and app settings. */
+  get timeLimits(): { hard: number | null; soft: number | null } {
+    const [hard, soft] = this.message.timelimit;
+    return { hard: hard ?? this.settings.timeLimit, soft: soft ?? this.settings.softTimeLimit };
+  }
+
+  isExpired(now: number): boolean {
+    return this.message.expires !== null && this.message.expires <= now;
+  }
+
+  /** The request as the task sees it. */
+  context(isEager = false): TaskRequest {
+    const m = this.message;
+    return {
+      id: m.id,
+      task: m.task,
+      args: m.args,
+      kwargs: m.kwargs,
+      retries: m.retries,
+      eta: m.eta === null ? null : new Date(m.eta),
+      expires: m.expires === null ? null : new Date(m.expires),
+      group: m.group,
+      groupIndex: m.groupIndex,
+      rootId: m.rootId,
+      parentId: m.parentId,
+      hostname: this.hostname,
+      deliveryInfo: {
+        exchange: this.delivery.exchange,
+        routingKey: this.delivery.routingKey,
+        priority: m.priority,
+        redelivered: this.delivery.redelivered,
+      },
+      correlationId: m.correlationId,
+      replyTo: m.replyTo,
+      headers: m.headers,
+      timelimit: m.timelimit,
+      origin: m.origin,
+      ignoreResult: this.ignoreResult,
+      isEager,
+      embed: m.embed,
+      queue: this.delivery.queue,
+    };
+  }
+}

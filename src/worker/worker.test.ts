@@ -1,0 +1,174 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Celery } from '../app/celery.js';
+import { uuid } from '../protocol/ids.js';
+import { silentLogger } from '../lifecycle/logger.js';
+import { Worker } from './worker.js';
+import { States } from '../types.js';
+import { MemoryBroker } from '../brokers/memory/memory-broker.js';
+
+function makeApp(): Celery {
+  const ns = uuid();
+  const app = new Celery('test', { broker: `memory://${ns}`, backend: `memory://${ns}` });
+  app.logger = silentLogger();
+  return app;
+}
+
+describe('worker on the memory broker', () => {
+  const workers: Worker[] = [];
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => w.stop()));
+  });
+
+  async function startWorker(app: Celery, options: ConstructorParameters<typeof Worker>[1] = {}): Promise<Worker> {
+    const worker = new Worker(app, { logger: silentLogger(), ...options });
+    workers.push(worker);
+    await worker.start();
+    return worker;
+  }
+
+  it('runs a task and returns its result', async () => {
+    const app = makeApp();
+    const add = app.task('tasks.add', (x: number, y: number) => x + y);
+    await startWorker(app);
+    const result = await add.delay(2, 3);
+    expect(await result.get({ timeout: 5_000 })).toBe(5);
+    expect(await result.state()).toBe(States.SUCCESS);
+  });
+
+  it('runs async tasks concurrently', async () => {
+    const app = makeApp();
+    let running = 0;
+    let peak = 0;
+    const release: (() => void)[] = [];
+    const slow = app.task('tasks.slow', async (n: number) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise<void>((resolve) => release.push(resolve));
+      running--;
+      return n;
+    });
+    await startWorker(app, { concurrency: 4 });
+    const results = await Promise.all([1, 2, 3, 4].map((n) => slow.delay(n)));
+    await expect.poll(() => release.length).toBe(4);
+    release.forEach((r) => r());
+    expect(await Promise.all(results.map((r) => r.get({ timeout: 5_000 })))).toEqual([1, 2, 3, 4]);
+    expect(peak).toBe(4);
+  });
+
+  it('stores a failure and rejects get() with the remote type and message', async () => {
+    const app = makeApp();
+    const boom = app.task('tasks.boom', () => {
+      throw new TypeError('bad thing');
+    });
+    await startWorker(app);
+    const result = await boom.delay();
+    await expect(result.get({ timeout: 5_000 })).rejects.toMatchObject({
+      name: 'RemoteTaskError',
+      excType: 'TypeError',
+      remoteMessage: 'bad thing',
+    });
+    expect(await result.state()).toBe(States.FAILURE);
+  });
+
+  it('binds Python-style kwargs through params', async () => {
+    const app = makeApp();
+    app.task('tasks.sub', (x: number, y: number) => x - y, { params: ['x', 'y'] });
+    await startWorker(app);
+    const result = await app.sendTask<number>('tasks.sub', [], { y: 2, x: 10 });
+    expect(await result.get({ timeout: 5_000 })).toBe(8);
+  });
+
+  it('fails a call with an unexpected keyword argument, naming it', async () => {
+    const app = makeApp();
+    app.task('tasks.mul', (x: number, y: number) => x * y);
+    await startWorker(app);
+    const result = await app.sendTask('tasks.mul', [1], { y: 2 });
+    await expect(result.get({ timeout: 5_000 })).rejects.toThrow(/unexpected keyword argument 'y'/);
+  });
+
+  it('records an unknown task as FAILURE NotRegistered and keeps running', async () => {
+    const app = makeApp();
+    const ok = app.task('tasks.ok', () => 'ok');
+    await startWorker(app);
+    const unknown = await app.sendTask('tasks.nope', []);
+    await expect(unknown.get({ timeout: 5_000 })).rejects.toMatchObject({ excType: 'NotRegistered' });
+    expect(await (await ok.delay()).get({ timeout: 5_000 })).toBe('ok');
+  });
+
+  it('revokes an expired task instead of running it', async () => {
+    const app = makeApp();
+    let ran = false;
+    const t = app.task('tasks.expiring', () => {
+      ran = true;
+    });
+    const result = await t.applyAsync([], {}, { expires: new Date(Date.now() - 1000) });
+    await startWorker(app);
+    await expect(result.get({ timeout: 5_000 })).rejects.toMatchObject({ excType: 'TaskRevokedError' });
+    expect(ran).toBe(false);
+  });
+
+  it('runs a countdown task not before its ETA', async () => {
+    const app = makeApp();
+    const stamp = app.task('tasks.stamp', () => Date.now());
+    await startWorker(app);
+    const sent = Date.now();
+    const result = await stamp.applyAsync([], {}, { countdown: 0.3 });
+    expect(await result.get({ timeout: 5_000 })).toBeGreaterThanOrEqual(sent + 300);
+  });
+
+  it('publishes link callbacks and chain links with the result', async () => {
+    const app = makeApp();
+    const add = app.task('tasks.add', (x: number, y: number) => x + y);
+    const double = app.task('tasks.double', (x: number) => x * 2);
+    await startWorker(app);
+    const callbackId = uuid();
+    await add.applyAsync([1, 2], {}, {
+      link: { task: 'tasks.double', args: [], kwargs: {}, options: { task_id: callbackId }, subtask_type: null, immutable: false },
+    });
+    expect(await double.AsyncResult(callbackId).get({ timeout: 5_000 })).toBe(6);
+  });
+
+  it('rejects undecodable messages to the dead letters, stores FAILURE when the id is known, and keeps going', async () => {
+    const app = makeApp();
+    const ok = app.task('tasks.ok', () => 'still fine');
+    await startWorker(app);
+    const broker = (await app.getBroker()) as MemoryBroker;
+    const id = uuid();
+    await broker.publish(
+      {
+        headers: { task: 'tasks.ok', id },
+        properties: {},
+        contentType: 'application/json',
+        contentEncoding: 'utf-8',
+        body: Buffer.from('{not json'),
+      },
+      { exchange: '', routingKey: 'celery' },
+    );
+    await expect(app.AsyncResult(id).get({ timeout: 5_000 })).rejects.toMatchObject({ excType: 'InvalidTaskError' });
+    expect(broker.deadLetters.at(-1)?.reason).toBe('body-decode-error');
+    expect(await (await ok.delay()).get({ timeout: 5_000 })).toBe('still fine');
+  });
+
+  it('gives prefetched tasks back on warm shutdown and lets running ones finish', async () => {
+    const app = makeApp();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let started = 0;
+    const wait = app.task('tasks.wait', async (n: number) => {
+      started++;
+      await gate;
+      return n;
+    });
+    const worker = await startWorker(app, { concurrency: 1, prefetchMultiplier: 4 });
+    const results = await Promise.all([1, 2, 3].map((n) => wait.delay(n)));
+    await expect.poll(() => started).toBe(1);
+    const stopping = worker.stop();
+    release();
+    await stopping;
+    expect(await results[0]!.get({ timeout: 5_000 })).toBe(1);
+    const broker = await app.getBroker();
+    expect(await broker.size('celery')).toBe(2);
+    await startWorker(app, { concurrency: 1 });
+    expect(await Promise.all(results.slice(1).map((r) => r.get({ timeout: 5_000 })))).toEqual([2, 3]);
+  });
+});
