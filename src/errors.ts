@@ -143,8 +143,7 @@ export class RemoteTaskError extends CeleriacError {
 
 /** The Python module an error is stored under: Celery's own for Celery errors, `builtins` where Python has the name. */
 export function pythonModuleFor(error: Error): string | null {
-  if (error instanceof CeleriacError) return (error.constructor as typeof CeleriacError).pyModule;
-  if (isCeleriacError(error)) return 'celery.exceptions';
+  if (isCeleriacError(error)) return (error.constructor as { pyModule?: string }).pyModule ?? 'celery.exceptions';
   return PYTHON_BUILTIN_ERRORS.has(error.name) ? 'builtins' : null;
 }
 

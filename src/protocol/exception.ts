@@ -2,7 +2,7 @@
  * Exceptions as Celery's JSON result backends store them (reference §2.7.3): `{exc_type, exc_message, exc_module}`,
  * read back as a plain RemoteTaskError (never a class looked up from backend data, see CVE-2021-23727).
  */
-import { pythonModuleFor, RemoteTaskError } from '../errors.js';
+import { isCeleriacError, pythonModuleFor, RemoteTaskError } from '../errors.js';
 import type { ExceptionInfo, JsonValue } from '../types.js';
 
 /** Errors may carry the Python-style argument list they should be stored with (`exc_message`). */
@@ -18,8 +18,13 @@ function toJsonSafe(value: unknown): JsonValue {
   }
 }
 
+/** A RemoteTaskError, also one created by another copy of this package (brands survive, classes do not). */
+function isRemote(error: unknown): error is RemoteTaskError {
+  return isCeleriacError(error, 'RemoteTaskError') && typeof (error as RemoteTaskError).excType === 'string';
+}
+
 export function serializeException(error: unknown): ExceptionInfo {
-  if (error instanceof RemoteTaskError) {
+  if (isRemote(error)) {
     return { exc_type: error.excType, exc_message: error.excArgs, exc_module: error.excModule };
   }
   if (error instanceof Error) {
@@ -40,7 +45,7 @@ export function serializeException(error: unknown): ExceptionInfo {
 
 /** The traceback text stored next to a failure: the JavaScript stack, or the error's string form. */
 export function formatTraceback(error: unknown): string | null {
-  if (error instanceof RemoteTaskError) return error.remoteTraceback;
+  if (isRemote(error)) return error.remoteTraceback;
   if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
   return null;
 }

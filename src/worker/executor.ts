@@ -171,7 +171,7 @@ export class Executor {
       await this.revoke(request, 'expired');
       return;
     }
-    request.startedAt = Date.now();
+    request.startedAt = performance.now();
     if (!settings.acksLate) void this.ack(request);
     const context = request.context();
     if (app.hooks.has('taskPrerun')) {
@@ -188,7 +188,7 @@ export class Executor {
         if (settings.trackStarted) void this.safely(request, () => this.store(request, States.STARTED, { pid, hostname }));
       },
     });
-    const runtime = (Date.now() - request.startedAt) / 1000;
+    const runtime = Number(((performance.now() - request.startedAt) / 1000).toFixed(6));
     if (outcome.ok) await this.succeeded(request, outcome.value, runtime);
     else await this.failed(request, outcome.error, runtime);
   }

@@ -37,7 +37,7 @@ export function taskSettings(task: Task<unknown[], unknown>, conf: Config): Task
 export class Request {
   /** Set once the delivery has been acknowledged, rejected or requeued. */
   settled = false;
-  /** Milliseconds since the epoch when the pool started it. */
+  /** `performance.now()` when the pool started it. */
   startedAt = 0;
 
   constructor(
