@@ -594,6 +594,49 @@ def capture_group_save():
     })
 
 
+# ---------------------------------------------------------------------------------------------- saferepr
+
+SAFEREPR_CASES = [
+    # (args as a tuple, maxlen) — argsrepr is saferepr(args, 1024) in celery/app/amqp.py as_task_v2.
+    ([], 1024), ([1], 1024), ([2, 3], 1024), (['x'], 1024), ([None, True, False], 1024),
+    (['it\'s', 'say "hi"', 'both \' and "'], 1024),
+    (['tab\tnl\nback\\slash', '\x00\x1f\x7f'], 1024),
+    (['héllo ✓ 日本 🎉'], 1024),
+    ([1.5, 0.1, -0.0, 1e16, 1e100, 1.5e-7, 0.0001, 0.00001, 123456789.125, 1e15 + 0.5, -2.5e-10], 1024),
+    ([[1, [2, [3, [4]]]], {'a': {'b': {'c': {'d': 1}}}}], 1024),
+    ([[], {}, [[]], [{}]], 1024),
+    ([{'k': 'v', 'n': [1, 2], 'd': {}}], 1024),
+    (['a' * 10, [1, 2, [3, [4]]], {'k': 'v w x'}], 20),
+    (['a b c d e f g h i j k l'], 10),
+    ([{'k' * 30: 1}], 10),
+    (['word ' * 300], 1024),
+    ([list(range(400))], 1024),
+    ([{'key%d' % i: 'value %d' % i for i in range(100)}], 1024),
+    (['🎉' * 30], 20),
+]
+KWARGS_CASES = [
+    ({}, 1024), ({'x': 2, 'y': 3}, 1024), ({'ünï': 'cödé', 'l': [[], {}], 'none': None}, 1024),
+    ({'deep': {'a': {'b': [1]}}}, 1024), ({'long': 'x' * 2000}, 1024),
+]
+
+
+def capture_saferepr():
+    from celery.utils.saferepr import saferepr
+    write('saferepr', {
+        'kind': 'saferepr',
+        'name': 'saferepr',
+        'description': 'celery.utils.saferepr.saferepr(value, maxlen) as used for argsrepr (args tuple) and '
+                       'kwargsrepr (kwargs dict); protocol 1 workers use saferepr(list) with no maxlen',
+        'source': SOURCE,
+        'volatile': [],
+        'args': [{'args': args, 'maxlen': maxlen, 'repr': saferepr(tuple(args), maxlen)}
+                 for args, maxlen in SAFEREPR_CASES],
+        'lists': [{'value': args, 'repr': saferepr(args)} for args, _ in SAFEREPR_CASES],
+        'kwargs': [{'kwargs': kwargs, 'maxlen': maxlen, 'repr': saferepr(kwargs, maxlen)}
+                   for kwargs, maxlen in KWARGS_CASES],
+    })
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 def our_keys():
@@ -606,6 +649,7 @@ def our_keys():
 
 def main():
     os.makedirs(FIXTURES, exist_ok=True)
+    capture_saferepr()
     stale = our_keys()
     if stale:
         r.delete(*stale)
