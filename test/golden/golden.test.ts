@@ -370,14 +370,18 @@ describe('decoding protocol 1 messages (task_protocol=1)', () => {
   });
 });
 
-/** The spec our app would hand to the codec for the same call. Canvas fields come from Celery's canvas code. */
+/**
+ * The spec our app would hand to the codec for the same call. With `derived` (canvas captures, worker retries
+ * and protocol 1 comparisons) the embed, group and lineage fields come from Celery's message, since they are
+ * computed by Celery's canvas and worker code rather than given in the call.
+ */
 function specFor(
   fixture: MessageFixture,
   celery: TaskMessage,
+  derived = fixture.call.canvas !== undefined || fixture.call.worker === true,
 ): { spec: TaskMessageSpec; serializer: string } {
   const { call } = fixture;
   const { eta, expires } = expectedTimes(fixture);
-  const derived = call.canvas !== undefined || call.worker === true;
   const extraProperties: Record<string, JsonValue> = {};
   if (call.worker) {
     // A Python worker's retry passes these through as message properties (celery/app/task.py retry).
@@ -505,10 +509,7 @@ describe('our encoding compared with Celery 5.2.6, field by field', () => {
     for (const fixture of v1) {
       for (const { raw } of fixture.messages) {
         const celery = decode(raw);
-        const { spec } = specFor(
-          { ...fixture, call: { ...fixture.call, canvas: fixture.call.canvas ?? 'chain' } },
-          celery,
-        );
+        const { spec } = specFor(fixture, celery, true);
         const ours = decodeTaskMessage(
           encodeTaskMessage({ ...spec, rootId: null }, { serializer: 'json', now: nowOr(fixture) }),
           accept,
