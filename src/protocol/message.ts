@@ -6,7 +6,7 @@
 import { InvalidTaskError } from '../errors.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { compress, decompress } from './compression.js';
-import { pyRepr, pyReprArgs, truncateRepr } from './pyrepr.js';
+import { pyReprArgs, pyReprKwargs } from './pyrepr.js';
 import { serializerByName, type AcceptPolicy } from './serializers/index.js';
 import { formatAwareIso, parseIso } from './time.js';
 import { v1BodyToV2 } from './v1.js';
@@ -97,8 +97,8 @@ export function encodeTaskMessage(spec: TaskMessageSpec, options: EncodeOptions)
     timelimit: [spec.timeLimit ?? null, spec.softTimeLimit ?? null],
     root_id: spec.rootId || spec.id,
     parent_id: spec.parentId ?? null,
-    argsrepr: spec.argsrepr ?? truncateRepr(pyReprArgs(spec.args)),
-    kwargsrepr: spec.kwargsrepr ?? truncateRepr(pyRepr(spec.kwargs)),
+    argsrepr: spec.argsrepr ?? pyReprArgs(spec.args),
+    kwargsrepr: spec.kwargsrepr ?? pyReprKwargs(spec.kwargs),
     origin: spec.origin,
     ignore_result: spec.ignoreResult ?? false,
     ...spec.headers,

@@ -29,17 +29,23 @@ export function parseIso(value: string): number | null {
   const m = ISO_RE.exec(value.trim());
   if (!m) return null;
   const [, y, mo, d, h, mi, s, frac, zone] = m;
+  const [year, month, day, hour, minute] = [Number(y), Number(mo), Number(d), Number(h), Number(mi)];
+  const second = Number(s ?? 0);
+  // celery/utils/iso8601.py builds `datetime(year, month, ...)`, which rejects out-of-range fields; Date.UTC
+  // would roll them over (2026-02-31, 25:00) and maps years 0..99 to 1900..1999, so set the fields explicitly.
+  if (year < 1 || hour > 23 || minute > 59 || second > 59) return null;
   const millis = frac ? Math.floor(Number(frac.padEnd(3, '0').slice(0, 3))) : 0;
-  let ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s ?? 0), millis);
-  if (Number.isNaN(ms)) return null;
+  const date = new Date(0);
+  date.setUTCFullYear(year, month - 1, day);
+  if (date.getUTCFullYear() !== year || date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day)
+    return null;
+  date.setUTCHours(hour, minute, second, millis);
+  let ms = date.getTime();
   if (zone && zone !== 'Z') {
     const sign = zone.startsWith('-') ? -1 : 1;
     const digits = zone.slice(1).replace(':', '');
     const offsetMin = Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4));
     ms -= sign * offsetMin * 60_000;
   }
-  // Reject impossible dates that Date.UTC silently rolls over (2026-02-31).
-  const check = new Date(Date.UTC(Number(y), Number(mo) - 1, Number(d)));
-  if (check.getUTCDate() !== Number(d) || check.getUTCMonth() !== Number(mo) - 1) return null;
   return ms;
 }

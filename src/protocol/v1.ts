@@ -4,6 +4,7 @@
  * a v1 body, and its headers win.
  */
 import type { JsonValue } from '../types.js';
+import { saferepr } from './pyrepr.js';
 
 const V1_FIELDS = [
   'lang',
@@ -33,11 +34,17 @@ export function v1BodyToV2(
     const value = body[field];
     if (value !== undefined) merged[field] = value;
   }
-  if (merged.group === undefined && body.taskset !== undefined) merged.group = body.taskset;
   if (body.group_index !== undefined) merged.group_index = body.group_index;
-  Object.assign(merged, headers);
   const args = body.args === undefined ? [] : body.args;
   const kwargs = body.kwargs === undefined ? {} : body.kwargs;
+  if (!hybrid) {
+    // proto1_to_proto2: `body['group'] = body['taskset']` when present, and argsrepr/kwargsrepr are computed
+    // with saferepr (no length limit) from the decoded args, which are a list: `[2, 3]`, not `(2, 3)`.
+    if (body.taskset !== undefined) merged.group = body.taskset;
+    merged.argsrepr = saferepr(args);
+    merged.kwargsrepr = saferepr(kwargs);
+  }
+  Object.assign(merged, headers);
   const embed = {
     callbacks: body.callbacks ?? null,
     errbacks: body.errbacks ?? null,
