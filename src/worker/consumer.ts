@@ -81,8 +81,13 @@ export class TaskConsumer implements Service {
       this.receive(delivery);
     } catch (error) {
       // Nothing may escape into the broker driver; reject what we could not even classify.
-      this.deps.logger.error({ err: error }, `Unexpected error while receiving a message: ${(error as Error).message}`);
-      void this.deps.broker.reject(delivery, { requeue: false, reason: 'internal-error' }).catch(() => undefined);
+      this.deps.logger.error(
+        { err: error },
+        `Unexpected error while receiving a message: ${(error as Error).message}`,
+      );
+      void this.deps.broker
+        .reject(delivery, { requeue: false, reason: 'internal-error' })
+        .catch(() => undefined);
     }
   }
 
@@ -92,7 +97,10 @@ export class TaskConsumer implements Service {
     if (delivery.message.body.length > conf.maxMessageSize) {
       void this.rejectInvalid(
         delivery,
-        new InvalidTaskError('message-too-large', `message body is ${delivery.message.body.length} bytes, over maxMessageSize ${conf.maxMessageSize}`),
+        new InvalidTaskError(
+          'message-too-large',
+          `message body is ${delivery.message.body.length} bytes, over maxMessageSize ${conf.maxMessageSize}`,
+        ),
       );
       return;
     }
@@ -110,7 +118,8 @@ export class TaskConsumer implements Service {
     }
     const request = new Request(message, delivery, task, this.settingsFor(task), this.deps.hostname);
     logger.info(`Task ${request.label} received`);
-    if (app.hooks.has('taskReceived')) void app.hooks.emit('taskReceived', { taskId: request.id, taskName: request.name });
+    if (app.hooks.has('taskReceived'))
+      void app.hooks.emit('taskReceived', { taskId: request.id, taskName: request.name });
     const now = Date.now();
     if (request.isExpired(now)) {
       void executor.revoke(request, 'expired');
@@ -153,7 +162,9 @@ export class TaskConsumer implements Service {
 
   private async storeFailure(taskId: string, error: Error, traceback: string | null): Promise<void> {
     try {
-      await this.deps.backend.store(buildMeta({ state: States.FAILURE, result: error, traceback, request: { taskId } }));
+      await this.deps.backend.store(
+        buildMeta({ state: States.FAILURE, result: error, traceback, request: { taskId } }),
+      );
     } catch (storeError) {
       this.deps.logger.debug({ err: storeError }, `Could not store the failure of ${taskId}`);
     }
@@ -162,15 +173,28 @@ export class TaskConsumer implements Service {
   private async rejectInvalid(delivery: Delivery, error: unknown): Promise<void> {
     const { app, broker, logger } = this.deps;
     const reason = error instanceof InvalidTaskError ? error.reason : 'invalid-message';
-    const identity = { ...peekIdentity(delivery.message), ...(error as { taskId?: string; taskName?: string }) };
+    const identity = {
+      ...peekIdentity(delivery.message),
+      ...(error as { taskId?: string; taskName?: string }),
+    };
     const what = identity.taskName ? ` for ${identity.taskName}[${identity.taskId ?? '?'}]` : '';
-    logger.error(`Received invalid task message${what}: ${(error as Error).message}. The message was rejected (${reason}).`);
+    logger.error(
+      `Received invalid task message${what}: ${(error as Error).message}. The message was rejected (${reason}).`,
+    );
     if (identity.taskId && app.conf.backend) {
-      await this.storeFailure(identity.taskId, error instanceof Error ? error : new Error(String(error)), null);
+      await this.storeFailure(
+        identity.taskId,
+        error instanceof Error ? error : new Error(String(error)),
+        null,
+      );
     }
-    if (app.hooks.has('taskRejected')) await app.hooks.emit('taskRejected', { taskId: identity.taskId, reason });
+    if (app.hooks.has('taskRejected'))
+      await app.hooks.emit('taskRejected', { taskId: identity.taskId, reason });
     await broker.reject(delivery, { requeue: false, reason }).catch((rejectError: unknown) => {
-      logger.error({ err: rejectError }, `Could not reject an invalid message: ${(rejectError as Error).message}`);
+      logger.error(
+        { err: rejectError },
+        `Could not reject an invalid message: ${(rejectError as Error).message}`,
+      );
     });
   }
 
@@ -183,9 +207,12 @@ export class TaskConsumer implements Service {
     const error = new NotRegistered(message.task);
     (error as { pyArgs?: unknown[] }).pyArgs = [message.task];
     if (app.conf.backend) await this.storeFailure(message.id, error, null);
-    if (app.hooks.has('taskUnknown')) await app.hooks.emit('taskUnknown', { taskId: message.id, taskName: message.task });
-    await broker.reject(delivery, { requeue: false, reason: 'unknown-task' }).catch((rejectError: unknown) => {
-      logger.error({ err: rejectError }, `Could not reject a message: ${(rejectError as Error).message}`);
-    });
+    if (app.hooks.has('taskUnknown'))
+      await app.hooks.emit('taskUnknown', { taskId: message.id, taskName: message.task });
+    await broker
+      .reject(delivery, { requeue: false, reason: 'unknown-task' })
+      .catch((rejectError: unknown) => {
+        logger.error({ err: rejectError }, `Could not reject a message: ${(rejectError as Error).message}`);
+      });
   }
 }

@@ -11,7 +11,7 @@ import { isCeleriacError, Reject, TaskRevokedError } from '../errors.js';
 import { Batcher } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { serializeException } from '../protocol/exception.js';
-import { pyRepr, truncateRepr } from '../protocol/pyrepr.js';
+import { saferepr } from '../protocol/pyrepr.js';
 import { States, type JsonValue, type ResultTuple } from '../types.js';
 import { publishErrbacks, publishSuccessFollowUps } from './followups.js';
 import type { Pool } from './pools/pool.js';
@@ -81,16 +81,27 @@ export class Executor {
     while (this.accepting && this.running.size < this.deps.pool.concurrency && this.waiting.length > 0) {
       const request = this.waiting.shift()!;
       this.running.add(request);
-      void this.execute(request).finally(() => {
-        this.running.delete(request);
-        this.processed++;
-        this.deps.onDone(request);
-        if (this.running.size === 0) {
-          for (const resolve of this.idleWaiters.splice(0)) resolve();
-        }
-        this.pump();
-      });
+      void this.execute(request)
+        .catch((error: unknown) => this.internalError(request, error))
+        .finally(() => {
+          this.running.delete(request);
+          this.processed++;
+          this.deps.onDone(request);
+          if (this.running.size === 0) {
+            for (const resolve of this.idleWaiters.splice(0)) resolve();
+          }
+          this.pump();
+        });
     }
+  }
+
+  /** A bug in our own bookkeeping must not lose the message silently: dead-letter it with a reason. */
+  private async internalError(request: Request, error: unknown): Promise<void> {
+    this.deps.logger.error(
+      { err: error },
+      `Internal error while processing ${request.label}: ${(error as Error).message}`,
+    );
+    await this.reject(request, false, 'internal-error');
   }
 
   private metaRequest(request: Request): MetaRequest {
@@ -109,7 +120,13 @@ export class Executor {
   }
 
   /** Stores a state for the request, unless results are ignored for it. */
-  async store(request: Request, state: string, result: unknown, children?: ResultTuple[], force = false): Promise<void> {
+  async store(
+    request: Request,
+    state: string,
+    result: unknown,
+    children?: ResultTuple[],
+    force = false,
+  ): Promise<void> {
     if (request.ignoreResult && !force) return;
     const meta = buildMeta({
       state,
@@ -125,7 +142,10 @@ export class Executor {
     if (request.settled) return Promise.resolve();
     request.settled = true;
     return this.acks.add(request).catch((error: unknown) => {
-      this.deps.logger.error({ err: error }, `Could not acknowledge ${request.label}: ${(error as Error).message}`);
+      this.deps.logger.error(
+        { err: error },
+        `Could not acknowledge ${request.label}: ${(error as Error).message}`,
+      );
     });
   }
 
@@ -135,7 +155,10 @@ export class Executor {
     try {
       await this.deps.broker.reject(request.delivery, { requeue, reason });
     } catch (error) {
-      this.deps.logger.error({ err: error }, `Could not reject ${request.label}: ${(error as Error).message}`);
+      this.deps.logger.error(
+        { err: error },
+        `Could not reject ${request.label}: ${(error as Error).message}`,
+      );
     }
   }
 
@@ -159,7 +182,10 @@ export class Executor {
       await fn();
       return true;
     } catch (error) {
-      this.deps.logger.error({ err: error }, `Could not store the state of ${request.label}: ${(error as Error).message}`);
+      this.deps.logger.error(
+        { err: error },
+        `Could not store the state of ${request.label}: ${(error as Error).message}`,
+      );
       return false;
     }
   }
@@ -175,7 +201,12 @@ export class Executor {
     if (!settings.acksLate) void this.ack(request);
     const context = request.context();
     if (app.hooks.has('taskPrerun')) {
-      await app.hooks.emit('taskPrerun', { taskId: request.id, taskName: request.name, args: context.args, kwargs: context.kwargs });
+      await app.hooks.emit('taskPrerun', {
+        taskId: request.id,
+        taskName: request.name,
+        args: context.args,
+        kwargs: context.kwargs,
+      });
     }
     const limits = request.timeLimits;
     const outcome = await pool.run({
@@ -185,7 +216,8 @@ export class Executor {
       softTimeLimit: limits.soft,
       updateState: (state, meta) => this.store(request, state, meta),
       onStart: (pid) => {
-        if (settings.trackStarted) void this.safely(request, () => this.store(request, States.STARTED, { pid, hostname }));
+        if (settings.trackStarted)
+          void this.safely(request, () => this.store(request, States.STARTED, { pid, hostname }));
       },
     });
     const runtime = Number(((performance.now() - request.startedAt) / 1000).toFixed(6));
@@ -199,11 +231,15 @@ export class Executor {
     try {
       children = await publishSuccessFollowUps(app, request, value);
     } catch (error) {
-      logger.error({ err: error }, `Could not publish the callbacks of ${request.label}: ${(error as Error).message}`);
+      logger.error(
+        { err: error },
+        `Could not publish the callbacks of ${request.label}: ${(error as Error).message}`,
+      );
     }
     const stored = await this.safely(request, () => this.store(request, States.SUCCESS, value, children));
-    logger.info(`Task ${request.label} succeeded in ${runtime}s: ${truncateRepr(pyRepr(value), 1024)}`);
-    if (app.hooks.has('taskSuccess')) await app.hooks.emit('taskSuccess', { taskId: request.id, taskName: request.name, result: value });
+    logger.info(`Task ${request.label} succeeded in ${runtime}s: ${saferepr(value, 1024)}`);
+    if (app.hooks.has('taskSuccess'))
+      await app.hooks.emit('taskSuccess', { taskId: request.id, taskName: request.name, result: value });
     await this.postrun(request, value, States.SUCCESS);
     if (!stored && request.settings.acksLate) {
       await this.reject(request, true, 'result-store-failed');
@@ -216,7 +252,9 @@ export class Executor {
     const { app, logger } = this.deps;
     if (isCeleriacError(error, 'Retry')) {
       logger.info(`Task ${request.label} retry: ${(error as Error).message}`);
-      await this.safely(request, () => this.store(request, States.RETRY, (error as { exc?: unknown }).exc ?? error));
+      await this.safely(request, () =>
+        this.store(request, States.RETRY, (error as { exc?: unknown }).exc ?? error),
+      );
       await app.hooks.emit('taskRetry', { taskId: request.id, taskName: request.name, reason: error });
       await this.postrun(request, error, States.RETRY);
       await this.ack(request);
@@ -239,11 +277,13 @@ export class Executor {
     const info = serializeException(error);
     logger.error(
       { err: error instanceof Error ? error : undefined },
-      `Task ${request.label} raised unexpected: ${info.exc_type}(${truncateRepr(pyRepr(info.exc_message), 1024)}) after ${runtime}s`,
+      `Task ${request.label} raised unexpected: ${info.exc_type}(${saferepr(info.exc_message, 1024)}) after ${runtime}s`,
     );
     const storeIt = !request.ignoreResult || request.settings.storeErrorsEvenIfIgnored;
     const failure = error instanceof Error ? error : new Error(String(error));
-    const stored = storeIt ? await this.safely(request, () => this.store(request, States.FAILURE, failure, undefined, true)) : true;
+    const stored = storeIt
+      ? await this.safely(request, () => this.store(request, States.FAILURE, failure, undefined, true))
+      : true;
     try {
       await publishErrbacks(app, request);
     } catch (publishError) {

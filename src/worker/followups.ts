@@ -29,7 +29,11 @@ export async function applySignature(
 }
 
 /** Publishes callbacks and the next chain link after a success; returns their result tuples (`children`). */
-export async function publishSuccessFollowUps(app: Celery, request: Request, value: unknown): Promise<ResultTuple[]> {
+export async function publishSuccessFollowUps(
+  app: Celery,
+  request: Request,
+  value: unknown,
+): Promise<ResultTuple[]> {
   const { embed } = request.message;
   const children: ResultTuple[] = [];
   for (const callback of embed.callbacks ?? []) {

@@ -19,7 +19,10 @@ describe('worker on the memory broker', () => {
     await Promise.all(workers.splice(0).map((w) => w.stop()));
   });
 
-  async function startWorker(app: Celery, options: ConstructorParameters<typeof Worker>[1] = {}): Promise<Worker> {
+  async function startWorker(
+    app: Celery,
+    options: ConstructorParameters<typeof Worker>[1] = {},
+  ): Promise<Worker> {
     const worker = new Worker(app, { logger: silentLogger(), ...options });
     workers.push(worker);
     await worker.start();
@@ -122,9 +125,20 @@ describe('worker on the memory broker', () => {
     const double = app.task('tasks.double', (x: number) => x * 2);
     await startWorker(app);
     const callbackId = uuid();
-    await add.applyAsync([1, 2], {}, {
-      link: { task: 'tasks.double', args: [], kwargs: {}, options: { task_id: callbackId }, subtask_type: null, immutable: false },
-    });
+    await add.applyAsync(
+      [1, 2],
+      {},
+      {
+        link: {
+          task: 'tasks.double',
+          args: [],
+          kwargs: {},
+          options: { task_id: callbackId },
+          subtask_type: null,
+          immutable: false,
+        },
+      },
+    );
     expect(await double.AsyncResult(callbackId).get({ timeout: 5_000 })).toBe(6);
   });
 
@@ -144,7 +158,9 @@ describe('worker on the memory broker', () => {
       },
       { exchange: '', routingKey: 'celery' },
     );
-    await expect(app.AsyncResult(id).get({ timeout: 5_000 })).rejects.toMatchObject({ excType: 'InvalidTaskError' });
+    await expect(app.AsyncResult(id).get({ timeout: 5_000 })).rejects.toMatchObject({
+      excType: 'InvalidTaskError',
+    });
     expect(broker.deadLetters.at(-1)?.reason).toBe('body-decode-error');
     expect(await (await ok.delay()).get({ timeout: 5_000 })).toBe('still fine');
   });

@@ -74,7 +74,8 @@ export class Worker {
     this.prefetch = this.concurrency * multiplier;
     const names = options.queues && options.queues.length > 0 ? options.queues : [conf.taskDefaultQueue];
     this.queues = names.map((name) => app.router.queue(name));
-    this.shutdownTimeout = options.shutdownTimeout !== undefined ? options.shutdownTimeout : conf.workerShutdownTimeout;
+    this.shutdownTimeout =
+      options.shutdownTimeout !== undefined ? options.shutdownTimeout : conf.workerShutdownTimeout;
     this.logger = options.logger ?? app.logger;
   }
 
@@ -170,15 +171,23 @@ export class Worker {
     await app.hooks.emit('workerShuttingDown', { hostname: this.hostname, how });
     const broker = await app.getBroker();
     await this.consumer?.stop();
-    const notStarted: Request[] = [...(this.consumer?.takeScheduled() ?? []), ...(this.executor?.takeWaiting() ?? [])];
+    const notStarted: Request[] = [
+      ...(this.consumer?.takeScheduled() ?? []),
+      ...(this.executor?.takeWaiting() ?? []),
+    ];
     if (notStarted.length > 0) {
-      await broker.requeue(notStarted.filter((r) => !r.settled).map((r) => r.delivery)).catch((error: unknown) => {
-        this.logger.error({ err: error }, `Could not give back ${notStarted.length} prefetched message(s)`);
-      });
+      await broker
+        .requeue(notStarted.filter((r) => !r.settled).map((r) => r.delivery))
+        .catch((error: unknown) => {
+          this.logger.error({ err: error }, `Could not give back ${notStarted.length} prefetched message(s)`);
+        });
       for (const request of notStarted) request.settled = true;
     }
     if (!cold) {
-      const waits: Promise<unknown>[] = [this.executor?.idle() ?? Promise.resolve(), this.coldRequested.promise];
+      const waits: Promise<unknown>[] = [
+        this.executor?.idle() ?? Promise.resolve(),
+        this.coldRequested.promise,
+      ];
       if (this.shutdownTimeout !== null) {
         const timeout = this.shutdownTimeout;
         waits.push(

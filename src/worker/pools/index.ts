@@ -24,7 +24,9 @@ export function registerPool(name: PoolName, factory: PoolFactory): void {
 export async function createPool(name: PoolName, context: PoolContext): Promise<Pool> {
   const factory = factories.get(name);
   if (!factory) {
-    throw new ImproperlyConfigured(`Pool "${name}" is not available: use one of ${[...factories.keys()].join(', ')}`);
+    throw new ImproperlyConfigured(
+      `Pool "${name}" is not available: use one of ${[...factories.keys()].join(', ')}`,
+    );
   }
   return factory(context);
 }

@@ -19,7 +19,8 @@ export interface PoolJob {
   readonly onStart?: (pid: number) => void;
 }
 
-export type PoolOutcome = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
+export type PoolOutcome =
+  { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
 export interface Pool {
   readonly kind: PoolName;
