@@ -143,7 +143,8 @@ export class RemoteTaskError extends CeleriacError {
 
 /** The Python module an error is stored under: Celery's own for Celery errors, `builtins` where Python has the name. */
 export function pythonModuleFor(error: Error): string | null {
-  if (isCeleriacError(error)) return (error.constructor as { pyModule?: string }).pyModule ?? 'celery.exceptions';
+  if (isCeleriacError(error))
+    return (error.constructor as { pyModule?: string }).pyModule ?? 'celery.exceptions';
   return PYTHON_BUILTIN_ERRORS.has(error.name) ? 'builtins' : null;
 }
 

@@ -21,7 +21,13 @@ export type {
 } from './brokers/broker.js';
 export type { ResultBackend, BackendCapabilities, BackendContext, GroupMeta } from './backends/backend.js';
 export type { SignatureDict, Embed, WireMessage } from './protocol/message.js';
-export { createLogger, parseLogLevel, type Logger, type LogLevel, type LogFormat } from './lifecycle/logger.js';
+export {
+  createLogger,
+  parseLogLevel,
+  type Logger,
+  type LogLevel,
+  type LogFormat,
+} from './lifecycle/logger.js';
 export {
   States,
   READY_STATES,

@@ -242,7 +242,7 @@ export function normalizeOptions(source: Readonly<Record<string, unknown>>): Nor
     }
     options[name] = value;
   }
-  return { options: options as CeleryOptions, warnings };
+  return { options: options, warnings };
 }
 
 function fail(setting: string, value: unknown, expected: string): never {

@@ -55,11 +55,11 @@ export class Hooks {
   /** Adds a handler; returns a function that removes it. */
   on<K extends HookName>(name: K, handler: HookHandler<K>): () => void {
     const list = this.handlers.get(name) ?? [];
-    list.push(handler as HookHandler<never>);
+    list.push(handler);
     this.handlers.set(name, list);
     return () => {
       const current = this.handlers.get(name);
-      if (current) current.splice(current.indexOf(handler as HookHandler<never>), 1);
+      if (current) current.splice(current.indexOf(handler), 1);
     };
   }
 

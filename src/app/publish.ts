@@ -126,7 +126,7 @@ export function prepareCall(
     ignoreResult,
     argsrepr: options.argsrepr,
     kwargsrepr: options.kwargsrepr,
-    headers: options.headers as Record<string, JsonValue> | undefined,
+    headers: options.headers,
     priority: routed.priority,
     deliveryMode: options.deliveryMode ?? conf.taskDefaultDeliveryMode,
   };
@@ -178,10 +178,12 @@ export function callOptionsFromSignature(options: Readonly<Record<string, JsonVa
   set('priority', num(options.priority));
   set('countdown', num(options.countdown));
   const eta = options.eta;
-  if (typeof eta === 'string' || typeof eta === 'number') out.eta = typeof eta === 'number' ? eta * 1000 : eta;
+  if (typeof eta === 'string' || typeof eta === 'number')
+    out.eta = typeof eta === 'number' ? eta * 1000 : eta;
   const expires = options.expires;
   if (typeof expires === 'number') out.expires = expires;
-  else if (typeof expires === 'string' && parseIso(expires) !== null) out.expires = new Date(parseIso(expires)!);
+  else if (typeof expires === 'string' && parseIso(expires) !== null)
+    out.expires = new Date(parseIso(expires)!);
   set('timeLimit', num(options.time_limit));
   set('softTimeLimit', num(options.soft_time_limit));
   set('shadow', str(options.shadow));
@@ -198,6 +200,7 @@ export function callOptionsFromSignature(options: Readonly<Record<string, JsonVa
   set('link', sigs(options.link));
   set('linkError', sigs(options.link_error));
   const chord = options.chord;
-  if (typeof chord === 'object' && chord !== null && !Array.isArray(chord)) out.chord = chord as SignatureDict;
+  if (typeof chord === 'object' && chord !== null && !Array.isArray(chord))
+    out.chord = chord as SignatureDict;
   return out;
 }

@@ -18,7 +18,13 @@ export interface Invocation {
 /** Runs the task function; resolves with its return value or rejects with what it threw. */
 export async function invokeTask(invocation: Invocation): Promise<unknown> {
   const { request } = invocation;
-  const bound = bindArguments(invocation.name, invocation.fn, invocation.options, request.args, request.kwargs);
+  const bound = bindArguments(
+    invocation.name,
+    invocation.fn,
+    invocation.options,
+    request.args,
+    request.kwargs,
+  );
   const scope: TaskScope = { request, signal: invocation.signal, updateState: invocation.updateState };
   return runInTaskScope(scope, () => invocation.fn(...bound));
 }

@@ -64,7 +64,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       return error.code;
     }
     if (isCeleriacError(error) || error instanceof TypeError) {
-      process.stderr.write(`Error: ${(error as Error).message}\n`);
+      process.stderr.write(`Error: ${error.message}\n`);
       return 1;
     }
     process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);

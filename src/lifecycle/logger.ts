@@ -65,11 +65,10 @@ function textDestination(
       const { level, time, msg, err, pid: _pid, hostname: _host, proc, ...rest } = record;
       const levelName = LEVEL_NAMES[Number(level)] ?? String(level);
       const name = typeof proc === 'string' ? proc : processName;
-      let text = `[${celeryTimestamp(Number(time))}: ${levelName}/${name}] ${String(msg ?? '')}`;
+      let text = `[${celeryTimestamp(Number(time))}: ${levelName}/${name}] ${typeof msg === 'string' ? msg : JSON.stringify(msg ?? '')}`;
       const extra = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
       text += extra;
-      if (err && typeof err === 'object' && 'stack' in err)
-        text += `\n${String((err as { stack: unknown }).stack)}`;
+      if (err && typeof err === 'object' && 'stack' in err) text += `\n${String(err.stack)}`;
       out.write(`${text}\n`);
     },
   };
@@ -79,12 +78,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const out = options.destination ?? process.stderr;
   const level = options.level ?? 'info';
   if (options.format === 'json') {
-    return pino({ level, base: { pid: process.pid } }, out as pino.DestinationStream);
+    return pino({ level, base: { pid: process.pid } }, out);
   }
-  return pino(
-    { level, base: null },
-    textDestination(options.processName ?? 'MainProcess', out) as pino.DestinationStream,
-  );
+  return pino({ level, base: null }, textDestination(options.processName ?? 'MainProcess', out));
 }
 
 /** A logger that drops everything, for library use where the caller gave none. */

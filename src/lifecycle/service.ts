@@ -37,6 +37,6 @@ export class ServiceList {
         first ??= error;
       }
     }
-    if (first !== undefined) throw first;
+    if (first !== undefined) throw first instanceof Error ? first : new Error(JSON.stringify(first));
   }
 }

@@ -7,12 +7,13 @@ import type { Celery } from '../app/celery.js';
 import type { ResultBackend } from '../backends/backend.js';
 import { buildMeta, type MetaRequest } from '../backends/meta.js';
 import type { Broker } from '../brokers/broker.js';
-import { isCeleriacError, Reject, TaskRevokedError } from '../errors.js';
+import type { Reject } from '../errors.js';
+import { isCeleriacError, TaskRevokedError } from '../errors.js';
 import { Batcher } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { serializeException } from '../protocol/exception.js';
 import { saferepr } from '../protocol/pyrepr.js';
-import { States, type JsonValue, type ResultTuple } from '../types.js';
+import { States, type ResultTuple } from '../types.js';
 import { publishErrbacks, publishSuccessFollowUps } from './followups.js';
 import type { Pool } from './pools/pool.js';
 import type { Request } from './request.js';
@@ -133,7 +134,7 @@ export class Executor {
       result,
       request: this.metaRequest(request),
       extended: this.deps.app.conf.resultExtended,
-      ...(children ? { children: children as unknown as JsonValue[] } : {}),
+      ...(children ? { children: children } : {}),
     });
     await this.deps.backend.store(meta);
   }

@@ -4,7 +4,7 @@ import { uuid } from '../protocol/ids.js';
 import { silentLogger } from '../lifecycle/logger.js';
 import { Worker } from './worker.js';
 import { States } from '../types.js';
-import { MemoryBroker } from '../brokers/memory/memory-broker.js';
+import type { MemoryBroker } from '../brokers/memory/memory-broker.js';
 
 function makeApp(): Celery {
   const ns = uuid();

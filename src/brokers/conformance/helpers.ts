@@ -66,7 +66,8 @@ export function testMessage(label: string, priority?: number): WireMessage {
 }
 
 export function labelOf(delivery: Delivery): string {
-  return String(delivery.message.headers.label);
+  const label = delivery.message.headers.label;
+  return typeof label === 'string' ? label : JSON.stringify(label);
 }
 
 /** Resolves on the next turn after pending I/O, to let a driver deliver anything it was going to. */

@@ -33,8 +33,7 @@ describe('sqlite broker', () => {
     const [stale] = await ca.waitFor(1);
     // Freeze A's lease keeper, as a stopped process would: its lease then expires and B takes the message.
     await consumerA.cancel();
-    (a as unknown as { leaseTimer?: NodeJS.Timeout }).leaseTimer &&
-      clearInterval((a as unknown as { leaseTimer: NodeJS.Timeout }).leaseTimer);
+    clearInterval((a as unknown as { leaseTimer?: NodeJS.Timeout }).leaseTimer);
     const cb = collector();
     await b.consume([q], cb.handler, { prefetch: 1 });
     const [fresh] = await cb.waitFor(1, 5_000);

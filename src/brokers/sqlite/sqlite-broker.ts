@@ -7,7 +7,6 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { ConnectionError } from '../../errors.js';
-import { sleepUnlessAborted } from '../../lifecycle/async.js';
 import { openSqlite, sqlitePath, type SqliteDatabase } from '../../lifecycle/sqlite-file.js';
 import { uuid } from '../../protocol/ids.js';
 import type { WireMessage } from '../../protocol/message.js';
@@ -72,7 +71,7 @@ function readOptions(transportOptions: Readonly<Record<string, unknown>>): Sqlit
     if (value === undefined) return fallback;
     if (typeof value !== 'number' || !(value > 0)) {
       throw new ConnectionError(
-        `broker transport option ${camel} must be a positive number of seconds, got ${String(value)}`,
+        `broker transport option ${camel} must be a positive number of seconds, got ${JSON.stringify(value)}`,
       );
     }
     return value;

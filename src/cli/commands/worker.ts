@@ -5,7 +5,7 @@ import { hostname, platform, release } from 'node:os';
 import type { Celery } from '../../app/celery.js';
 import type { PoolName } from '../../app/config.js';
 import { maskUrl } from '../../lifecycle/url.js';
-import { createLogger, parseLogLevel, type LogFormat } from '../../lifecycle/logger.js';
+import { createLogger, parseLogLevel } from '../../lifecycle/logger.js';
 import { Worker, type WorkerOptions } from '../../worker/worker.js';
 import { loadApp } from '../load-app.js';
 import { CliError, globalOptions } from '../main.js';
@@ -100,7 +100,7 @@ export function registerWorker(program: Command): void {
       } catch (error) {
         throw new CliError((error as Error).message, 2);
       }
-      const logger = createLogger({ level, format: flags.logFormat as LogFormat });
+      const logger = createLogger({ level, format: flags.logFormat });
       const app = await loadApp(globalOptions(command));
       app.logger = logger;
       const options: WorkerOptions = { logger };
