@@ -1,0 +1,94 @@
+/**
+ * Child processes for integration tests: the CLI run from source, with its output collected so tests can await
+ * a line instead of sleeping.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface RunningProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  output(): string;
+  /** Resolves with the first output line matching `pattern`; rejects if the process exits first or on timeout. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves with the exit code (or the signal name). */
+  exited(): Promise<number | string>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function startCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): RunningProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer): void => {
+    text += chunk.toString('utf8');
+    for (const listener of [...listeners]) listener();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exit = new Promise<number | string>((resolve) => {
+    child.on('exit', (code, signal) => {
+      resolve(code ?? signal ?? -1);
+      for (const listener of [...listeners]) listener();
+    });
+  });
+  let exitedFlag = false;
+  void exit.then(() => (exitedFlag = true));
+  return {
+    child,
+    pid: child.pid!,
+    output: () => text,
+    exited: () => exit,
+    kill: (signal = 'SIGTERM') => child.kill(signal),
+    waitFor(pattern, timeoutMs = 20_000) {
+      return new Promise<string>((resolve, reject) => {
+        const check = (): void => {
+          const line = text.split('\n').find((l) => pattern.test(l));
+          if (line !== undefined) {
+            done();
+            resolve(line);
+          } else if (exitedFlag) {
+            done();
+            reject(new Error(`process exited before printing ${pattern}; output:\n${text}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`timed out waiting for ${pattern}; output:\n${text}`));
+        }, timeoutMs);
+        const done = (): void => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Runs the CLI to completion; resolves with exit code, stdout and stderr. */
+export function runCli(
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      cwd: options.cwd ?? ROOT,
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
