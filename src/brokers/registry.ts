@@ -8,6 +8,9 @@ export type BrokerFactory = (url: string, context: BrokerContext) => Broker;
 const drivers = new Map<string, () => Promise<BrokerFactory>>([
   ['memory', async () => (await import('./memory/memory-broker.js')).createMemoryBroker],
   ['sqlite', async () => (await import('./sqlite/sqlite-broker.js')).createSqliteBroker],
+  ['redis', async () => (await import('./redis/redis-broker.js')).createRedisBroker],
+  ['rediss', async () => (await import('./redis/redis-broker.js')).createRedisBroker],
+  ['sentinel', async () => (await import('./redis/redis-broker.js')).createRedisBroker],
 ]);
 
 /** Adds or replaces the driver for a URL scheme (for third-party drivers). */

@@ -1,0 +1,100 @@
+/**
+ * The fetch: moves a batch of messages from the queue lists into kombu's ack bookkeeping in one atomic step,
+ * so a message is always either in a list or in `unacked` (never only in a client's memory, unlike BRPOP).
+ */
+import { LuaScript } from '../../../lifecycle/redis-client.js';
+
+export const fetchScript = new LuaScript(
+  'celeriac-fetch',
+  `
+-- KEYS[1]    unacked        hash  delivery tag -> JSON [envelope, exchange, routing key] (kombu's QoS.append)
+-- KEYS[2]    unacked_index  zset  delivery tag scored by the time of delivery
+-- KEYS[3..]  queue lists, bucket-major: every queue of the highest-priority bucket (the bare queue names) in
+--            cycle order, then every queue of the next bucket, and so on
+-- ARGV[1]    number of queues Q (the lists are Q per bucket)
+-- ARGV[2]    most messages to move
+-- ARGV[3]    score to index them with (seconds since the epoch, as kombu's time())
+-- ARGV[4]    "1": move a queue to the end of the cycle after it gives a message (round_robin), "0": keep the order
+-- ARGV[5]    nonce for the tags this script invents (messages without a delivery tag, or with a tag in use)
+-- ARGV[6..]  the Q queue names, in cycle order (the routing key recorded for messages that carry none)
+-- Returns a flat array of triples: queue position (1..Q in the given cycle order), delivery tag, raw envelope.
+local nq = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local score = ARGV[3]
+local rotate = ARGV[4] == '1'
+local nonce = ARGV[5]
+local nbuckets = (#KEYS - 2) / nq
+local order = {}
+for i = 1, nq do order[i] = i end
+local empty = {}
+local seen = {}
+local out = {}
+local hset = {}
+local zadd = {}
+local n = 0
+
+local function describe(raw, q)
+  local tag, ex, rk = nil, '', ARGV[5 + q]
+  local ok, env = pcall(cjson.decode, raw)
+  if ok and type(env) == 'table' and type(env['properties']) == 'table' then
+    local p = env['properties']
+    if type(p['delivery_tag']) == 'string' then tag = p['delivery_tag'] end
+    local info = p['delivery_info']
+    if type(info) == 'table' then
+      if type(info['exchange']) == 'string' then ex = info['exchange'] end
+      if type(info['routing_key']) == 'string' then rk = info['routing_key'] end
+    end
+  end
+  return tag, ex, rk, ok
+end
+
+local function take(raw, q)
+  local tag, ex, rk, json = describe(raw, q)
+  if tag == nil or seen[tag] or redis.call('HEXISTS', KEYS[1], tag) == 1 then
+    tag = 'celeriac-' .. nonce .. '-' .. n
+  end
+  seen[tag] = true
+  n = n + 1
+  local envelope = raw
+  if not json then envelope = cjson.encode(raw) end
+  hset[#hset + 1] = tag
+  hset[#hset + 1] = '[' .. envelope .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']'
+  zadd[#zadd + 1] = score
+  zadd[#zadd + 1] = tag
+  out[#out + 1] = q
+  out[#out + 1] = tag
+  out[#out + 1] = raw
+end
+
+while n < limit do
+  local hit = false
+  for b = 0, nbuckets - 1 do
+    for i = 1, nq do
+      local q = order[i]
+      local key = KEYS[2 + b * nq + q]
+      if not empty[key] then
+        local raw = redis.call('RPOP', key)
+        if raw then
+          take(raw, q)
+          if rotate then
+            table.remove(order, i)
+            order[#order + 1] = q
+          end
+          hit = true
+          break
+        end
+        empty[key] = true
+      end
+    end
+    if hit then break end
+  end
+  if not hit then break end
+end
+
+if n > 0 then
+  redis.call('HSET', KEYS[1], unpack(hset))
+  redis.call('ZADD', KEYS[2], unpack(zadd))
+end
+return out
+`,
+);

@@ -1,0 +1,277 @@
+/**
+ * Redis connections shared by the `redis://` broker and result backend (ioredis underneath).
+ *
+ * Every connection reconnects by itself with backoff once it has been up, forever, until it is closed: a worker
+ * must never stay alive but idle after Redis restarts (reference Part 3, item 6). At start-up the retries are
+ * bounded (`brokerConnectionMaxRetries`) and the failure names the URL. A dead peer that sends neither data nor
+ * FIN/RST (a silent partition) is noticed by `socketTimeout` on outstanding commands plus a periodic PING, then the
+ * socket is destroyed and the normal reconnect runs.
+ */
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Redis, type RedisOptions } from 'ioredis';
+import { ConnectionError, ImproperlyConfigured } from '../errors.js';
+import { backoffDelay, type BackoffPolicy } from './backoff.js';
+import type { Logger } from './logger.js';
+import type { RedisTarget } from './redis-url.js';
+
+export type { Redis } from 'ioredis';
+
+export interface RedisConnectionSettings {
+  /** Seconds without a reply to an outstanding command before the socket counts as dead. */
+  socketTimeout: number;
+  /** Seconds to establish a connection. */
+  connectTimeout: number;
+  /** Seconds of idleness before TCP keep-alive probes start; 0 disables them. */
+  keepAlive: number;
+  /** Seconds between PINGs on an idle connection (kombu's `health_check_interval`); 0 disables them. */
+  healthCheckInterval: number;
+  /** Prefix of `CLIENT SETNAME` names, so operators (and tests) can tell the connections apart. */
+  clientName: string;
+  /** Sentinel: the master group name (kombu's `master_name`). */
+  masterName: string | undefined;
+  /** Sentinel: the password of the sentinels themselves (kombu's `sentinel_kwargs.password`). */
+  sentinelPassword: string | undefined;
+  /** Extra TLS options merged over those of a `rediss://` URL (the `tls` transport option). */
+  tls: Readonly<Record<string, unknown>> | undefined;
+}
+
+export interface ConnectPolicy {
+  /** Retry at start-up at all (`brokerConnectionRetry`). */
+  retry: boolean;
+  /** Attempts after the first, at start-up (`brokerConnectionMaxRetries`). */
+  maxRetries: number;
+  /** The setting to name in the error when start-up gives up. */
+  setting: string;
+}
+
+/** Reconnects start fast and stay frequent: a restarted Redis should be in use again within a second or two. */
+const RECONNECT: BackoffPolicy = { initialMs: 50, maxMs: 2_000, factor: 2, jitter: true };
+
+/**
+ * One Redis connection with Celeriac's reconnect policy. `role` names it in `CLIENT LIST`.
+ * `failFast` connections reject commands at once while disconnected (publishing must fail so that the app's
+ * retry policy applies); the others wait for the reconnect.
+ */
+export class RedisConnection {
+  readonly client: Redis;
+  private everReady = false;
+  private closing = false;
+  private lastError: Error | undefined;
+  private outage = false;
+  private pinger: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly target: RedisTarget,
+    readonly role: string,
+    private readonly settings: RedisConnectionSettings,
+    private readonly logger: Logger,
+    options: { failFast?: boolean; autoPipelining?: boolean; policy?: ConnectPolicy } = {},
+  ) {
+    const policy = options.policy ?? { retry: true, maxRetries: Number.POSITIVE_INFINITY, setting: 'url' };
+    this.client = new Redis(
+      this.ioredisOptions(options.failFast ?? false, options.autoPipelining ?? false, policy),
+    );
+    this.client.on('error', (error: Error) => this.onError(error));
+    this.client.on('ready', () => this.onReady());
+    this.client.on('close', () => {
+      if (this.everReady && !this.closing && !this.outage) {
+        this.outage = true;
+        this.logger.warn(`Connection to Redis lost (${target.display}, ${role}); reconnecting`);
+      }
+    });
+  }
+
+  private ioredisOptions(failFast: boolean, autoPipelining: boolean, policy: ConnectPolicy): RedisOptions {
+    const { target, settings } = this;
+    const base: RedisOptions = {
+      lazyConnect: true,
+      db: target.db,
+      connectionName: `${settings.clientName}-${this.role}-${hostname()}-${process.pid}`.replace(/\s+/g, '_'),
+      disableClientInfo: true,
+      connectTimeout: settings.connectTimeout * 1000,
+      socketTimeout: settings.socketTimeout * 1000,
+      keepAlive: settings.keepAlive * 1000,
+      enableAutoPipelining: autoPipelining,
+      enableOfflineQueue: true,
+      // Commands in flight when a connection drops are failed, not silently re-sent later: the callers decide
+      // (publish fails over to the app's retry policy; acks and lease renewals retry after the reconnect).
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: failFast ? 0 : null,
+      autoResubscribe: false,
+      retryStrategy: (times) => this.retryDelay(times, policy),
+    };
+    if (target.username !== undefined) base.username = target.username;
+    if (target.password !== undefined) base.password = target.password;
+    const tls = target.tls || settings.tls ? { ...target.tls, ...settings.tls } : undefined;
+    if (target.kind === 'sentinel') {
+      if (!settings.masterName) {
+        throw new ImproperlyConfigured(
+          `${policy.setting} "${target.display}" is a sentinel:// URL: set the transport option master_name ` +
+            '(masterName) to the name of the monitored master',
+        );
+      }
+      base.sentinels = target.sentinels;
+      base.name = settings.masterName;
+      if (settings.sentinelPassword !== undefined) base.sentinelPassword = settings.sentinelPassword;
+      if (tls) {
+        base.tls = tls;
+        base.enableTLSForSentinelMode = true;
+      }
+      // Sentinel lookups follow the same bounded start-up, unbounded reconnect policy as the connection itself.
+      base.sentinelRetryStrategy = (times) => this.retryDelay(times, policy);
+    } else {
+      base.host = target.host;
+      base.port = target.port;
+      if (tls) base.tls = tls;
+    }
+    return base;
+  }
+
+  private retryDelay(times: number, policy: ConnectPolicy): number | null {
+    if (this.closing) return null;
+    if (!this.everReady && (!policy.retry || times > policy.maxRetries)) return null;
+    return backoffDelay(RECONNECT, Math.min(times - 1, 16));
+  }
+
+  private onError(error: Error): void {
+    this.lastError = error;
+    if (this.closing) return;
+    // Log the first error of an outage; the rest are the same refusal repeated on every reconnect attempt.
+    if (!this.outage && this.everReady) {
+      this.outage = true;
+      this.logger.warn(
+        `Connection to Redis lost (${this.target.display}, ${this.role}): ${error.message}; reconnecting`,
+      );
+    } else {
+      this.logger.debug(`Redis ${this.target.display} (${this.role}): ${error.message}`);
+    }
+  }
+
+  private onReady(): void {
+    if (this.outage) this.logger.warn(`Reconnected to Redis (${this.target.display}, ${this.role})`);
+    this.outage = false;
+    this.everReady = true;
+  }
+
+  get ready(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  /** Connects, retrying at start-up as the policy allows; rejects with a ConnectionError naming the URL. */
+  async connect(policy: ConnectPolicy): Promise<void> {
+    if (this.ready) return;
+    const attempt =
+      this.client.status === 'wait' || this.client.status === 'end' ? this.client.connect() : undefined;
+    attempt?.catch(() => undefined);
+    try {
+      await this.whenReady(undefined, true);
+    } catch {
+      const reason = this.lastError?.message ?? 'connection closed';
+      const tries = policy.retry ? policy.maxRetries + 1 : 1;
+      throw new ConnectionError(
+        `Cannot connect to Redis at ${this.target.display}: ${reason} (gave up after ${tries} attempt(s)). ` +
+          `Check that Redis is running and the URL in ${policy.setting} is right` +
+          (policy.retry ? ', or raise brokerConnectionMaxRetries to wait longer.' : '.'),
+      );
+    }
+    this.startHealthChecks();
+  }
+
+  /**
+   * Resolves once the connection is ready. Rejects when it ends for good (closed, or start-up gave up), or when
+   * `signal` aborts.
+   */
+  whenReady(signal?: AbortSignal, failOnEnd = false): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const done = (error?: Error): void => {
+        this.client.off('ready', onReady);
+        this.client.off('end', onEnd);
+        signal?.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onReady = (): void => done();
+      const onEnd = (): void => {
+        if (failOnEnd || this.closing) done(new ConnectionError(`Redis connection ${this.role} closed`));
+      };
+      const onAbort = (): void => done(new ConnectionError('aborted'));
+      this.client.on('ready', onReady);
+      this.client.on('end', onEnd);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (this.client.status === 'end' && (failOnEnd || this.closing)) onEnd();
+    });
+  }
+
+  /** PINGs an idle connection now and then, so that a silent partition turns into a socket timeout. */
+  private startHealthChecks(): void {
+    const every = this.settings.healthCheckInterval * 1000;
+    if (every <= 0 || this.pinger) return;
+    this.pinger = setInterval(() => {
+      if (this.ready) this.client.ping().catch(() => undefined);
+    }, every);
+    this.pinger.unref();
+  }
+
+  /**
+   * Closes the connection; pending commands are flushed with errors. `graceful` waits (briefly) for the replies
+   * of commands already sent; a connection blocked in a blocking command closes at once instead. Idempotent.
+   */
+  async close(graceful = true): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.pinger) clearInterval(this.pinger);
+    if (graceful && this.ready) {
+      await Promise.race([
+        this.client.quit().catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, 1_000).unref()),
+      ]);
+    }
+    this.client.disconnect();
+  }
+}
+
+/** True for errors that mean "the connection failed", as opposed to an error reply from Redis. */
+export function isConnectionFailure(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'ReplyError') return false;
+  return true;
+}
+
+/** Wraps any failure of a Redis call into a ConnectionError (kept as is when it already is one). */
+export function asConnectionError(error: unknown, what: string): Error {
+  if (error instanceof ConnectionError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new ConnectionError(`${what}: ${message}`, { cause: error });
+}
+
+/**
+ * A Lua script run with EVALSHA, falling back to EVAL when the server does not know it (first use, or after a
+ * restart flushed the script cache).
+ */
+export class LuaScript {
+  readonly sha: string;
+
+  constructor(
+    readonly name: string,
+    readonly source: string,
+  ) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(
+    client: Redis,
+    keys: readonly string[],
+    args: readonly (string | number | Buffer)[],
+  ): Promise<unknown> {
+    try {
+      return await client.evalsha(this.sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith('NOSCRIPT')) {
+        return client.eval(this.source, keys.length, ...keys, ...args);
+      }
+      throw error;
+    }
+  }
+}
