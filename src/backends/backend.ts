@@ -3,7 +3,7 @@
  * `conformance/`. Meta documents are Celery's own (reference §2.7.2), so Python clients read what we store.
  */
 import type { Logger } from '../lifecycle/logger.js';
-import type { ResultMeta, ResultTuple } from '../types.js';
+import type { JsonValue, ResultMeta, ResultTuple } from '../types.js';
 
 export interface BackendCapabilities {
   /** Results survive a restart of the backend (or of the process, for embedded backends). */
@@ -33,6 +33,43 @@ export interface GroupMeta {
   result: ResultTuple;
 }
 
+/** A finished chord header task, as the chord counter records it (`[1, task_id, state, result]` in Celery). */
+export interface ChordPart {
+  readonly taskId: string;
+  readonly state: string;
+  /** The return value, or the serialized exception (`{exc_type, exc_message, exc_module}`) for a failure. */
+  readonly result: JsonValue;
+  /** Position in the header (`group_index`); null sorts last, as Celery's `+inf`. */
+  readonly groupIndex: number | null;
+}
+
+/** What `addChordPart` saw right after recording a part. The chord is complete when `ready === size + extra`. */
+export interface ChordProgress {
+  /** Parts recorded so far. */
+  readonly ready: number;
+  /** The header size (`.s`), or null when no size was set (the chord can never fire). */
+  readonly size: number | null;
+  /** Parts added to the chord while it ran (`.t`, Celery's `add_to_chord`). */
+  readonly extra: number;
+}
+
+/**
+ * Native chord counting (reference §2.7.5: `celery-taskset-meta-<gid>.j`, `.s`, `.t`), for backends with
+ * `capabilities.chords === 'native'`. Python Celery workers use the same keys, so mixed fleets count together.
+ */
+export interface ChordCounter {
+  /** Stores the header size; call it before the last header task is published. */
+  setChordSize(groupId: string, size: number): Promise<void>;
+  /** Records a finished header part and reads the counts, in one round trip. */
+  addChordPart(groupId: string, part: ChordPart): Promise<ChordProgress>;
+  /** The recorded parts in header order: `[1, taskId, state, result]` each, as Celery stores them. */
+  chordParts(groupId: string): Promise<[number, string, string, JsonValue][]>;
+  /** Raises the expected number of parts by `count` (Celery's `add_to_chord`). */
+  addToChord(groupId: string, count?: number): Promise<void>;
+  /** Deletes the chord's keys once its body has been sent. */
+  deleteChord(groupId: string): Promise<void>;
+}
+
 export interface ResultBackend {
   /** The URL with any password masked. */
   readonly url: string;
@@ -54,6 +91,8 @@ export interface ResultBackend {
   saveGroup(groupId: string, meta: GroupMeta): Promise<void>;
   getGroup(groupId: string): Promise<GroupMeta | null>;
   deleteGroup(groupId: string): Promise<void>;
+  /** Present when `capabilities.chords` is `'native'`. */
+  readonly chordCounter?: ChordCounter;
   close(): Promise<void>;
 }
 

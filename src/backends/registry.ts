@@ -9,6 +9,9 @@ export type BackendFactory = (url: string, context: BackendContext) => ResultBac
 const drivers = new Map<string, () => Promise<BackendFactory>>([
   ['memory', async () => (await import('./memory/memory-backend.js')).createMemoryBackend],
   ['sqlite', async () => (await import('./sqlite/sqlite-backend.js')).createSqliteBackend],
+  ['redis', async () => (await import('./redis/redis-backend.js')).createRedisBackend],
+  ['rediss', async () => (await import('./redis/redis-backend.js')).createRedisBackend],
+  ['sentinel', async () => (await import('./redis/redis-backend.js')).createRedisBackend],
 ]);
 
 export function registerBackendDriver(scheme: string, load: () => Promise<BackendFactory>): void {

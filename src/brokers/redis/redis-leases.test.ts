@@ -1,0 +1,209 @@
+/**
+ * What only the Redis broker does with leases: renewal of held deliveries, kombu-compatible restore under
+ * `unacked_mutex`, fencing of a stale holder, dead letters and give-backs.
+ */
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { messageFixture } from '../../../test/golden/fixtures.js';
+import { deletePrefix, REDIS_URL, testClient, testPrefix } from '../../../test/support/redis.js';
+import { silentLogger } from '../../lifecycle/logger.js';
+import { decodeEnvelope } from '../../protocol/envelope.js';
+import { uuid } from '../../protocol/ids.js';
+import { collector, labelOf, testMessage } from '../conformance/helpers.js';
+import { RedisBroker } from './redis-broker.js';
+
+const prefix = testPrefix('leases');
+const client = testClient();
+const open: RedisBroker[] = [];
+const UNACKED = `${prefix}unacked`;
+const INDEX = `${prefix}unacked_index`;
+
+async function connected(transportOptions: Record<string, unknown> = {}): Promise<RedisBroker> {
+  const broker = new RedisBroker(REDIS_URL, {
+    logger: silentLogger(),
+    transportOptions: { global_keyprefix: prefix, ...transportOptions },
+    connectionRetry: false,
+    connectionMaxRetries: 0,
+    connectionTimeoutMs: 1000,
+  });
+  await broker.connect();
+  open.push(broker);
+  return broker;
+}
+
+/** Stops a broker's lease keeper, as a frozen or partitioned process would stop renewing. */
+function freezeLeases(broker: RedisBroker): void {
+  const leases = (broker as unknown as { leases: { renewer?: NodeJS.Timeout } }).leases;
+  clearInterval(leases.renewer);
+}
+
+async function score(tag: string): Promise<number> {
+  return Number(await client.zscore(INDEX, tag));
+}
+
+function queue(name: string): { name: string } {
+  return { name: `${name}-${uuid().slice(0, 8)}` };
+}
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((b) => b.close()));
+});
+afterAll(async () => {
+  await deletePrefix(client, prefix);
+  client.disconnect();
+});
+
+describe('redis broker leases', () => {
+  it('renews every held delivery, so no restore takes it for abandoned', async () => {
+    const holder = await connected({ visibility_timeout: 1 });
+    const q = queue('renew');
+    await holder.publish(testMessage('held'), { exchange: '', routingKey: q.name });
+    const c = collector();
+    await holder.consume([q], c.handler, { prefetch: 1 });
+    const [delivery] = await c.waitFor(1);
+    const fetchedAt = await score(delivery!.tag);
+    // Held for longer than the visibility timeout, and renewed meanwhile.
+    await expect
+      .poll(() => score(delivery!.tag), { timeout: 10_000, interval: 100 })
+      .toBeGreaterThan(fetchedAt + 1.5);
+    const other = await connected({ visibility_timeout: 1 });
+    expect(await other.restoreStale()).toBe(0);
+    expect(await client.hexists(UNACKED, delivery!.tag)).toBe(1);
+    await holder.ack([delivery!]);
+    expect(await client.hexists(UNACKED, delivery!.tag)).toBe(0);
+  });
+
+  it('restores a delivery whose holder stopped renewing, and fences the stale holder', async () => {
+    const stale = await connected({ visibility_timeout: 1 });
+    const q = queue('fence');
+    await stale.publish(testMessage('orphan'), { exchange: '', routingKey: q.name });
+    const c = collector();
+    await stale.consume([q], c.handler, { prefetch: 1 });
+    const [first] = await c.waitFor(1);
+    freezeLeases(stale);
+    await expect
+      .poll(async () => (await score(first!.tag)) < Date.now() / 1000 - 1, { timeout: 10_000 })
+      .toBe(true);
+    const fresh = await connected({ visibility_timeout: 1 });
+    const c2 = collector();
+    await fresh.consume([q], c2.handler, { prefetch: 1 });
+    const [again] = await c2.waitFor(1);
+    expect(labelOf(again!)).toBe('orphan');
+    expect(again!.redelivered).toBe(true);
+    expect(again!.message.headers.redelivered).toBe(true);
+    expect(again!.tag).toBe(first!.tag);
+    await stale.ack([first!]); // fenced: the entry is the fresh holder's now
+    expect(await client.hexists(UNACKED, again!.tag)).toBe(1);
+    await fresh.ack([again!]);
+    expect(await client.hexists(UNACKED, again!.tag)).toBe(0);
+  });
+
+  it("restores entries written by kombu exactly as kombu's restore_visible does", async () => {
+    const broker = await connected({ visibility_timeout: 5 });
+    const raw = messageFixture('plain').messages[0]!.raw;
+    const kombu = decodeEnvelope(raw);
+    const q = queue('kombu');
+    const tag = kombu.deliveryTag;
+    await client.lpush(`${prefix}${q.name}`, 'already-waiting');
+    await client.hset(UNACKED, tag, `[${raw}, "", "${q.name}"]`);
+    await client.zadd(INDEX, Date.now() / 1000 - 60, tag);
+    expect(await broker.restoreStale()).toBe(1);
+    expect(await client.hexists(UNACKED, tag)).toBe(0);
+    expect(await client.zscore(INDEX, tag)).toBeNull();
+    // RPUSH: the restored message is the next one consumed (the tail of the list).
+    const [tail] = await client.lrange(`${prefix}${q.name}`, -1, -1);
+    const restored = JSON.parse(tail!) as {
+      headers: Record<string, unknown>;
+      properties: Record<string, unknown>;
+    };
+    expect(restored.headers.redelivered).toBe(true);
+    expect(restored.properties.delivery_info).toEqual({
+      exchange: '',
+      routing_key: 'golden-default',
+      redelivered: true,
+    });
+    expect(restored.headers.id).toBe(kombu.message.headers.id);
+  });
+
+  it('leaves the restore to whoever holds unacked_mutex', async () => {
+    const broker = await connected({ visibility_timeout: 5 });
+    const tag = uuid();
+    const q = queue('mutex');
+    await client.hset(
+      UNACKED,
+      tag,
+      JSON.stringify([JSON.parse(messageFixture('plain').messages[0]!.raw), '', q.name]),
+    );
+    await client.zadd(INDEX, Date.now() / 1000 - 60, tag);
+    await client.set(`${prefix}unacked_mutex`, 'a-python-worker', 'PX', 10_000, 'NX');
+    expect(await broker.restoreStale()).toBe(0);
+    expect(await client.hexists(UNACKED, tag)).toBe(1);
+    expect(await client.get(`${prefix}unacked_mutex`)).toBe('a-python-worker');
+    await client.del(`${prefix}unacked_mutex`);
+    expect(await broker.restoreStale()).toBe(1);
+    expect(await client.llen(`${prefix}${q.name}`)).toBe(1);
+    expect(await client.exists(`${prefix}unacked_mutex`)).toBe(0);
+  });
+
+  it('dead-letters what is not an envelope and keeps consuming', async () => {
+    const broker = await connected();
+    const q = queue('poison');
+    await client.lpush(`${prefix}${q.name}`, 'not json at all');
+    await client.lpush(`${prefix}${q.name}`, '[1, 2, 3]');
+    await broker.publish(testMessage('fine'), { exchange: '', routingKey: q.name });
+    const c = collector();
+    await broker.consume([q], c.handler, { prefetch: 10 });
+    const [fine] = await c.waitFor(1);
+    expect(labelOf(fine!)).toBe('fine');
+    await broker.ack([fine!]);
+    const dead = await broker.deadLetters(q.name);
+    expect(dead.map((d) => d.reason).sort()).toEqual(['envelope-not-json', 'envelope-shape']);
+    expect(dead.map((d) => d.envelope).sort()).toEqual(['[1, 2, 3]', 'not json at all']);
+    expect(await client.hlen(UNACKED)).toBe(0);
+  });
+
+  it('keeps rejected messages in the dead letters with their reason', async () => {
+    const broker = await connected();
+    const q = queue('reject');
+    await broker.publish(testMessage('bad'), { exchange: '', routingKey: q.name });
+    const c = collector();
+    await broker.consume([q], c.handler, { prefetch: 1 });
+    const [bad] = await c.waitFor(1);
+    await broker.reject(bad!, { requeue: false, reason: 'unknown-task' });
+    const [entry] = await broker.deadLetters(q.name);
+    expect(entry!.reason).toBe('unknown-task');
+    expect(decodeEnvelope(entry!.envelope).message.headers.label).toBe('bad');
+    expect(await client.hexists(UNACKED, bad!.tag)).toBe(0);
+  });
+
+  it('gives several held deliveries back in their order', async () => {
+    const broker = await connected();
+    const q = queue('order');
+    for (const label of ['r1', 'r2', 'r3', 'r4']) {
+      await broker.publish(testMessage(label), { exchange: '', routingKey: q.name });
+    }
+    const c = collector();
+    const consumer = await broker.consume([q], c.handler, { prefetch: 3 });
+    const held = await c.waitFor(3);
+    await consumer.cancel();
+    await broker.requeue(held);
+    const c2 = collector();
+    await broker.consume([q], c2.handler, { prefetch: 0 });
+    const all = await c2.waitFor(4);
+    expect(all.map(labelOf)).toEqual(['r1', 'r2', 'r3', 'r4']);
+    expect(all.map((d) => d.redelivered)).toEqual([true, true, true, false]);
+    await broker.ack(all);
+  });
+
+  it('gives a delivery with a priority back to its own bucket', async () => {
+    const broker = await connected();
+    const q = queue('prio-back');
+    await broker.publish(testMessage('low', 9), { exchange: '', routingKey: q.name });
+    const c = collector();
+    const consumer = await broker.consume([q], c.handler, { prefetch: 1 });
+    const [low] = await c.waitFor(1);
+    await consumer.cancel();
+    await broker.requeue([low!]);
+    expect(await client.llen(`${prefix}${q.name}\x06\x169`)).toBe(1);
+    expect(await client.llen(`${prefix}${q.name}`)).toBe(0);
+  });
+});
