@@ -1,0 +1,184 @@
+/**
+ * Python Celery 5.2.6 (Debian's python3-celery, run with /usr/bin/python3) for the interop tests: a worker process
+ * whose log lines can be awaited, and a producer that runs a plan of calls (test/interop/python/produce.py).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const PYTHON = '/usr/bin/python3';
+export const PYTHON_DIR = fileURLToPath(new URL('../interop/python/', import.meta.url));
+
+export interface PythonWorker {
+  readonly child: ChildProcess;
+  output(): string;
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Warm shutdown (SIGTERM), resolved when the process has exited. */
+  stop(): Promise<void>;
+}
+
+function collect(child: ChildProcess): { output(): string; waitFor(p: RegExp, t?: number): Promise<string> } {
+  let text = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer): void => {
+    text += chunk.toString('utf8');
+    for (const listener of [...listeners]) listener();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  child.on('exit', () => {
+    for (const listener of [...listeners]) listener();
+  });
+  return {
+    output: () => text,
+    waitFor(pattern, timeoutMs = 30_000) {
+      return new Promise<string>((resolve, reject) => {
+        const check = (): void => {
+          const line = text.split('\n').find((l) => pattern.test(l));
+          if (line !== undefined) {
+            done();
+            resolve(line);
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            done();
+            reject(new Error(`python exited before printing ${pattern}; output:\n${text}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`timed out waiting for ${pattern}; output:\n${text}`));
+        }, timeoutMs);
+        const done = (): void => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+  };
+}
+
+/** Starts `celery -A interop_app worker` and resolves once it is ready to consume. */
+export async function startPythonWorker(options: {
+  env: NodeJS.ProcessEnv;
+  queues: readonly string[];
+  name: string;
+  pool?: 'solo' | 'threads';
+  concurrency?: number;
+}): Promise<PythonWorker> {
+  const args = [
+    '-m',
+    'celery',
+    '-A',
+    'interop_app',
+    'worker',
+    '-P',
+    options.pool ?? 'solo',
+    '-Q',
+    options.queues.join(','),
+    '-n',
+    `${options.name}@%h`,
+    '-l',
+    'info',
+    '--without-gossip',
+    '--without-mingle',
+    '--without-heartbeat',
+  ];
+  if (options.concurrency !== undefined) args.push('-c', String(options.concurrency));
+  const child = spawn(PYTHON, args, {
+    cwd: PYTHON_DIR,
+    env: { ...process.env, ...options.env, PYTHONUNBUFFERED: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const io = collect(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const worker: PythonWorker = {
+    child,
+    ...io,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+  await io.waitFor(/ ready\.$/);
+  return worker;
+}
+
+export interface PlanStep {
+  ref: string;
+  task: string;
+  args?: unknown[];
+  kwargs?: Record<string, unknown>;
+  options?: Record<string, unknown>;
+}
+
+export interface Outcome {
+  ok: boolean;
+  result?: unknown;
+  type?: string;
+  module?: string;
+  message?: string;
+  exc_args?: unknown[];
+  id: string;
+  status: string | null;
+  name: string | null;
+  args: unknown;
+  kwargs: unknown;
+  worker: string | null;
+  queue: string | null;
+  retries: number | null;
+}
+
+export interface Report {
+  sent: Record<string, { id: string }>;
+  got: Record<string, Outcome>;
+  read: Record<string, Omit<Outcome, 'ok'>>;
+}
+
+/** Runs test/interop/python/produce.py with `plan` on stdin; resolves with its report. */
+export function runPythonPlan(
+  plan: {
+    send?: PlanStep[];
+    get?: { ref?: string; id?: string; timeout?: number }[];
+    read?: { id: string }[];
+  },
+  env: NodeJS.ProcessEnv,
+): Promise<Report> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, ['produce.py'], {
+      cwd: PYTHON_DIR,
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('exit', (code) => {
+      if (code !== 0) {
+        reject(new Error(`produce.py exited with ${code}:\n${stderr}`));
+        return;
+      }
+      try {
+        resolve(JSON.parse(stdout) as Report);
+      } catch {
+        reject(new Error(`produce.py printed no report:\n${stdout}\n${stderr}`));
+      }
+    });
+    child.stdin.end(JSON.stringify(plan));
+  });
+}
+
+/** Runs kombu's restore of stale unacked messages once (test/interop/python/restore.py). */
+export function runPythonRestore(env: NodeJS.ProcessEnv): Promise<{ unacked: string[]; index: string[] }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, ['restore.py'], { cwd: PYTHON_DIR, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('exit', (code) => {
+      if (code === 0) resolve(JSON.parse(stdout) as { unacked: string[]; index: string[] });
+      else reject(new Error(`restore.py exited with ${code}:\n${stderr}`));
+    });
+  });
+}
