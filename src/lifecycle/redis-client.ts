@@ -4,8 +4,10 @@
  * Every connection reconnects by itself with backoff once it has been up, forever, until it is closed: a worker
  * must never stay alive but idle after Redis restarts (reference Part 3, item 6). At start-up the retries are
  * bounded (`brokerConnectionMaxRetries`) and the failure names the URL. A dead peer that sends neither data nor
- * FIN/RST (a silent partition) is noticed by `socketTimeout` on outstanding commands plus a periodic PING, then the
- * socket is destroyed and the normal reconnect runs.
+ * FIN/RST (a silent partition) is noticed by a periodic PING that must be answered within `socketTimeout` (blocking
+ * connections arm the same deadline on their blocking command instead); then the socket is dropped and the normal
+ * reconnect runs. (ioredis' own `socketTimeout` is not used: its timer is not unref'd and would keep a finished
+ * process alive.)
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -60,6 +62,7 @@ export class RedisConnection {
   private lastError: Error | undefined;
   private outage = false;
   private pinger: NodeJS.Timeout | undefined;
+  private pinging = false;
 
   constructor(
     readonly target: RedisTarget,
@@ -90,13 +93,14 @@ export class RedisConnection {
       connectionName: `${settings.clientName}-${this.role}-${hostname()}-${process.pid}`.replace(/\s+/g, '_'),
       disableClientInfo: true,
       connectTimeout: settings.connectTimeout * 1000,
-      socketTimeout: settings.socketTimeout * 1000,
       keepAlive: settings.keepAlive * 1000,
       enableAutoPipelining: autoPipelining,
       enableOfflineQueue: true,
-      // Commands in flight when a connection drops are failed, not silently re-sent later: the callers decide
-      // (publish fails over to the app's retry policy; acks and lease renewals retry after the reconnect).
-      autoResendUnfulfilledCommands: false,
+      // Fail-fast connections fail the commands in flight when the connection drops, and the callers decide
+      // (publish fails over to the app's retry policy; acks and lease renewals retry after the reconnect). The
+      // others send them again once reconnected. (ioredis drops in-flight commands without settling them when
+      // they are neither re-sent nor flushed, which would hang their callers.)
+      autoResendUnfulfilledCommands: !failFast,
       maxRetriesPerRequest: failFast ? 0 : null,
       autoResubscribe: false,
       retryStrategy: (times) => this.retryDelay(times, policy),
@@ -204,14 +208,39 @@ export class RedisConnection {
     });
   }
 
-  /** PINGs an idle connection now and then, so that a silent partition turns into a socket timeout. */
+  /** PINGs the connection now and then; no answer within `socketTimeout` means a dead peer: reconnect. */
   private startHealthChecks(): void {
     const every = this.settings.healthCheckInterval * 1000;
     if (every <= 0 || this.pinger) return;
     this.pinger = setInterval(() => {
-      if (this.ready) this.client.ping().catch(() => undefined);
+      if (!this.ready || this.pinging) return;
+      this.pinging = true;
+      const cancel = this.deadline(this.settings.socketTimeout * 1000, 'PING');
+      this.client
+        .ping()
+        .catch(() => undefined)
+        .finally(() => {
+          cancel();
+          this.pinging = false;
+        });
     }, every);
     this.pinger.unref();
+  }
+
+  /**
+   * Drops and re-opens the connection if `ms` pass before the returned function is called (the caller calls it
+   * when the awaited reply arrives).
+   */
+  deadline(ms: number, what: string): () => void {
+    const timer = setTimeout(() => {
+      if (this.closing || !this.ready) return;
+      this.logger.warn(
+        `No reply from Redis (${this.target.display}, ${this.role}) to ${what} within ${ms / 1000}s: reconnecting`,
+      );
+      this.client.disconnect(true);
+    }, ms);
+    timer.unref();
+    return () => clearTimeout(timer);
   }
 
   /**

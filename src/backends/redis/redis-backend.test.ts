@@ -70,8 +70,9 @@ describe('redis result backend', () => {
     const published = new Promise<string>((resolve) =>
       listener.on('message', (_c, message: string) => resolve(message)),
     );
-    await expiring.store(success(a));
-    expect(JSON.parse(await published)).toEqual(success(a));
+    const meta = success(a);
+    await expiring.store(meta);
+    expect(JSON.parse(await published)).toEqual(meta);
     expect(await client.ttl(`celery-task-meta-${a}`)).toBeGreaterThan(3500);
     await forever.store(success(b));
     expect(await client.ttl(`celery-task-meta-${b}`)).toBe(-1);

@@ -20,7 +20,9 @@ import type { LeaseOwner } from './leases.js';
 export interface ConsumerHost {
   readonly logger: Logger;
   readonly fetchBatchSize: number;
+  /** Seconds a blocking wait lasts; a reply overdue by `socketTimeout` seconds means the connection is dead. */
   readonly waitTimeout: number;
+  readonly socketTimeout: number;
   /** The main connection is ready, or this resolves when it is (rejects when the broker closes). */
   whenReady(signal: AbortSignal): Promise<void>;
   fetch(owner: LeaseOwner, cycle: string[], limit: number): Promise<Delivery[]>;
@@ -38,6 +40,7 @@ class ListWaiter {
     readonly key: string,
     readonly conn: RedisConnection,
     private readonly timeout: number,
+    private readonly grace: number,
     private readonly onMessage: () => void,
     private readonly signal: AbortSignal,
   ) {}
@@ -45,13 +48,17 @@ class ListWaiter {
   arm(): void {
     if (this.armed || this.signal.aborted) return;
     this.armed = true;
+    // A blocked connection cannot be PINGed: a reply overdue by `grace` seconds means a silent partition.
+    const cancel = this.conn.deadline((this.timeout + this.grace) * 1000, 'a blocking wait');
     this.conn.client.blmove(this.key, this.key, 'RIGHT', 'RIGHT', this.timeout).then(
       (value) => {
+        cancel();
         this.armed = false;
         if (value !== null) this.onMessage();
         else this.arm();
       },
       () => {
+        cancel();
         this.armed = false;
         if (this.signal.aborted) return;
         // The connection dropped: once it is back, let the consumer fetch (and re-arm after a short fetch).
@@ -90,6 +97,7 @@ export class RedisConsumer implements Consumer, LeaseOwner {
             key,
             this.host.waiterConnection(key),
             this.host.waitTimeout,
+            this.host.socketTimeout,
             () => this.poke(),
             signal,
           ),

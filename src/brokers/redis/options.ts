@@ -183,7 +183,7 @@ export function readBrokerOptions(
     waitTimeout: positive(read, 'wait_timeout', 5),
     deadLetterMax: Math.floor(positive(read, 'dead_letter_max', 10_000)),
     connection: {
-      socketTimeout: Math.max(socketTimeout, positive(read, 'wait_timeout', 5) + 5),
+      socketTimeout,
       connectTimeout: positive(read, 'socket_connect_timeout', 5),
       keepAlive: keepAlive(read),
       healthCheckInterval: positive(read, 'health_check_interval', 10, true),

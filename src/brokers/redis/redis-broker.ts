@@ -110,6 +110,10 @@ export class RedisBroker implements Broker, ConsumerHost {
     return this.options.waitTimeout;
   }
 
+  get socketTimeout(): number {
+    return this.options.connection.socketTimeout;
+  }
+
   async connect(): Promise<void> {
     if (this.closed.signal.aborted) throw new ConnectionError(`broker ${this.url} is closed`);
     await this.main.connect(this.policy);
