@@ -8,6 +8,7 @@
  * Redis for a moment still records its results.
  */
 import { ImproperlyConfigured } from '../../errors.js';
+import { Batcher } from '../../lifecycle/async.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import { RedisConnection, type RedisConnectionSettings } from '../../lifecycle/redis-client.js';
 import { parseRedisUrl, type RedisTarget } from '../../lifecycle/redis-url.js';
@@ -85,6 +86,8 @@ export class RedisBackend implements ResultBackend, ChordCounter {
   private readonly listener: ResultListener;
   /** SETEX seconds, or null for SET (`result_expires` None). */
   private readonly expires: number | null;
+  /** States stored in one tick go to Redis in one script call (one round trip, one script run). */
+  private readonly writes = new Batcher<ResultMeta>((metas) => this.write(metas));
 
   constructor(url: string, context: BackendContext) {
     this.url = maskUrl(url);
@@ -108,12 +111,20 @@ export class RedisBackend implements ResultBackend, ChordCounter {
     return this.main.client;
   }
 
-  async store(meta: ResultMeta): Promise<void> {
-    await storeScript.run(
-      this.client,
-      [TASK_KEY_PREFIX + meta.task_id],
-      [JSON.stringify(meta), this.expires === null ? '' : this.expires],
-    );
+  store(meta: ResultMeta): Promise<void> {
+    return this.writes.add(meta);
+  }
+
+  private async write(metas: ResultMeta[]): Promise<void> {
+    const expires = this.expires === null ? '' : this.expires;
+    for (let i = 0; i < metas.length; i += 500) {
+      const chunk = metas.slice(i, i + 500);
+      await storeScript.run(
+        this.client,
+        chunk.map((meta) => TASK_KEY_PREFIX + meta.task_id),
+        [expires, ...chunk.map((meta) => JSON.stringify(meta))],
+      );
+    }
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
@@ -144,6 +155,7 @@ export class RedisBackend implements ResultBackend, ChordCounter {
   }
 
   async forget(taskId: string): Promise<void> {
+    await this.writes.flush();
     this.listener.forget(taskId);
     await this.client.del(TASK_KEY_PREFIX + taskId);
   }
@@ -219,6 +231,7 @@ export class RedisBackend implements ResultBackend, ChordCounter {
   }
 
   async close(): Promise<void> {
+    await this.writes.flush().catch(() => undefined);
     await Promise.all([this.main.close(), this.subscriber.close()]);
   }
 }

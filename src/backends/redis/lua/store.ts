@@ -1,26 +1,35 @@
-/** Storing a task state: Celery's SETEX + PUBLISH (`celery/backends/redis.py:394`), with its no-overwrite rule. */
+/** Storing task states: Celery's SETEX + PUBLISH (`celery/backends/redis.py:394`), with its no-overwrite rule. */
 import { LuaScript } from '../../../lifecycle/redis-client.js';
 
 export const storeScript = new LuaScript(
-  'celeriac-store-result',
+  'celeriac-store-results',
   `
--- KEYS[1]  celery-task-meta-<task id>
--- ARGV[1]  the task meta (JSON)
--- ARGV[2]  seconds to keep it (result_expires); empty to keep it forever (SET instead of SETEX)
--- Writes and publishes the meta on the key's channel, unless a SUCCESS is stored already: a late duplicate must
--- not replace a good result (celery/backends/base.py:944 does the same check, in two round trips).
--- Returns 1 when written, 0 when a stored SUCCESS was kept.
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, meta = pcall(cjson.decode, current)
-  if ok and type(meta) == 'table' and meta['status'] == 'SUCCESS' then return 0 end
+-- KEYS[1..N]  celery-task-meta-<task id> of each state to store, in order
+-- ARGV[1]     seconds to keep them (result_expires); empty to keep them forever (SET instead of SETEX)
+-- ARGV[2..]   the task meta (JSON) for each key, in the same order
+-- Writes each meta and publishes it on the key's channel, unless a SUCCESS is stored there already: a late
+-- duplicate must not replace a good result (celery/backends/base.py:944 does the same check, in two round trips).
+-- Several states of one task in one call apply in order. Returns how many were written.
+local written = 0
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local meta = ARGV[i + 1]
+  local keep = false
+  local current = redis.call('GET', key)
+  if current then
+    local ok, stored = pcall(cjson.decode, current)
+    keep = ok and type(stored) == 'table' and stored['status'] == 'SUCCESS'
+  end
+  if not keep then
+    if ARGV[1] == '' then
+      redis.call('SET', key, meta)
+    else
+      redis.call('SETEX', key, ARGV[1], meta)
+    end
+    redis.call('PUBLISH', key, meta)
+    written = written + 1
+  end
 end
-if ARGV[2] == '' then
-  redis.call('SET', KEYS[1], ARGV[1])
-else
-  redis.call('SETEX', KEYS[1], ARGV[2], ARGV[1])
-end
-redis.call('PUBLISH', KEYS[1], ARGV[1])
-return 1
+return written
 `,
 );
