@@ -5,6 +5,7 @@
  * `master_name` transport option). Pure: no I/O besides reading the certificate files a URL names.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { ImproperlyConfigured } from '../errors.js';
 import { maskUrl } from './url.js';
@@ -53,7 +54,8 @@ function readPem(setting: string, url: string, parameter: string, path: string):
 
 /** TLS options from kombu's query parameters; verification is on unless `ssl_cert_reqs=none` says otherwise. */
 function tlsOptions(setting: string, url: string, query: URLSearchParams, host: string): TlsOptions {
-  const tls: TlsOptions = { servername: host };
+  // SNI takes host names only (RFC 6066); an IP address is still checked against the certificate's IP SANs.
+  const tls: TlsOptions = isIP(host) ? {} : { servername: host };
   const reqs = query.get('ssl_cert_reqs');
   if (reqs !== null) {
     const mode = CERT_REQS[reqs.toLowerCase()];

@@ -3,8 +3,8 @@
  * a key prefix per test file so that files run in parallel and never touch each other's keys, and a private
  * redis-server on a free port for tests that kill or restart it.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,15 +50,83 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A redis-server of our own, on a free port, with an append-only file so that a restart keeps the data. */
+/** A throw-away CA and a server certificate for 127.0.0.1, made with openssl. */
+export interface TestCertificates {
+  dir: string;
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export function makeCertificates(dir: string): TestCertificates {
+  const run = (...args: string[]): void => {
+    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  };
+  run(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=celeriac-test-ca',
+  );
+  run(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    '/CN=127.0.0.1',
+  );
+  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.crt',
+    '-days',
+    '2',
+    '-extfile',
+    'ext.cnf',
+  );
+  return { dir, ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key') };
+}
+
+/**
+ * A redis-server of our own, on a free port, with an append-only file so that a restart keeps the data; optionally
+ * speaking TLS only, or running as a Sentinel that monitors another server.
+ */
 export class PrivateRedis {
   private child: ChildProcess | undefined;
-  private readonly dir = mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
+  readonly dir = mkdtempSync(join(tmpdir(), 'celeriac-redis-'));
+  certificates: TestCertificates | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(
+    readonly port: number,
+    private readonly mode: { tls?: boolean; sentinelOf?: number } = {},
+  ) {}
 
-  static async start(): Promise<PrivateRedis> {
-    const redis = new PrivateRedis(await freePort());
+  static async start(mode: { tls?: boolean; sentinelOf?: number } = {}): Promise<PrivateRedis> {
+    const redis = new PrivateRedis(await freePort(), mode);
+    if (mode.tls) redis.certificates = makeCertificates(redis.dir);
     await redis.launch();
     return redis;
   }
@@ -67,31 +135,61 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}/0`;
   }
 
+  private args(): string[] {
+    if (this.mode.sentinelOf !== undefined) {
+      const conf = join(this.dir, 'sentinel.conf');
+      writeFileSync(
+        conf,
+        [
+          `port ${this.port}`,
+          'bind 127.0.0.1',
+          `dir ${this.dir}`,
+          `sentinel monitor celeriac-test 127.0.0.1 ${this.mode.sentinelOf} 1`,
+          'sentinel down-after-milliseconds celeriac-test 60000',
+          '',
+        ].join('\n'),
+      );
+      return [conf, '--sentinel'];
+    }
+    const common = [
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--save',
+      '',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+    ];
+    const certs = this.certificates;
+    if (!certs) return ['--port', String(this.port), ...common];
+    return [
+      '--port',
+      '0',
+      '--tls-port',
+      String(this.port),
+      '--tls-cert-file',
+      certs.cert,
+      '--tls-key-file',
+      certs.key,
+      '--tls-ca-cert-file',
+      certs.ca,
+      '--tls-auth-clients',
+      'no',
+      ...common,
+    ];
+  }
+
   async launch(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(this.port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        this.dir,
-        '--save',
-        '',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const child = spawn('redis-server', this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     await new Promise<void>((resolve, reject) => {
       let out = '';
       const onData = (chunk: Buffer): void => {
         out += chunk.toString();
-        if (out.includes('Ready to accept connections')) resolve();
+        if (out.includes('Ready to accept connections') || out.includes('Sentinel ID is')) resolve();
       };
       child.stdout?.on('data', onData);
       child.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${out}`)));
