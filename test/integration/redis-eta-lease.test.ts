@@ -5,7 +5,7 @@
  * leases, so nobody restores them. Celery 5.2.6 runs every one of them twice in this situation.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { Celery } from '../../src/index.js';
+import { Celery, Worker } from '../../src/index.js';
 import { silentLogger } from '../../src/lifecycle/logger.js';
 import { uuid } from '../../src/protocol/ids.js';
 import { startCli, type RunningProcess } from '../support/processes.js';
@@ -96,5 +96,26 @@ describe('an ETA longer than the visibility timeout', () => {
     expect(await redis.llen(`${prefix}${queue}`)).toBe(0);
     await expect.poll(() => redis.hlen(`${prefix}unacked`)).toBe(0);
     for (const result of results) expect(python.output()).not.toContain(result.id);
+  });
+
+  it('is given back at once by a warm shutdown, to run elsewhere later', async () => {
+    const app = new Celery('eta-holder', {
+      broker: REDIS_URL,
+      backend: REDIS_URL,
+      brokerTransportOptions: { global_keyprefix: prefix, visibility_timeout: VT },
+    });
+    app.logger = silentLogger();
+    app.task('interop.add', (x: number, y: number) => x + y);
+    const backQueue = `${queue}-back`;
+    const worker = new Worker(app, { queues: [backQueue], logger: silentLogger() });
+    await worker.start();
+    const later = await client.sendTask('interop.add', [1, 2], {}, { queue: backQueue, countdown: 3600 });
+    await expect.poll(() => redis.hlen(`${prefix}unacked`)).toBe(1);
+    expect(await redis.llen(`${prefix}${backQueue}`)).toBe(0);
+    await worker.stop();
+    expect(await redis.hlen(`${prefix}unacked`)).toBe(0);
+    const [back] = await redis.lrange(`${prefix}${backQueue}`, 0, -1);
+    const envelope = JSON.parse(back!) as { headers: { id: string; redelivered?: boolean } };
+    expect(envelope.headers).toMatchObject({ id: later.id, redelivered: true });
   });
 });

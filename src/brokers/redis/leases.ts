@@ -148,20 +148,32 @@ export class Leases {
     }
   }
 
-  /** Runs `fn`, retrying after each reconnect while the failure is a connection failure and we are open. */
+  /**
+   * Runs `fn`, retrying after each reconnect while the failure is a connection failure, for at most
+   * `settleRetryTimeout` seconds (so that a shutdown during an outage ends) and never after close. A delivery
+   * whose settlement gave up stays in `unacked` without renewals: it comes back after the visibility timeout.
+   */
   private async retrying<T>(what: string, fn: (attempt: number) => Promise<T>): Promise<T> {
+    let deadline: AbortSignal | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn(attempt);
       } catch (error) {
-        if (!isConnectionFailure(error) || this.closed.signal.aborted) throw error;
+        // Only a failure pays for the timer.
+        deadline ??= AbortSignal.any([
+          this.closed.signal,
+          AbortSignal.timeout(this.options.settleRetryTimeout * 1000),
+        ]);
+        if (!isConnectionFailure(error) || deadline.aborted) throw error;
         if (attempt === 0)
           this.logger.warn(`${what} failed (${(error as Error).message}); retrying after reconnecting`);
-        await this.conn.whenReady(this.closed.signal).catch(() => undefined);
-        if (this.closed.signal.aborted) {
-          throw new ConnectionError(`${what} failed: the broker was closed before Redis came back`, {
-            cause: error,
-          });
+        await this.conn.whenReady(deadline).catch(() => undefined);
+        if (deadline.aborted) {
+          throw new ConnectionError(
+            `${what} failed: Redis did not come back within ${this.options.settleRetryTimeout}s ` +
+              '(the messages come back after the visibility timeout)',
+            { cause: error },
+          );
         }
       }
     }

@@ -36,6 +36,8 @@ export interface RedisBrokerOptions {
   waitTimeout: number;
   /** Dead letters kept per queue (oldest dropped first). */
   deadLetterMax: number;
+  /** Seconds an ack, reject or give-back waits for Redis to come back before it gives up. */
+  settleRetryTimeout: number;
   connection: RedisConnectionSettings;
 }
 
@@ -59,6 +61,7 @@ const KNOWN = [
   'fetch_batch_size',
   'wait_timeout',
   'dead_letter_max',
+  'settle_retry_timeout',
   'socket_timeout',
   'socket_connect_timeout',
   'socket_keepalive',
@@ -182,6 +185,7 @@ export function readBrokerOptions(
     fetchBatchSize: Math.min(1000, Math.floor(positive(read, 'fetch_batch_size', 100))),
     waitTimeout: positive(read, 'wait_timeout', 5),
     deadLetterMax: Math.floor(positive(read, 'dead_letter_max', 10_000)),
+    settleRetryTimeout: positive(read, 'settle_retry_timeout', 30),
     connection: {
       socketTimeout,
       connectTimeout: positive(read, 'socket_connect_timeout', 5),
