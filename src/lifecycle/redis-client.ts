@@ -188,6 +188,7 @@ export class RedisConnection {
    */
   whenReady(signal?: AbortSignal, failOnEnd = false): Promise<void> {
     if (this.ready) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(new ConnectionError('aborted'));
     return new Promise<void>((resolve, reject) => {
       const done = (error?: Error): void => {
         this.client.off('ready', onReady);

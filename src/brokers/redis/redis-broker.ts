@@ -235,6 +235,12 @@ export class RedisBroker implements Broker, ConsumerHost {
   private fanout(): { conn: RedisConnection; fanout: FanoutSubscriber } {
     if (!this.subscriber) {
       const conn = this.connection('subscriber');
+      // Connected explicitly (not lazily by its first command) so that its health checks run.
+      conn
+        .connect({ retry: true, maxRetries: Number.POSITIVE_INFINITY, setting: 'broker' })
+        .catch((error: unknown) => {
+          this.logger.warn(`Fanout subscriber connection failed: ${(error as Error).message}`);
+        });
       this.subscriber = { conn, fanout: new FanoutSubscriber(conn, this.keys, this.logger) };
     }
     return this.subscriber;
