@@ -8,7 +8,7 @@
  * `maxRequeues` the task is stored FAILURE and rejected without requeue (dead-lettered where the broker keeps dead
  * letters). The count lives in this worker's memory: another worker, or this one after a restart, starts from zero.
  */
-import { WorkerLostError } from '../errors.js';
+import type { WorkerLostError } from '../errors.js';
 
 /** Default number of times a task may be requeued after losing its child before it is dead-lettered. */
 export const DEFAULT_MAX_WORKER_LOST_REQUEUES = 3;

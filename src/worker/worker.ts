@@ -142,7 +142,9 @@ export class Worker {
     this.logger = options.logger ?? app.logger;
   }
 
-  private checkAutoscale(autoscale: readonly [number, number] | undefined): readonly [number, number] | undefined {
+  private checkAutoscale(
+    autoscale: readonly [number, number] | undefined,
+  ): readonly [number, number] | undefined {
     if (autoscale === undefined) return undefined;
     const [max, min] = autoscale;
     if (!Number.isInteger(max) || !Number.isInteger(min) || min < 0 || max < 1 || min > max) {
@@ -299,7 +301,8 @@ export class Worker {
 
   /** Changes the autoscaler's bounds (remote control `autoscale max min`); returns the new `[max, min]`. */
   setAutoscale(max: number | null, min: number | null): [number, number] {
-    if (!this.autoscaler) throw new ImproperlyConfigured('autoscale: this worker was started without --autoscale');
+    if (!this.autoscaler)
+      throw new ImproperlyConfigured('autoscale: this worker was started without --autoscale');
     return this.autoscaler.update(max, min);
   }
 

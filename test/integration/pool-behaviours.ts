@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { SqliteBroker } from '../../src/brokers/sqlite/sqlite-broker.js';
+import type { SqliteBroker } from '../../src/brokers/sqlite/sqlite-broker.js';
 import { createLogger, silentLogger } from '../../src/lifecycle/logger.js';
 import { uuid } from '../../src/protocol/ids.js';
 import { Worker, type WorkerOptions } from '../../src/worker/worker.js';
@@ -110,13 +110,22 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       await sendMany('tasks.record_late', 1000, 2000, queue);
       if (kind === 'prefork') {
         // SIGKILL the process running the blocking task, in the middle of the stream.
-        await expect.poll(() => pools.recorded(record).find((l) => l.startsWith('block:')), { timeout: 30_000 }).toBeDefined();
-        const pid = Number(pools.recorded(record).find((l) => l.startsWith('block:'))!.slice('block:'.length));
+        await expect
+          .poll(() => pools.recorded(record).find((l) => l.startsWith('block:')), { timeout: 30_000 })
+          .toBeDefined();
+        const pid = Number(
+          pools
+            .recorded(record)
+            .find((l) => l.startsWith('block:'))!
+            .slice('block:'.length),
+        );
         expect(worker.stats().pool.processes).toContain(pid);
         process.kill(pid, 'SIGKILL');
       }
       expect(await victim.get({ timeout: 60_000 })).toBe('second run');
-      await expect.poll(() => worker.processed, { timeout: 60_000, interval: 100 }).toBeGreaterThanOrEqual(2001);
+      await expect
+        .poll(() => worker.processed, { timeout: 60_000, interval: 100 })
+        .toBeGreaterThanOrEqual(2001);
       expect(counts(pools.recorded(record), 2000).every((c) => c === 1)).toBe(true);
       expect(worker.stats().pool['children-lost']).toBe(1);
     });
@@ -125,16 +134,32 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       const { worker, queue, record } = await pools.start();
       const marker = join(pools.dir, `${queue}.marker`);
       await sendMany('tasks.record_late', 0, 1000, queue);
-      const victim = await send(kind === 'prefork' ? 'tasks.block_no_requeue' : 'tasks.exit_no_requeue', [marker], queue);
+      const victim = await send(
+        kind === 'prefork' ? 'tasks.block_no_requeue' : 'tasks.exit_no_requeue',
+        [marker],
+        queue,
+      );
       await sendMany('tasks.record_late', 1000, 2000, queue);
       if (kind === 'prefork') {
-        await expect.poll(() => pools.recorded(record).find((l) => l.startsWith('block:')), { timeout: 30_000 }).toBeDefined();
-        process.kill(Number(pools.recorded(record).find((l) => l.startsWith('block:'))!.slice(6)), 'SIGKILL');
+        await expect
+          .poll(() => pools.recorded(record).find((l) => l.startsWith('block:')), { timeout: 30_000 })
+          .toBeDefined();
+        process.kill(
+          Number(
+            pools
+              .recorded(record)
+              .find((l) => l.startsWith('block:'))!
+              .slice(6),
+          ),
+          'SIGKILL',
+        );
       }
       await expect(victim.get({ timeout: 60_000 })).rejects.toMatchObject({
         excType: 'WorkerLostError',
         remoteMessage: expect.stringMatching(
-          kind === 'prefork' ? /^Worker exited prematurely: signal 9 \(SIGKILL\) Job: \d+\.$/ : /^Worker exited prematurely: exitcode 1/,
+          kind === 'prefork'
+            ? /^Worker exited prematurely: signal 9 \(SIGKILL\) Job: \d+\.$/
+            : /^Worker exited prematurely: exitcode 1/,
         ),
       });
       await expect.poll(() => worker.processed, { timeout: 60_000, interval: 100 }).toBe(2001);
@@ -161,7 +186,10 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       expect(ids.size).toBeGreaterThanOrEqual(10);
       expect(worker.stats().pool['children-started']).toBeGreaterThanOrEqual(11);
       const before = worker.stats().pool['children-recycled'] as number;
-      const hog = (await (await send('tasks.hog', [400], queue)).get({ timeout: 30_000 })) as { pid: number; threadId: number };
+      const hog = (await (await send('tasks.hog', [400], queue)).get({ timeout: 30_000 })) as {
+        pid: number;
+        threadId: number;
+      };
       await expect.poll(() => worker.stats().pool['children-recycled']).toBe(before + 1);
       const live = worker.stats().pool[kind === 'prefork' ? 'processes' : 'threads'] as number[];
       expect(live).not.toContain(kind === 'prefork' ? hog.pid : hog.threadId);
@@ -199,10 +227,14 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       const { worker } = await pools.start();
       worker.poolGrow(2);
       expect(worker.stats().pool['max-concurrency']).toBe(4);
-      await expect.poll(() => (worker.stats().pool[kind === 'prefork' ? 'processes' : 'threads'] as number[]).length).toBe(4);
+      await expect
+        .poll(() => (worker.stats().pool[kind === 'prefork' ? 'processes' : 'threads'] as number[]).length)
+        .toBe(4);
       worker.poolShrink(5);
       expect(worker.stats().pool['max-concurrency']).toBe(1);
-      await expect.poll(() => (worker.stats().pool[kind === 'prefork' ? 'processes' : 'threads'] as number[]).length).toBe(1);
+      await expect
+        .poll(() => (worker.stats().pool[kind === 'prefork' ? 'processes' : 'threads'] as number[]).length)
+        .toBe(1);
       const scaled = await pools.start({ autoscale: [3, 1] });
       expect(scaled.worker.stats().autoscaler).toMatchObject({ max: 3, min: 1, current: 1 });
       for (let i = 0; i < 6; i++) await send('tasks.sleep', [400], scaled.queue);

@@ -30,7 +30,26 @@ describe('celeriac multi', () => {
   it('starts two detached workers with pid and log files, then stops them and waits', async () => {
     const queue = `q-${uuid().slice(0, 8)}`;
     const files = [`--pidfile=${dir.path}/%n.pid`, `--logfile=${dir.path}/%n%I.log`];
-    const start = await runCli(['multi', 'start', 'w1', 'w2', '-A', APP, '-P', 'prefork', '-c', '1', '-l', 'info', '-Q', queue, ...files], { env });
+    const start = await runCli(
+      [
+        'multi',
+        'start',
+        'w1',
+        'w2',
+        '-A',
+        APP,
+        '-P',
+        'prefork',
+        '-c',
+        '1',
+        '-l',
+        'info',
+        '-Q',
+        queue,
+        ...files,
+      ],
+      { env },
+    );
     expect(start.stderr).toBe('');
     expect(start.code).toBe(0);
     expect(start.stdout).toMatch(/> Starting nodes\.\.\.\n\t> w1@\S+: OK\n\t> w2@\S+: OK/);
@@ -38,7 +57,9 @@ describe('celeriac multi', () => {
     started.push(...pids);
     expect(pids.every((pid) => pid > 0 && isAlive(pid))).toBe(true);
     for (const name of ['w1', 'w2']) {
-      await expect.poll(() => read(join(dir.path, `${name}.log`)), { timeout: 30_000 }).toMatch(new RegExp(`${name}@\\S+ ready\\.`));
+      await expect
+        .poll(() => read(join(dir.path, `${name}.log`)), { timeout: 30_000 })
+        .toMatch(new RegExp(`${name}@\\S+ ready\\.`));
     }
     const app = new Celery('client', { broker: db, backend: db });
     app.logger = silentLogger();
@@ -46,7 +67,12 @@ describe('celeriac multi', () => {
     await app.close();
 
     const names = await runCli(['multi', 'names', 'w1', 'w2'], { env });
-    expect(names.stdout.trim().split('\n').map((n) => n.split('@')[0])).toEqual(['w1', 'w2']);
+    expect(
+      names.stdout
+        .trim()
+        .split('\n')
+        .map((n) => n.split('@')[0]),
+    ).toEqual(['w1', 'w2']);
 
     const stop = await runCli(['multi', 'stopwait', 'w1', 'w2', ...files], { env });
     expect(stop.code).toBe(0);

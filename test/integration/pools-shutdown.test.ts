@@ -17,7 +17,11 @@ const db = `sqlite://${join(dir.path, 'celeriac.db')}`;
 const APP = 'test/integration/fixtures/pool-app.ts';
 const running: RunningProcess[] = [];
 
-function worker(queue: string, args: string[], options: { record?: string; detached?: boolean } = {}): RunningProcess {
+function worker(
+  queue: string,
+  args: string[],
+  options: { record?: string; detached?: boolean } = {},
+): RunningProcess {
   const env = { CELERIAC_BROKER_URL: db, CELERIAC_RESULT_BACKEND: db, RECORD_FILE: options.record ?? '' };
   const proc = startCli(['-A', APP, 'worker', '-Q', queue, '-l', 'info', ...args], {
     env,
@@ -53,7 +57,10 @@ describe.each(['prefork', 'threads'] as const)('%s worker shutdown', (pool) => {
   it('drains on SIGTERM to its whole process group during 5,000 tasks; a second worker runs the rest exactly once', async () => {
     const queue = `q-${uuid().slice(0, 8)}`;
     const record = join(dir.path, `${queue}.record`);
-    const first = worker(queue, ['-P', pool, '-c', '2', '--shutdown-timeout', '60'], { record, detached: true });
+    const first = worker(queue, ['-P', pool, '-c', '2', '--shutdown-timeout', '60'], {
+      record,
+      detached: true,
+    });
     await first.waitFor(/ready\./);
     const app = client();
     const N = 5000;
@@ -68,7 +75,9 @@ describe.each(['prefork', 'threads'] as const)('%s worker shutdown', (pool) => {
     expect(byFirst).toBeLessThan(N);
     const second = worker(queue, ['-P', pool, '-c', '2'], { record });
     await second.waitFor(/ready\./);
-    await expect.poll(() => recorded(record).length, { timeout: 60_000, interval: 200 }).toBeGreaterThanOrEqual(N);
+    await expect
+      .poll(() => recorded(record).length, { timeout: 60_000, interval: 200 })
+      .toBeGreaterThanOrEqual(N);
     const seen = counts(recorded(record), N);
     expect(seen.filter((c) => c === 0)).toHaveLength(0);
     expect(seen.filter((c) => c > 1)).toHaveLength(0);
@@ -84,7 +93,9 @@ describe('cold shutdown and restart', () => {
     const app = client();
     const early = await app.sendTask('tasks.sleep', [600_000], {}, { queue });
     const late = await app.sendTask('tasks.block_late', [join(dir.path, `${queue}.marker`)], {}, { queue });
-    await expect.poll(async () => [await early.state(), await late.state()], { timeout: 20_000 }).toEqual(['STARTED', 'STARTED']);
+    await expect
+      .poll(async () => [await early.state(), await late.state()], { timeout: 20_000 })
+      .toEqual(['STARTED', 'STARTED']);
     w.kill('SIGQUIT');
     expect(await w.exited()).toBe(1);
     await expect(early.get({ timeout: 5_000 })).rejects.toMatchObject({
@@ -104,12 +115,16 @@ describe('cold shutdown and restart', () => {
     expect(readFileSync(pidfile, 'utf8')).toBe(`${w.pid}\n`);
     w.kill('SIGHUP');
     await w.waitFor(/Restarting celeriac worker/);
-    await expect.poll(() => (existsSync(pidfile) ? readFileSync(pidfile, 'utf8') : ''), { timeout: 30_000 }).toMatch(/^\d+\n$/);
+    await expect
+      .poll(() => (existsSync(pidfile) ? readFileSync(pidfile, 'utf8') : ''), { timeout: 30_000 })
+      .toMatch(/^\d+\n$/);
     await expect.poll(() => readFileSync(pidfile, 'utf8'), { timeout: 30_000 }).not.toBe(`${w.pid}\n`);
     const replacement = Number(readFileSync(pidfile, 'utf8'));
     await expect.poll(() => w.output().match(/ready\./g)?.length ?? 0, { timeout: 30_000 }).toBe(2);
     const app = client();
-    expect(await (await app.sendTask('tasks.add', [20, 22], {}, { queue })).get({ timeout: 20_000 })).toBe(42);
+    expect(await (await app.sendTask('tasks.add', [20, 22], {}, { queue })).get({ timeout: 20_000 })).toBe(
+      42,
+    );
     await app.close();
     process.kill(replacement, 'SIGTERM');
     expect(await w.exited()).toBe(0);

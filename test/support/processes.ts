@@ -36,8 +36,8 @@ export function startCli(
     text += chunk.toString('utf8');
     for (const listener of [...listeners]) listener();
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
   const exit = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => {
       resolve(code ?? signal ?? -1);

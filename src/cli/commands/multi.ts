@@ -103,10 +103,18 @@ async function runMulti(action: string, args: string[], command: Command, out: O
       killNodes(nodes(), out.note);
       return 0;
     case 'names':
-      out.say(nodes().map((n) => n.name).join('\n'));
+      out.say(
+        nodes()
+          .map((n) => n.name)
+          .join('\n'),
+      );
       return 0;
     case 'show':
-      out.say(nodes().map((n) => nodeCommand(n).join(' ')).join('\n'));
+      out.say(
+        nodes()
+          .map((n) => nodeCommand(n).join(' '))
+          .join('\n'),
+      );
       return 0;
     case 'get': {
       const [wanted, ...rest] = args;
@@ -117,7 +125,11 @@ async function runMulti(action: string, args: string[], command: Command, out: O
     }
     case 'expand': {
       const [template = '', ...rest] = args;
-      out.say(parseNodes(withoutSignals(rest), globals).map((n) => n.expand(template)).join('\n'));
+      out.say(
+        parseNodes(withoutSignals(rest), globals)
+          .map((n) => n.expand(template))
+          .join('\n'),
+      );
       return 0;
     }
     case 'help':

@@ -106,7 +106,10 @@ export async function stopNodes(
     }
   }
   if (!options.wait || running.size === 0) return;
-  say(`> Waiting for ${running.size} ${running.size === 1 ? 'node' : 'nodes'} -> ${[...running.values()].join(', ')}...`, false);
+  say(
+    `> Waiting for ${running.size} ${running.size === 1 ? 'node' : 'nodes'} -> ${[...running.values()].join(', ')}...`,
+    false,
+  );
   let polls = 0;
   while (running.size > 0) {
     for (const [node, pid] of [...running]) {
@@ -114,7 +117,11 @@ export async function stopNodes(
       running.delete(node);
       say(`\n\t> ${node.name}: OK`);
       await options.onDown?.(node);
-      if (running.size > 0) say(`> Waiting for ${running.size} ${running.size === 1 ? 'node' : 'nodes'} -> ${[...running.values()].join(', ')}...`, false);
+      if (running.size > 0)
+        say(
+          `> Waiting for ${running.size} ${running.size === 1 ? 'node' : 'nodes'} -> ${[...running.values()].join(', ')}...`,
+          false,
+        );
     }
     if (running.size === 0) break;
     await sleep(100);

@@ -180,7 +180,10 @@ function buildNode(
   const expand = expander(nodename);
   options.set('-n', nodename);
   // The worker knows these by their long names only.
-  for (const [short, long] of [['-p', '--pidfile'], ['-f', '--logfile']] as const) {
+  for (const [short, long] of [
+    ['-p', '--pidfile'],
+    ['-f', '--logfile'],
+  ] as const) {
     if (options.has(short)) {
       options.set(long, options.get(short) ?? null);
       options.delete(short);
@@ -195,5 +198,13 @@ function buildNode(
     if (GLOBAL_OPTIONS.has(option)) globals.push(...formatOption(option, expanded));
     else argv.push(...formatOption(option, expanded));
   }
-  return { name: nodename, options, pidfile, logfile, argv: [...argv, ...passthrough], globalArgv: globals, expand };
+  return {
+    name: nodename,
+    options,
+    pidfile,
+    logfile,
+    argv: [...argv, ...passthrough],
+    globalArgv: globals,
+    expand,
+  };
 }

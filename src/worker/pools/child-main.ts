@@ -95,7 +95,13 @@ class Child {
       const reason = new EncodeError(
         `The return value of the task cannot be sent from the pool child to the worker: ${(error as Error).message}`,
       );
-      return { t: 'done', jobId: message.jobId, ok: false, error: errorToData(reason), memory: message.memory };
+      return {
+        t: 'done',
+        jobId: message.jobId,
+        ok: false,
+        error: errorToData(reason),
+        memory: message.memory,
+      };
     }
     this.logger.error(`Could not send a ${message.t} message to the worker: ${(error as Error).message}`);
     return undefined;
@@ -223,7 +229,9 @@ class Child {
 
 function main(): void {
   const isThread = parentPort !== null;
-  const init = (isThread ? workerData : JSON.parse(process.env[CHILD_INIT_ENV] ?? 'null')) as ChildInit | null;
+  const init = (
+    isThread ? workerData : JSON.parse(process.env[CHILD_INIT_ENV] ?? 'null')
+  ) as ChildInit | null;
   if (!init) throw new Error('child-main runs only as a pool child started by a celeriac worker');
   const link = isThread ? threadLink() : processLink();
   if (!isThread) {

@@ -254,7 +254,10 @@ export class ChildPool implements Pool {
     if (!task || task.id !== message.jobId) return;
     child.task = undefined;
     child.tasks++;
-    this.settle(task, message.ok ? { ok: true, value: message.value } : { ok: false, error: errorFromData(message.error) });
+    this.settle(
+      task,
+      message.ok ? { ok: true, value: message.value } : { ok: false, error: errorFromData(message.error) },
+    );
     const { maxTasksPerChild, maxMemoryPerChild } = this.options;
     if (child.leaveAfterTask) {
       this.retire(child, false);
@@ -309,7 +312,8 @@ export class ChildPool implements Pool {
     child.state = 'leaving';
     child.exited.resolve();
     if (wasStarting) {
-      const error = child.startError ?? new Error(`${child.name} exited with ${exit.description} while starting`);
+      const error =
+        child.startError ?? new Error(`${child.name} exited with ${exit.description} while starting`);
       child.ready.reject(error);
       if (this.canSpawn() && this.state !== 'starting' && current) this.startFailed(child, error);
       return;
@@ -344,12 +348,15 @@ export class ChildPool implements Pool {
       );
       return;
     }
-    const timer = setTimeout(() => {
-      this.respawns.delete(timer);
-      if (this.canSpawn() && !this.slots.has(child.index) && child.index <= this.size) {
-        this.spawnInto(child.index);
-      }
-    }, 100 * 2 ** this.startFailures);
+    const timer = setTimeout(
+      () => {
+        this.respawns.delete(timer);
+        if (this.canSpawn() && !this.slots.has(child.index) && child.index <= this.size) {
+          this.spawnInto(child.index);
+        }
+      },
+      100 * 2 ** this.startFailures,
+    );
     this.respawns.add(timer);
   }
 

@@ -79,7 +79,13 @@ export class PoolChild {
             t: 'reply',
             callId: message.callId,
             ok: false,
-            error: { name: 'EncodeError', message: String(error), stack: undefined, celeriac: true, props: {} },
+            error: {
+              name: 'EncodeError',
+              message: String(error),
+              stack: undefined,
+              celeriac: true,
+              props: {},
+            },
           };
         }
         return undefined;

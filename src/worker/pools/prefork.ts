@@ -34,8 +34,8 @@ export const spawnProcess: SpawnChild = (init, events) => {
       events.onExit({ description: `spawn error (${error.message})` });
     }
   });
-  forwardLines(child.stdout, events.onOutput);
-  forwardLines(child.stderr, events.onOutput);
+  forwardLines(child.stdout, (line) => events.onOutput(line));
+  forwardLines(child.stderr, (line) => events.onOutput(line));
   return {
     pid: child.pid ?? -1,
     id: child.pid ?? -1,

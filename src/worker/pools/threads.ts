@@ -44,8 +44,8 @@ export const spawnThread: SpawnChild = (init, events) => {
     const reason = failure ? ` (${failure.name}: ${failure.message})` : '';
     events.onExit({ description: `exitcode ${code}${reason}` });
   });
-  forwardLines(thread.stdout, events.onOutput);
-  forwardLines(thread.stderr, events.onOutput);
+  forwardLines(thread.stdout, (line) => events.onOutput(line));
+  forwardLines(thread.stderr, (line) => events.onOutput(line));
   return {
     pid: process.pid,
     id: thread.threadId,
