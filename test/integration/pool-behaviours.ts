@@ -195,7 +195,7 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       expect(live).not.toContain(kind === 'prefork' ? hog.pid : hog.threadId);
     });
 
-    it('keeps Reject, Ignore, soft limits, updateState, logs and publishing working across the boundary', async () => {
+    it('keeps Reject, Ignore, Retry, soft limits, updateState, logs, publishing and result reads working across the boundary', async () => {
       const { queue, lines } = await pools.start();
       const broker = (await app.getBroker()) as SqliteBroker;
       await send('tasks.reject', [], queue);
@@ -216,6 +216,9 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       const childName = kind === 'prefork' ? 'ForkPoolWorker' : 'ThreadPoolWorker';
       expect(lines.join('')).toMatch(new RegExp(`INFO/${childName}-\\d+\\] progress reported`));
       expect(lines.join('')).toMatch(new RegExp(`WARNING/${childName}-\\d+\\] printed by the task`));
+      const retried = await send('tasks.retry_once', [], queue);
+      expect(await retried.get({ timeout: 20_000 })).toBe('retried 1');
+      expect(await (await send('tasks.wait_for_child', [4], queue)).get({ timeout: 20_000 })).toBe(8);
       const fanout = await send('tasks.fanout', [21], queue);
       const childId = (await fanout.get({ timeout: 20_000 })) as string;
       // Published by the worker on the child's behalf, to the default queue: run it here.
