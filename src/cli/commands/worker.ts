@@ -15,7 +15,15 @@ import { createLogger, logFileDestination, parseLogLevel, type Logger } from '..
 import { createPidlock, EX_CANTCREAT, Pidfile, PidfileLocked } from '../../lifecycle/pidfile.js';
 import { expandNodename, nodeFormat } from '../../worker/nodename.js';
 import { Worker, type WorkerOptions } from '../../worker/worker.js';
-import { detach, isDetached, reportToDetachParent, respawn } from '../daemon.js';
+import {
+  detach,
+  EX_RESTART,
+  isDetached,
+  isRestartedChild,
+  reportToDetachParent,
+  respawn,
+  restartLoop,
+} from '../daemon.js';
 import { loadApp } from '../load-app.js';
 import { CliError, globalOptions } from '../main.js';
 
@@ -224,12 +232,16 @@ async function runUntilStopped(worker: Worker, logger: Logger): Promise<number |
   let code = 0;
   let restarting = false;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (signal === 'SIGHUP' && !process.stdout.isTTY && signals === 0) {
-      restarting = true;
-      signals++;
-      logger.warn(`Restarting celeriac worker (${process.argv.slice(1).join(' ')})`);
-      void worker.stop();
-      return;
+    if (signal === 'SIGHUP') {
+      // A restart or shutdown is already under way; a second SIGHUP must not turn it cold.
+      if (signals > 0) return;
+      if (!process.stdout.isTTY) {
+        restarting = true;
+        signals++;
+        logger.warn(`Restarting celeriac worker (${process.argv.slice(1).join(' ')})`);
+        void worker.stop();
+        return;
+      }
     }
     signals++;
     const cold = signal === 'SIGQUIT' || signals > 1;
@@ -253,21 +265,15 @@ async function runUntilStopped(worker: Worker, logger: Logger): Promise<number |
 }
 
 /**
- * SIGHUP: start the replacement. A detached worker leaves it running; a foreground one waits for it, ignoring
- * the terminal's signals (they reach the replacement, which is in the same process group), and passes on its
- * exit code.
+ * SIGHUP, once the worker has shut down warm: a detached worker starts its replacement and exits; a worker
+ * started by a foreground restart asks its parent to start the next one; a foreground worker starts the
+ * replacement and stays as its parent (daemon.ts `restartLoop`).
  */
 async function restart(): Promise<number> {
-  const child = respawn();
-  if (isDetached()) return 0;
-  const ignore = (): void => {};
-  for (const signal of SIGNALS) process.on(signal, ignore);
-  try {
-    return await new Promise<number>((resolve) => {
-      child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
-      child.once('error', () => resolve(1));
-    });
-  } finally {
-    for (const signal of SIGNALS) process.off(signal, ignore);
+  if (isDetached()) {
+    respawn();
+    return 0;
   }
+  if (isRestartedChild()) return EX_RESTART;
+  return restartLoop();
 }
