@@ -343,7 +343,6 @@ export class Worker {
     const how = cold ? 'cold' : 'warm';
     this.logger.info(`${how === 'warm' ? 'Warm' : 'Cold'} shutdown (${this.hostname})`);
     await app.hooks.emit('workerShuttingDown', { hostname: this.hostname, how });
-    await this.autoscaler?.stop();
     const broker = await app.getBroker();
     await this.consumer?.stop();
     const notStarted: Request[] = [
@@ -376,6 +375,8 @@ export class Worker {
       }
       await Promise.race(waits);
     }
+    // Stopped only now: with `--autoscale max,0` the tasks being drained may still need children started.
+    await this.autoscaler?.stop();
     const running = this.executor?.runningRequests() ?? [];
     if (running.length > 0 || cold) {
       // Stop the pool first, so that no task given back below can still report a result.

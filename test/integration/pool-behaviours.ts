@@ -216,6 +216,8 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       const childName = kind === 'prefork' ? 'ForkPoolWorker' : 'ThreadPoolWorker';
       expect(lines.join('')).toMatch(new RegExp(`INFO/${childName}-\\d+\\] progress reported`));
       expect(lines.join('')).toMatch(new RegExp(`WARNING/${childName}-\\d+\\] printed by the task`));
+      const connections = await send('tasks.connections', [], queue);
+      expect(await connections.get({ timeout: 20_000 })).toEqual(['ParentBroker', 'ParentBackend']);
       const retried = await send('tasks.retry_once', [], queue);
       expect(await retried.get({ timeout: 20_000 })).toBe('retried 1');
       expect(await (await send('tasks.wait_for_child', [4], queue)).get({ timeout: 20_000 })).toBe(8);

@@ -13,4 +13,17 @@ describe('threads pool without appModule', () => {
     const worker = new Worker(app, { pool: 'threads', logger: silentLogger() });
     await expect(worker.start()).rejects.toThrow(/needs the module that exports the app: pass appModule/);
   });
+
+  it('refuses to start when its children cannot load the app module, with their error', async () => {
+    const app = new Celery('bare', { broker: 'memory://', backend: 'memory://' });
+    const worker = new Worker(app, {
+      pool: 'threads',
+      concurrency: 1,
+      appModule: './no/such/tasks.ts',
+      logger: silentLogger(),
+    });
+    await expect(worker.start()).rejects.toThrow(
+      /The threads pool could not start its children: appModule \S+no\/such\/tasks.ts: no such file or package/,
+    );
+  });
 });

@@ -109,6 +109,8 @@ export class ChildPool implements Pool {
 
   grow(n: number): void {
     this.size += n;
+    // Children about to leave after a shrink are kept when their slot exists again.
+    for (const child of this.slots.values()) if (child.index <= this.size) child.leaveAfterTask = false;
     if (this.canSpawn()) {
       for (let index = 1; index <= this.size; index++) if (!this.slots.has(index)) this.spawnInto(index);
     }
