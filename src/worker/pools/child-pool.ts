@@ -180,11 +180,17 @@ export class ChildPool implements Pool {
         ? null
         : { url: options.backend.url, capabilities: options.backend.capabilities },
     };
-    child.handle = options.spawn(init, {
-      onMessages: (batch) => this.receive(child, batch),
-      onExit: (exit) => this.exited(child, exit),
-      onOutput: (line) => child.log.warn(line),
-    });
+    try {
+      child.handle = options.spawn(init, {
+        onMessages: (batch) => this.receive(child, batch),
+        onExit: (exit) => this.exited(child, exit),
+        onOutput: (line) => child.log.warn(line),
+      });
+    } catch (error) {
+      // Out of processes or threads: handled as a child that died while starting (retried with backoff).
+      child.handle = { pid: -1, id: -1, send: () => undefined, kill: () => undefined };
+      setImmediate(() => this.exited(child, { description: `spawn error (${(error as Error).message})` }));
+    }
   }
 
   private receive(child: PoolChild, batch: FromChild[]): void {
