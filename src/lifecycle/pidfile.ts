@@ -14,9 +14,7 @@ export class PidfileLocked extends Error {
     readonly path: string,
     readonly pid: number | null,
   ) {
-    super(
-      `ERROR: Pidfile (${path}) already exists.\nSeems we're already running? (pid: ${pid ?? 'unknown'})`,
-    );
+    super(`Pidfile (${path}) already exists.\nSeems we're already running? (pid: ${pid ?? 'unknown'})`);
     this.name = 'PidfileLocked';
   }
 }
