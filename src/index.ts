@@ -6,7 +6,7 @@ export { Hooks, type HookName, type HookPayloads, type HookHandler } from './app
 export type { RouteTarget, RouterFn, TaskRoutes } from './app/routing.js';
 export { Task, type CallOptions, type TaskOptions, type SignatureLike } from './app/task.js';
 export { AsyncResult, type GetOptions } from './result/async-result.js';
-export { Worker, type WorkerOptions, type WorkerState } from './worker/worker.js';
+export { Worker, type WorkerOptions, type WorkerState, type WorkerStats } from './worker/worker.js';
 export { registerBrokerDriver } from './brokers/registry.js';
 export { registerBackendDriver } from './backends/registry.js';
 export type {

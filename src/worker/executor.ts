@@ -17,6 +17,7 @@ import { States, type ResultTuple } from '../types.js';
 import { publishErrbacks, publishSuccessFollowUps } from './followups.js';
 import type { Pool } from './pools/pool.js';
 import type { Request } from './request.js';
+import { WorkerLostTracker } from './worker-lost.js';
 
 export interface ExecutorDeps {
   readonly app: Celery;
@@ -27,6 +28,8 @@ export interface ExecutorDeps {
   readonly hostname: string;
   /** Called whenever a request finishes (settled), so the consumer can account for it. */
   readonly onDone: (request: Request) => void;
+  /** Requeues allowed after a task lost its pool child (worker-lost.ts). */
+  readonly maxWorkerLostRequeues?: number;
 }
 
 export class Executor {
@@ -37,9 +40,16 @@ export class Executor {
   /** Tasks finished since start (Celery's `processed` in heartbeats). */
   processed = 0;
   private accepting = true;
+  private readonly workerLost: WorkerLostTracker;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.acks = new Batcher((requests) => deps.broker.ack(requests.map((r) => r.delivery)));
+    this.workerLost = new WorkerLostTracker(deps.maxWorkerLostRequeues);
+  }
+
+  /** The pool grew or shrank: start what now fits. */
+  capacityChanged(): void {
+    this.pump();
   }
 
   get active(): number {
@@ -237,6 +247,7 @@ export class Executor {
         `Could not publish the callbacks of ${request.label}: ${(error as Error).message}`,
       );
     }
+    this.workerLost.forget(request.id);
     const stored = await this.safely(request, () => this.store(request, States.SUCCESS, value, children));
     logger.info(`Task ${request.label} succeeded in ${runtime}s: ${saferepr(value, 1024)}`);
     if (app.hooks.has('taskSuccess'))
@@ -275,6 +286,22 @@ export class Executor {
       await this.reject(request, reject.requeue, reject.reason || 'rejected');
       return;
     }
+    let deadLetter = false;
+    if (isCeleriacError(error, 'WorkerLostError')) {
+      const decision = this.workerLost.decide(request.id, request.settings);
+      if (decision === 'requeue') {
+        logger.warn(`Task ${request.label} requeued (rejectOnWorkerLost): ${(error as Error).message}`);
+        await this.reject(request, true, 'worker-lost');
+        return;
+      }
+      deadLetter = decision === 'dead-letter';
+      if (deadLetter) {
+        logger.error(
+          `Task ${request.label} lost its pool child more than ${this.workerLost.maxRequeues} times: ` +
+            'stored as FAILURE and dead-lettered instead of requeued again',
+        );
+      }
+    }
     const info = serializeException(error);
     logger.error(
       { err: error instanceof Error ? error : undefined },
@@ -298,6 +325,7 @@ export class Executor {
       kwargs: request.message.kwargs,
     });
     await this.postrun(request, error, States.FAILURE);
+    if (deadLetter) await this.reject(request, false, 'worker-lost-requeue-limit');
     if (!request.settings.acksLate) return;
     if (!stored) await this.reject(request, true, 'result-store-failed');
     else if (request.settings.acksOnFailureOrTimeout) await this.ack(request);
