@@ -15,7 +15,18 @@ import { Executor } from './executor.js';
 import { defaultNodename, expandNodename } from './nodename.js';
 import type { Pool } from './pools/pool.js';
 import { createPool } from './pools/index.js';
-import type { Request } from './request.js';
+import type { Request, WorkerTaskDefaults } from './request.js';
+import { BrokerEventDispatcher, disabledDispatcher } from '../events/dispatcher.js';
+
+function workerTaskDefaults(options: WorkerOptions): WorkerTaskDefaults {
+  for (const key of ['timeLimit', 'softTimeLimit'] as const) {
+    const value = options[key];
+    if (value != null && !(Number.isFinite(value) && value > 0)) {
+      throw new ImproperlyConfigured(`${key} must be a positive number of seconds or null, got ${value}`);
+    }
+  }
+  return { timeLimit: options.timeLimit, softTimeLimit: options.softTimeLimit };
+}
 
 export interface WorkerOptions {
   /** Node name, `name@%h` style (default `celery@<host>`). */
@@ -28,6 +39,10 @@ export interface WorkerOptions {
   prefetchMultiplier?: number;
   /** Seconds a warm shutdown waits for running tasks before it turns cold (default: forever). */
   shutdownTimeout?: number | null;
+  /** Hard time limit in seconds for tasks without their own (`--time-limit`; default `taskTimeLimit`). */
+  timeLimit?: number | null;
+  /** Soft time limit in seconds for tasks without their own (`--soft-time-limit`; default `taskSoftTimeLimit`). */
+  softTimeLimit?: number | null;
   logger?: Logger;
 }
 
@@ -54,6 +69,7 @@ export class Worker {
   private readonly stopped: Deferred<void> = deferred();
   private readonly shutdownTimeout: number | null;
   private readonly coldRequested: Deferred<void> = deferred();
+  private readonly taskDefaults: WorkerTaskDefaults;
 
   constructor(
     readonly app: Celery,
@@ -77,6 +93,16 @@ export class Worker {
     this.shutdownTimeout =
       options.shutdownTimeout !== undefined ? options.shutdownTimeout : conf.workerShutdownTimeout;
     this.logger = options.logger ?? app.logger;
+    this.taskDefaults = workerTaskDefaults(options);
+  }
+
+  /**
+   * Changes a task's rate limit on this worker (what remote control's `rate_limit` calls): `"10/s"`, `"100/m"`,
+   * `"5/h"`, a number per second, or null to remove it.
+   */
+  setRateLimit(taskName: string, rate: string | number | null): void {
+    if (!this.consumer) throw new ImproperlyConfigured(`worker ${this.hostname} is not running`);
+    this.consumer.setRateLimit(taskName, rate);
   }
 
   /** Resolves once the worker has stopped (after `stop()`). */
@@ -105,6 +131,9 @@ export class Worker {
       this.pool = await createPool(this.poolName, { concurrency: this.concurrency, logger: this.logger });
       await this.pool.start();
       const consumerRef: { current?: TaskConsumer } = {};
+      const events = app.conf.workerSendTaskEvents
+        ? new BrokerEventDispatcher({ broker, hostname: this.hostname, logger: this.logger })
+        : disabledDispatcher;
       this.executor = new Executor({
         app,
         broker,
@@ -112,6 +141,7 @@ export class Worker {
         pool: this.pool,
         logger: this.logger,
         hostname: this.hostname,
+        events,
         onDone: (request) => consumerRef.current?.done(request),
       });
       this.consumer = new TaskConsumer({
@@ -123,6 +153,8 @@ export class Worker {
         hostname: this.hostname,
         queues: this.queues,
         prefetch: this.prefetch,
+        taskDefaults: this.taskDefaults,
+        events,
       });
       consumerRef.current = this.consumer;
       await broker.declare(this.queues);
