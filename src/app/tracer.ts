@@ -5,7 +5,7 @@
  *   taskPrerun hook, STARTED (trackStarted, worker only), beforeStart handler, the task function, then
  *   SUCCESS:  callbacks and next chain link, store SUCCESS, onSuccess, taskSuccess hook, log, afterReturn
  *   FAILURE:  store FAILURE, errbacks, onFailure, taskFailure hook, log, afterReturn
- *   RETRY:    re-send the retry message, store RETRY, onRetry, taskRetry hook, log
+ *   RETRY:    store RETRY, re-send the retry message, onRetry, taskRetry hook, log
  *   Reject / Ignore: log
  *   and always the taskPostrun hook last.
  *
@@ -172,12 +172,14 @@ async function onSuccess(io: TraceIO, target: TraceTarget, value: unknown, runti
 
 async function onRetry(io: TraceIO, target: TraceTarget, retry: Retry): Promise<TraceResult> {
   const { request, handlers } = target;
-  let children: ResultTuple[] = [];
+  const exc = retry.exc ?? null;
+  // RETRY is stored before the new message exists, so that the next run's state can never be overwritten by this
+  // one's. Celery lists the re-sent message as a child of the run that retried (the RETRY meta's `children`).
+  const children: ResultTuple[] = retry.sig ? [[[request.id, null], null]] : [];
+  const stored = await io.store(States.RETRY, exc, children);
   if (retry.sig) {
     try {
       await io.resend(retry);
-      // Celery records the re-sent message as a child of the run that retried (the RETRY meta's `children`).
-      children = [[[request.id, null], null]];
     } catch (error) {
       const failure = new Error(
         `Could not re-send ${label(target)} for its retry (${(error as Error).message}); recorded as a failure instead`,
@@ -186,8 +188,6 @@ async function onRetry(io: TraceIO, target: TraceTarget, retry: Retry): Promise<
       return onFailure(io, target, failure, 0);
     }
   }
-  const stored = await io.store(States.RETRY, retry.exc ?? null, children);
-  const exc = retry.exc ?? null;
   if (handlers.onRetry) await handler(io, target, 'onRetry', () => handlers.onRetry!(exc, request));
   await emitHook(io.hooks, io.logger, 'taskRetry', {
     taskId: request.id,

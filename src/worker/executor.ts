@@ -255,6 +255,12 @@ export class Executor {
         return;
       case States.REJECTED: {
         const reject = result.value as Reject;
+        if (request.settled) {
+          // As in Celery, Reject only means something with late acks: the message is already gone.
+          this.deps.logger.warn(
+            `${request.label} raised Reject, but its message was acknowledged when it started: use acksLate for Reject to take effect`,
+          );
+        }
         await this.reject(request, reject.requeue, reject.reason || 'rejected');
         this.event(request, 'task-rejected', { requeue: reject.requeue });
         await emitHook(this.deps.app.hooks, this.deps.logger, 'taskRejected', {
