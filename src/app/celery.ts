@@ -104,7 +104,7 @@ export class Celery implements TaskHost, ResultSource {
     options: CallOptions,
     roundTrip: boolean,
   ): Promise<EagerResult<R>> {
-    return applyEager<R>(this, task as Task<never, unknown>, args, kwargs, options, roundTrip);
+    return applyEager<R>(this, task, args, kwargs, options, roundTrip);
   }
 
   /** Every registered task, by name. */

@@ -116,7 +116,7 @@ export async function applyEager<R>(
     const run = await runOnce(app, task, request);
     if (run.retry?.sig) {
       const sig = run.retry.sig;
-      request = buildRequest(app, task, sig.args, sig.kwargs, sig.options as CallOptions, roundTrip);
+      request = buildRequest(app, task, sig.args, sig.kwargs, sig.options, roundTrip);
       continue;
     }
     return run.result as EagerResult<R>;

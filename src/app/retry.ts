@@ -136,6 +136,8 @@ export function retryScope(scope: TaskScope, options: RetryOptions): never {
   const kwargs = options.kwargs ? { ...options.kwargs } : { ...request.kwargs };
   const exc = options.exc ?? null;
   if (maxRetries !== null && retries > maxRetries) {
+    // `exc` is whatever the task chose to re-raise (Celery's `raise_with_context(exc)`), Error or not.
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
     if (exc !== null) throw exc;
     throw new MaxRetriesExceededError(
       `Can't retry ${request.task}[${request.id}] args:${pyReprArgs(args, null)} kwargs:${pyReprKwargs(kwargs, null)}`,
@@ -161,6 +163,7 @@ export function retryScope(scope: TaskScope, options: RetryOptions): never {
  * Celery does (`request.called_directly`) it throws `exc`, or a Retry without a message to send.
  */
 export function retryOutsideTask(options: RetryOptions): never {
+  // eslint-disable-next-line @typescript-eslint/only-throw-error
   if (options.exc !== undefined && options.exc !== null) throw options.exc;
   throw new Retry('Task can be retried', null, null);
 }

@@ -180,7 +180,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   ): Promise<AsyncResult<R>> {
     if (this.options.typing !== false) checkArity(this, args, kwargs);
     if (this.host.conf.taskAlwaysEager) {
-      return this.host.applyEager<R>(this as unknown as Task<never, R>, args, kwargs, options, true);
+      return this.host.applyEager<R>(this, args, kwargs, options, true);
     }
     return this.host.sendTask<R>(this.name, args, kwargs, this.callOptions(options));
   }
@@ -195,7 +195,7 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     options: CallOptions = {},
   ): Promise<EagerResult<R>> {
     if (this.options.typing !== false) checkArity(this, args, kwargs);
-    return this.host.applyEager<R>(this as unknown as Task<never, R>, args, kwargs, options, false);
+    return this.host.applyEager<R>(this, args, kwargs, options, false);
   }
 
   /** Calls the task function directly, in this process, without a worker (no scope, no hooks). */

@@ -39,7 +39,7 @@ export function createTestApp(options: TestAppOptions = {}): Celery {
 export interface TestWorker {
   readonly worker: Worker;
   /** Stops the worker (warm: running tasks finish) and closes the app's connections. Idempotent. */
-  stop(): Promise<void>;
+  readonly stop: () => Promise<void>;
 }
 
 /**

@@ -2,7 +2,8 @@
 import { expect, it } from 'vitest';
 import { currentTask } from '../../src/app/current-task.js';
 import type { TaskRequest } from '../../src/app/context.js';
-import { States } from '../../src/types.js';
+import type { SignatureDict } from '../../src/protocol/message.js';
+import { States, type JsonValue } from '../../src/types.js';
 import { onEveryDriver } from './harness.js';
 
 onEveryDriver('calling', ({ makeApp, startWorker }) => {
@@ -149,8 +150,14 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
     });
     const record = app.task('call.record', (value: unknown) => value);
     await startWorker(app);
-    const sig = (taskId: string, immutable = false, args: unknown[] = []) =>
-      ({ task: 'call.record', args, kwargs: {}, options: { task_id: taskId }, subtask_type: null, immutable }) as const;
+    const sig = (taskId: string, immutable = false, args: JsonValue[] = []): SignatureDict => ({
+      task: 'call.record',
+      args,
+      kwargs: {},
+      options: { task_id: taskId },
+      subtask_type: null,
+      immutable,
+    });
     const ok = await add.applyAsync([2, 3], {}, { link: [sig('cb-1'), sig('cb-2', true, ['fixed'])] });
     expect(await ok.get({ timeout: 10_000 })).toBe(5);
     expect(await record.AsyncResult('cb-1').get({ timeout: 10_000 })).toBe(5);

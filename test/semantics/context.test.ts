@@ -43,7 +43,7 @@ onEveryDriver('task context', ({ makeApp, startWorker }) => {
 
   it('gives the task object its own request, and refuses it outside the task', async () => {
     const app = makeApp();
-    const whoami = app.task('ctx.whoami', () => whoami.request.id);
+    const whoami = app.task('ctx.whoami', (): string => whoami.request.id);
     expect(() => whoami.request).toThrow(ImproperlyConfigured);
     expect(maybeCurrentTask()).toBeUndefined();
     await startWorker(app);
@@ -73,7 +73,7 @@ onEveryDriver('task context', ({ makeApp, startWorker }) => {
     await startWorker(app);
     const result = await parent.delay();
     const childId = await result.get({ timeout: 10_000 });
-    const childRequest = (await app.AsyncResult<TaskRequest>(childId).get({ timeout: 10_000 })) as TaskRequest;
+    const childRequest = await app.AsyncResult<TaskRequest>(childId).get({ timeout: 10_000 });
     expect(childRequest.parentId).toBe(result.id);
     expect(childRequest.rootId).toBe(result.id);
   });

@@ -20,9 +20,9 @@ export interface Driver {
 export interface SuiteContext {
   readonly driver: Driver['name'];
   /** A fresh app on this driver, closed after the test. */
-  makeApp(options?: TestAppOptions): Celery;
+  readonly makeApp: (options?: TestAppOptions) => Celery;
   /** A started worker, stopped after the test. */
-  startWorker(app: Celery, options?: WorkerOptions): Promise<Worker>;
+  readonly startWorker: (app: Celery, options?: WorkerOptions) => Promise<Worker>;
 }
 
 export function drivers(prefix: string): { list: Driver[]; cleanup(): void } {
@@ -62,12 +62,12 @@ export function onEveryDriver(title: string, body: (ctx: SuiteContext) => void):
       });
       body({
         driver: driver.name,
-        makeApp(options = {}) {
+        makeApp: (options = {}) => {
           const app = createTestApp({ ...driver.urls(), ...options });
           apps.push(app);
           return app;
         },
-        async startWorker(app, options = {}) {
+        startWorker: async (app, options = {}) => {
           const { worker, stop } = await startTestWorker(app, options);
           workers.push({ stop });
           return worker;

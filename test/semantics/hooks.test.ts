@@ -129,9 +129,10 @@ onEveryDriver('hooks', ({ makeApp, startWorker }) => {
     const app = makeApp();
     const payloads = new Map<string, Record<string, unknown>>();
     for (const name of TASK_HOOKS) app.hooks.on(name, (p) => void payloads.set(name, p as Record<string, unknown>));
-    const t = app.task('hooks.payload', (x: number, y: number) => x * y, { params: ['x', 'y'] });
+    app.task('hooks.payload', (x: number, y: number) => x * y, { params: ['x', 'y'] });
     await startWorker(app);
-    const r = await t.applyAsync([6], { y: 7 }, { queue: 'celery' });
+    // Python-style: one positional argument and one keyword argument (checked at run time, as Celery does).
+    const r = await app.sendTask<number>('hooks.payload', [6], { y: 7 }, { queue: 'celery' });
     expect(await r.get({ timeout: 10_000 })).toBe(42);
     await expect.poll(() => payloads.has('taskPostrun')).toBe(true);
     expect(payloads.get('beforeTaskPublish')).toMatchObject({
