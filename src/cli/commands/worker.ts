@@ -22,6 +22,8 @@ interface WorkerFlags {
   logFormat: string;
   prefetchMultiplier?: string;
   shutdownTimeout?: string;
+  timeLimit?: string;
+  softTimeLimit?: string;
 }
 
 function positiveInt(flag: string, text: string | undefined, allowZero = false): number | undefined {
@@ -32,6 +34,15 @@ function positiveInt(flag: string, text: string | undefined, allowZero = false):
       `${flag} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got "${text}"`,
       2,
     );
+  }
+  return value;
+}
+
+function seconds(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!(Number.isFinite(value) && value > 0)) {
+    throw new CliError(`${flag} must be a positive number of seconds, got "${text}"`, 2);
   }
   return value;
 }
@@ -87,6 +98,11 @@ export function registerWorker(program: Command): void {
       '--shutdown-timeout <seconds>',
       'how long a warm shutdown waits for running tasks before turning cold',
     )
+    .option('--time-limit <seconds>', 'hard time limit for tasks without their own (default: taskTimeLimit)')
+    .option(
+      '--soft-time-limit <seconds>',
+      'soft time limit for tasks without their own (default: taskSoftTimeLimit)',
+    )
     .action(async (flags: WorkerFlags, command: Command) => {
       if (flags.pool !== undefined && !POOLS.includes(flags.pool as PoolName)) {
         throw new CliError(`-P ${flags.pool}: unknown pool, use one of ${POOLS.join(', ')}`, 2);
@@ -120,6 +136,10 @@ export function registerWorker(program: Command): void {
         if (!(timeout > 0)) throw new CliError(`--shutdown-timeout must be a positive number of seconds`, 2);
         options.shutdownTimeout = timeout;
       }
+      const timeLimit = seconds('--time-limit', flags.timeLimit);
+      if (timeLimit !== undefined) options.timeLimit = timeLimit;
+      const softTimeLimit = seconds('--soft-time-limit', flags.softTimeLimit);
+      if (softTimeLimit !== undefined) options.softTimeLimit = softTimeLimit;
       const worker = new Worker(app, options);
       if (flags.logFormat === 'text') process.stdout.write(`${banner(app, worker)}\n`);
       let signals = 0;
