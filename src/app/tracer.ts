@@ -86,6 +86,15 @@ async function handler(
   }
 }
 
+/** `ValueError('boom', 42)`: an error as Celery's events and logs show it (`safe_repr(exc)`). */
+export function exceptionRepr(error: unknown): string {
+  const info = serializeException(error);
+  const args = Array.isArray(info.exc_message)
+    ? info.exc_message.map((arg) => saferepr(arg, 1024)).join(', ')
+    : saferepr(info.exc_message, 1024);
+  return `${info.exc_type}(${args})`;
+}
+
 /** Something thrown that is not an Error is stored as one, keeping its value as the Python exception's args. */
 export function asError(error: unknown): Error {
   if (error instanceof Error) return error;
@@ -220,10 +229,9 @@ async function onFailure(io: TraceIO, target: TraceTarget, error: unknown, runti
     traceback,
     request,
   });
-  const info = serializeException(error);
   io.logger.error(
     { err: error instanceof Error ? error : undefined },
-    `Task ${label(target)} raised unexpected: ${info.exc_type}(${saferepr(info.exc_message, 1024)}) after ${runtime}s`,
+    `Task ${label(target)} raised unexpected: ${exceptionRepr(error)} after ${runtime}s`,
   );
   if (handlers.afterReturn) {
     await handler(io, target, 'afterReturn', () => handlers.afterReturn!(States.FAILURE, error, request));

@@ -5,7 +5,14 @@
  * handlers in Celery's order.
  */
 import type { Celery } from '../app/celery.js';
-import { emitHook, traceBeforeStart, traceOutcome, tracePrerun, type TraceResult } from '../app/tracer.js';
+import {
+  emitHook,
+  exceptionRepr,
+  traceBeforeStart,
+  traceOutcome,
+  tracePrerun,
+  type TraceResult,
+} from '../app/tracer.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Broker } from '../brokers/broker.js';
 import { isCeleriacError, TaskRevokedError, type Reject, type Retry } from '../errors.js';
@@ -17,7 +24,7 @@ import { saferepr } from '../protocol/pyrepr.js';
 import { States, type JsonValue } from '../types.js';
 import type { Pool, PoolOutcome } from './pools/pool.js';
 import type { Request } from './request.js';
-import { exceptionRepr, WorkerIO } from './worker-io.js';
+import { WorkerIO } from './worker-io.js';
 
 export interface ExecutorDeps {
   readonly app: Celery;

@@ -10,8 +10,6 @@ import type { ResultBackend } from '../backends/backend.js';
 import { buildMeta, type MetaRequest } from '../backends/meta.js';
 import type { Retry } from '../errors.js';
 import type { Logger } from '../lifecycle/logger.js';
-import { serializeException } from '../protocol/exception.js';
-import { saferepr } from '../protocol/pyrepr.js';
 import { States, type ResultTuple } from '../types.js';
 import { publishErrbacks, publishSuccessFollowUps } from './followups.js';
 import type { Request } from './request.js';
@@ -24,15 +22,6 @@ export interface WorkerIODeps {
   readonly backend: ResultBackend;
   readonly logger: Logger;
   readonly hostname: string;
-}
-
-/** `ValueError('boom', 42)`: an error as Celery's events and logs show it (`safe_repr(exc)`). */
-export function exceptionRepr(error: unknown): string {
-  const info = serializeException(error);
-  const args = Array.isArray(info.exc_message)
-    ? info.exc_message.map((arg) => saferepr(arg, 1024)).join(', ')
-    : saferepr(info.exc_message, 1024);
-  return `${info.exc_type}(${args})`;
 }
 
 export class WorkerIO {
