@@ -3,7 +3,12 @@ export { Celery } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
 export type { TaskRequest, DeliveryInfo, TaskContext, StateUpdate } from './app/context.js';
 export { currentTask, maybeCurrentTask } from './app/current-task.js';
-export { exponentialBackoff, type RetryOptions, type ErrorMatcher, type AutoretryOptions } from './app/retry.js';
+export {
+  exponentialBackoff,
+  type RetryOptions,
+  type ErrorMatcher,
+  type AutoretryOptions,
+} from './app/retry.js';
 export { EagerResult } from './result/eager-result.js';
 export type { EventDispatcher } from './events/dispatcher.js';
 export type { CeleryEvent, EventFields } from './events/event.js';

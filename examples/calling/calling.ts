@@ -61,13 +61,17 @@ export async function timing(): Promise<string[]> {
 
 export async function options(): Promise<unknown[]> {
   const packed = await add.applyAsync([3, 4], {}, { serializer: 'msgpack', compression: 'zlib' });
-  const tagged = await add.applyAsync([3, 4], {}, {
-    headers: { 'x-request-id': 'r-42' }, // readable in the task as request.headers['x-request-id']
-    shadow: 'add-for-r-42', // the name logs and monitors show
-    timeLimit: 30,
-    softTimeLimit: 20,
-    priority: 9,
-  });
+  const tagged = await add.applyAsync(
+    [3, 4],
+    {},
+    {
+      headers: { 'x-request-id': 'r-42' }, // readable in the task as request.headers['x-request-id']
+      shadow: 'add-for-r-42', // the name logs and monitors show
+      timeLimit: 30,
+      softTimeLimit: 20,
+      priority: 9,
+    },
+  );
   const routed = await importFeed.delay('https://example.com/feed'); // to the 'feeds' queue by taskRoutes
   const big = await resize.delay('huge'); // to 'big-images' by the router function
   const fireAndForget = await add.applyAsync([1, 2], {}, { ignoreResult: true });

@@ -22,12 +22,18 @@ export const crawl = app.task(
 function fetchPage(_page: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, 50);
-    signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason as Error);
+      },
+      { once: true },
+    );
   });
 }
 
 // At most ten a second on each worker; other tasks are not held up behind them.
-export const notify = app.task('tasks.notify', (userId: number) => `notified ${userId}`, { rateLimit: '10/s' });
+export const notify = app.task('tasks.notify', (userId: number) => `notified ${userId}`, {
+  rateLimit: '10/s',
+});

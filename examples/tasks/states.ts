@@ -18,6 +18,10 @@ async function processFile(_name: string): Promise<void> {
 export async function followProgress(files: string[]): Promise<{ progress: unknown[]; result: number }> {
   const result = await upload.delay(files);
   const progress: unknown[] = [];
-  const count = await result.get({ timeout: 10_000, interval: 1, onProgress: (meta) => progress.push(meta.result) });
+  const count = await result.get({
+    timeout: 10_000,
+    interval: 1,
+    onProgress: (meta) => progress.push(meta.result),
+  });
   return { progress, result: count };
 }

@@ -21,9 +21,17 @@ it('basics: names, the request through currentTask(), bound tasks', async () => 
   await worker(basics.app);
   expect(await (await basics.add.delay(2, 3)).get({ timeout: 5_000 })).toBe(5);
   const who = await basics.whoami.delay();
-  expect(await who.get({ timeout: 5_000 })).toMatch(new RegExp(`^tasks\\.whoami\\[${who.id}\\] on .+, retries=0$`));
+  expect(await who.get({ timeout: 5_000 })).toMatch(
+    new RegExp(`^tasks\\.whoami\\[${who.id}\\] on .+, retries=0$`),
+  );
   const dumped = await basics.dump.applyAsync([1, 2], {}, { headers: { 'x-tenant': 'acme' } });
-  expect(await dumped.get({ timeout: 5_000 })).toEqual({ id: dumped.id, args: [1, 2], kwargs: {}, tenant: 'acme', sum: 3 });
+  expect(await dumped.get({ timeout: 5_000 })).toEqual({
+    id: dumped.id,
+    args: [1, 2],
+    kwargs: {},
+    tenant: 'acme',
+    sum: 3,
+  });
 });
 
 it('retrying: retry() with exc and countdown', async () => {
@@ -72,5 +80,9 @@ it('limits: the soft time limit and a rate limit', async () => {
   expect(crawl.complete).toBe(false);
   expect(crawl.done).toBeGreaterThan(0);
   const sent = await Promise.all([1, 2, 3].map((id) => limits.notify.delay(id)));
-  expect(await Promise.all(sent.map((r) => r.get({ timeout: 5_000 })))).toEqual(['notified 1', 'notified 2', 'notified 3']);
+  expect(await Promise.all(sent.map((r) => r.get({ timeout: 5_000 })))).toEqual([
+    'notified 1',
+    'notified 2',
+    'notified 3',
+  ]);
 });

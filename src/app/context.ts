@@ -109,7 +109,10 @@ export function currentTaskScope(): TaskScope | undefined {
 }
 
 /** Builds the TaskContext of a scope; `retry` is supplied by retry.ts to keep this module free of cycles. */
-export function contextOf(scope: TaskScope, retry: (scope: TaskScope, options: RetryOptions) => never): TaskContext {
+export function contextOf(
+  scope: TaskScope,
+  retry: (scope: TaskScope, options: RetryOptions) => never,
+): TaskContext {
   return {
     name: scope.request.task,
     request: scope.request,

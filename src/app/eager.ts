@@ -90,7 +90,11 @@ function buildRequest(
 }
 
 /** Encodes and decodes the call, accepting the content type just produced (as Celery's eager round trip). */
-function roundTripMessage(spec: TaskMessageSpec, serializer: string, compression: string | null): TaskMessage {
+function roundTripMessage(
+  spec: TaskMessageSpec,
+  serializer: string,
+  compression: string | null,
+): TaskMessage {
   const wire = encodeTaskMessage(spec, { serializer, compression, now: Date.now() });
   return decodeTaskMessage(wire, new AcceptPolicy([serializerByName(serializer).contentType]));
 }
@@ -99,7 +103,12 @@ function roundTripMessage(spec: TaskMessageSpec, serializer: string, compression
 function specAsMessage(spec: TaskMessageSpec): TaskMessage {
   const wire = encodeTaskMessage({ ...spec, args: [], kwargs: {} }, { serializer: 'json', now: Date.now() });
   const decoded = decodeTaskMessage(wire, new AcceptPolicy(['json']));
-  return { ...decoded, args: spec.args as JsonValue[], kwargs: spec.kwargs as JsonObject, embed: decoded.embed };
+  return {
+    ...decoded,
+    args: spec.args as JsonValue[],
+    kwargs: spec.kwargs as JsonObject,
+    embed: decoded.embed,
+  };
 }
 
 /** Runs the task here; with `retry()` it runs again at once with the retry's arguments, until it stops retrying. */
@@ -133,7 +142,9 @@ async function runOnce(
   const storeEager = conf.taskStoreEagerResult;
   const stores = (state: string): boolean => {
     if (state === States.FAILURE || state === States.RETRY) {
-      return taskIgnores ? (task.options.storeErrorsEvenIfIgnored ?? conf.taskStoreErrorsEvenIfIgnored) : storeEager;
+      return taskIgnores
+        ? (task.options.storeErrorsEvenIfIgnored ?? conf.taskStoreErrorsEvenIfIgnored)
+        : storeEager;
     }
     return storeEager && !taskIgnores && !request.ignoreResult;
   };
@@ -156,7 +167,8 @@ async function runOnce(
     store: write,
     followUps: (value) => eagerFollowUps(app, request, value),
     errbacks: async () => {
-      for (const errback of request.embed.errbacks ?? []) await applySignature(app, errback, [request.id], request);
+      for (const errback of request.embed.errbacks ?? [])
+        await applySignature(app, errback, [request.id], request);
     },
     resend: async () => undefined,
   };

@@ -89,9 +89,13 @@ describe('retry()', () => {
   });
 
   it('stops at maxRetries (default 3; null is forever; the call may override)', () => {
-    expect(thrown(() => retryScope(scope(request({ retries: 3 })), {}))).toBeInstanceOf(MaxRetriesExceededError);
+    expect(thrown(() => retryScope(scope(request({ retries: 3 })), {}))).toBeInstanceOf(
+      MaxRetriesExceededError,
+    );
     expect(thrown(() => retryScope(scope(request({ retries: 2 })), {}))).toBeInstanceOf(Retry);
-    expect(thrown(() => retryScope(scope(request({ retries: 99 }), { maxRetries: null }), {}))).toBeInstanceOf(Retry);
+    expect(
+      thrown(() => retryScope(scope(request({ retries: 99 }), { maxRetries: null }), {})),
+    ).toBeInstanceOf(Retry);
     expect(thrown(() => retryScope(scope(request({ retries: 1 })), { maxRetries: 1 }))).toBeInstanceOf(
       MaxRetriesExceededError,
     );
@@ -101,7 +105,9 @@ describe('retry()', () => {
 
   it('routes through the exchange the message came by when it was not the default exchange', () => {
     const options = retryCallOptions(
-      request({ deliveryInfo: { exchange: 'media', routingKey: 'img.big', priority: null, redelivered: false } }),
+      request({
+        deliveryInfo: { exchange: 'media', routingKey: 'img.big', priority: null, redelivered: false },
+      }),
       {},
       1,
     );

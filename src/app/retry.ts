@@ -198,7 +198,8 @@ function errorNames(error: unknown): Set<string> {
   if (typeof error !== 'object' || error === null) return names;
   const named = error as { name?: unknown; excType?: unknown };
   if (typeof named.name === 'string') names.add(named.name);
-  if (isCeleriacError(error, 'RemoteTaskError') && typeof named.excType === 'string') names.add(named.excType);
+  if (isCeleriacError(error, 'RemoteTaskError') && typeof named.excType === 'string')
+    names.add(named.excType);
   for (let proto: unknown = Object.getPrototypeOf(error); proto; proto = Object.getPrototypeOf(proto)) {
     const ctor = (proto as { constructor?: { name?: unknown } }).constructor;
     if (typeof ctor?.name === 'string' && ctor.name !== '') names.add(ctor.name);

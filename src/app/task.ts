@@ -274,7 +274,9 @@ function directContext(name: string): TaskContext {
   return {
     name,
     get request(): TaskRequest {
-      throw new ImproperlyConfigured(`${name} was called directly: it has no request outside a worker or apply()`);
+      throw new ImproperlyConfigured(
+        `${name} was called directly: it has no request outside a worker or apply()`,
+      );
     },
     signal: new AbortController().signal,
     retry: (options = {}) => retryOutsideTask(options),

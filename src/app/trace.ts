@@ -15,7 +15,8 @@ export interface Invocation {
   readonly request: TaskRequest;
   readonly signal: AbortSignal;
   readonly updateState: TaskScope['updateState'];
-  readonly sendEvent?: ((type: string, fields: Readonly<Record<string, JsonValue>>) => Promise<void>) | undefined;
+  readonly sendEvent?:
+    ((type: string, fields: Readonly<Record<string, JsonValue>>) => Promise<void>) | undefined;
 }
 
 /** Runs the task function; resolves with its return value or rejects with what it threw. */

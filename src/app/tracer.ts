@@ -134,7 +134,8 @@ export async function traceOutcome(
 ): Promise<TraceResult> {
   let result: TraceResult;
   if (outcome.ok) result = await onSuccess(io, target, outcome.value, runtime);
-  else if (isCeleriacError(outcome.error, 'Retry')) result = await onRetry(io, target, outcome.error as Retry);
+  else if (isCeleriacError(outcome.error, 'Retry'))
+    result = await onRetry(io, target, outcome.error as Retry);
   else if (isCeleriacError(outcome.error, 'Ignore')) {
     io.logger.info(`Task ${label(target)} ignored`);
     result = { state: States.IGNORED, value: outcome.error, stored: true };
@@ -155,14 +156,22 @@ export async function traceOutcome(
   return result;
 }
 
-async function onSuccess(io: TraceIO, target: TraceTarget, value: unknown, runtime: number): Promise<TraceResult> {
+async function onSuccess(
+  io: TraceIO,
+  target: TraceTarget,
+  value: unknown,
+  runtime: number,
+): Promise<TraceResult> {
   const { request, handlers } = target;
   let children: ResultTuple[] = [];
   try {
     // Callbacks are sent before SUCCESS is stored so that `children` lists them (celery/app/trace.py:481).
     children = await io.followUps(value);
   } catch (error) {
-    io.logger.error({ err: error }, `Could not send the callbacks of ${label(target)}: ${(error as Error).message}`);
+    io.logger.error(
+      { err: error },
+      `Could not send the callbacks of ${label(target)}: ${(error as Error).message}`,
+    );
   }
   const stored = await io.store(States.SUCCESS, value, children);
   if (handlers.onSuccess) await handler(io, target, 'onSuccess', () => handlers.onSuccess!(value, request));
@@ -208,7 +217,12 @@ async function onRetry(io: TraceIO, target: TraceTarget, retry: Retry): Promise<
   return { state: States.RETRY, value: retry, stored };
 }
 
-async function onFailure(io: TraceIO, target: TraceTarget, error: unknown, runtime: number): Promise<TraceResult> {
+async function onFailure(
+  io: TraceIO,
+  target: TraceTarget,
+  error: unknown,
+  runtime: number,
+): Promise<TraceResult> {
   const { request, handlers } = target;
   const stored = await io.store(States.FAILURE, asError(error));
   try {

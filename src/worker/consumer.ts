@@ -64,7 +64,8 @@ export class TaskConsumer implements Service {
     this.limiter = new RateLimiter<Request>({ release: (request) => this.releaseLimited(request) });
     if (!deps.app.conf.workerDisableRateLimits) {
       for (const task of deps.app.tasks.values()) {
-        const rate = task.options.rateLimit !== undefined ? task.options.rateLimit : deps.app.conf.taskDefaultRateLimit;
+        const rate =
+          task.options.rateLimit !== undefined ? task.options.rateLimit : deps.app.conf.taskDefaultRateLimit;
         this.limiter.set(task.name, checkedRate(task.name, rate));
       }
     }
@@ -106,7 +107,8 @@ export class TaskConsumer implements Service {
    */
   setRateLimit(taskName: string, rate: string | number | null): void {
     const task = this.deps.app.tasks.get(taskName);
-    if (!task) throw new ImproperlyConfigured(`Cannot set the rate limit of ${taskName}: no such task on this worker`);
+    if (!task)
+      throw new ImproperlyConfigured(`Cannot set the rate limit of ${taskName}: no such task on this worker`);
     const perSecond = checkedRate(taskName, rate);
     if (this.deps.app.conf.workerDisableRateLimits) {
       this.deps.logger.warn(`Rate limit for ${taskName} not applied: workerDisableRateLimits is on`);
@@ -114,7 +116,9 @@ export class TaskConsumer implements Service {
     }
     this.limiter.set(taskName, perSecond);
     this.deps.logger.info(
-      perSecond > 0 ? `Rate limit for ${taskName} set to ${String(rate)}` : `Rate limits disabled for tasks of type ${taskName}`,
+      perSecond > 0
+        ? `Rate limit for ${taskName} set to ${String(rate)}`
+        : `Rate limits disabled for tasks of type ${taskName}`,
     );
   }
 

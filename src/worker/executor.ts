@@ -235,7 +235,9 @@ export class Executor {
   /** `rejectOnWorkerLost` with late acks: a task whose thread or process died is requeued, not failed. */
   private requeueOnWorkerLost(request: Request, outcome: PoolOutcome & { ok: false }): boolean {
     const { settings } = request;
-    return settings.acksLate && settings.rejectOnWorkerLost && isCeleriacError(outcome.error, 'WorkerLostError');
+    return (
+      settings.acksLate && settings.rejectOnWorkerLost && isCeleriacError(outcome.error, 'WorkerLostError')
+    );
   }
 
   /** Acknowledges or rejects the delivery for the recorded outcome, then sends the task event. */

@@ -102,7 +102,11 @@ export class RateLimiter<T> {
       this.schedule(current);
       return;
     }
-    this.limits.set(name, { bucket: new TokenBucket(perSecond, 1, this.options.now), waiting: [], timer: undefined });
+    this.limits.set(name, {
+      bucket: new TokenBucket(perSecond, 1, this.options.now),
+      waiting: [],
+      timer: undefined,
+    });
   }
 
   /** Whether a task has a limit. */

@@ -40,10 +40,14 @@ onEveryDriver('acks', ({ makeApp, startWorker }) => {
       const app = makeApp(options);
       const started = gate();
       const never = gate();
-      const late = app.task('ack.late', async () => {
-        started.open();
-        await never.promise;
-      }, taskOptions);
+      const late = app.task(
+        'ack.late',
+        async () => {
+          started.open();
+          await never.promise;
+        },
+        taskOptions,
+      );
       const worker = await startWorker(app);
       await late.delay();
       await started.promise;
@@ -57,12 +61,20 @@ onEveryDriver('acks', ({ makeApp, startWorker }) => {
 
   it('with acksLate, acknowledges a failure by default and rejects it without acksOnFailureOrTimeout', async () => {
     const app = makeApp();
-    const fails = app.task('ack.fails', () => {
-      throw new Error('once');
-    }, { acksLate: true });
-    const dropped = app.task('ack.dropped', () => {
-      throw new Error('dead');
-    }, { acksLate: true, acksOnFailureOrTimeout: false });
+    const fails = app.task(
+      'ack.fails',
+      () => {
+        throw new Error('once');
+      },
+      { acksLate: true },
+    );
+    const dropped = app.task(
+      'ack.dropped',
+      () => {
+        throw new Error('dead');
+      },
+      { acksLate: true, acksOnFailureOrTimeout: false },
+    );
     await startWorker(app);
     await expect((await fails.delay()).get({ timeout: 10_000 })).rejects.toThrow();
     await expect((await dropped.delay()).get({ timeout: 10_000 })).rejects.toThrow();
@@ -72,16 +84,24 @@ onEveryDriver('acks', ({ makeApp, startWorker }) => {
   it('requeues a task whose worker was lost with rejectOnWorkerLost, and fails it without', async () => {
     const app = makeApp();
     const runs: boolean[] = [];
-    const lost = app.task('ack.lost', () => {
-      const { redelivered } = currentTask().request.deliveryInfo;
-      runs.push(redelivered);
-      // The pools report a dead thread or child process as WorkerLostError; the settings decide what follows.
-      if (!redelivered) throw new WorkerLostError('Worker exited prematurely: signal 9 (SIGKILL)');
-      return 'second run';
-    }, { acksLate: true, rejectOnWorkerLost: true });
-    const failed = app.task('ack.lostFailed', () => {
-      throw new WorkerLostError('Worker exited prematurely: signal 9 (SIGKILL)');
-    }, { acksLate: true });
+    const lost = app.task(
+      'ack.lost',
+      () => {
+        const { redelivered } = currentTask().request.deliveryInfo;
+        runs.push(redelivered);
+        // The pools report a dead thread or child process as WorkerLostError; the settings decide what follows.
+        if (!redelivered) throw new WorkerLostError('Worker exited prematurely: signal 9 (SIGKILL)');
+        return 'second run';
+      },
+      { acksLate: true, rejectOnWorkerLost: true },
+    );
+    const failed = app.task(
+      'ack.lostFailed',
+      () => {
+        throw new WorkerLostError('Worker exited prematurely: signal 9 (SIGKILL)');
+      },
+      { acksLate: true },
+    );
     await startWorker(app);
     expect(await (await lost.delay()).get({ timeout: 10_000 })).toBe('second run');
     expect(runs).toEqual([false, true]);
@@ -92,7 +112,11 @@ onEveryDriver('acks', ({ makeApp, startWorker }) => {
   });
 
   it('takes rejectOnWorkerLost and acksOnFailureOrTimeout from the configuration', async () => {
-    const app = makeApp({ taskAcksLate: true, taskRejectOnWorkerLost: true, taskAcksOnFailureOrTimeout: false });
+    const app = makeApp({
+      taskAcksLate: true,
+      taskRejectOnWorkerLost: true,
+      taskAcksOnFailureOrTimeout: false,
+    });
     let calls = 0;
     const lost = app.task('ack.confLost', () => {
       calls++;
@@ -100,7 +124,9 @@ onEveryDriver('acks', ({ makeApp, startWorker }) => {
       throw new Error('then failed');
     });
     await startWorker(app);
-    await expect((await lost.delay()).get({ timeout: 10_000 })).rejects.toMatchObject({ remoteMessage: 'then failed' });
+    await expect((await lost.delay()).get({ timeout: 10_000 })).rejects.toMatchObject({
+      remoteMessage: 'then failed',
+    });
     expect(calls).toBe(2);
     await expect.poll(() => deadLetterReasons(app), { timeout: 10_000 }).toEqual(['task-failed']);
   });

@@ -9,7 +9,10 @@ import { onEveryDriver } from './harness.js';
 onEveryDriver('calling', ({ makeApp, startWorker }) => {
   it('runs countdown and eta tasks not before their time, with request.eta set', async () => {
     const app = makeApp();
-    const stamp = app.task('call.stamp', () => ({ ranAt: Date.now(), eta: currentTask().request.eta?.getTime() ?? null }));
+    const stamp = app.task('call.stamp', () => ({
+      ranAt: Date.now(),
+      eta: currentTask().request.eta?.getTime() ?? null,
+    }));
     await startWorker(app);
     const sent = Date.now();
     const byCountdown = await stamp.applyAsync([], {}, { countdown: 0.2 });
@@ -78,7 +81,13 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
         [/^call\.route\.re\d$/, 'r-re'],
       ],
     });
-    const names = ['call.route.exact', 'call.route.glob.x', 'call.route.fn', 'call.route.re1', 'call.route.none'];
+    const names = [
+      'call.route.exact',
+      'call.route.glob.x',
+      'call.route.fn',
+      'call.route.re1',
+      'call.route.none',
+    ];
     for (const name of names) app.task(name, (..._tag: string[]) => currentTask().request.queue);
     await startWorker(app, { queues: ['celery', 'r-exact', 'r-glob', 'r-vip', 'r-fn', 'r-re'] });
     const results = await Promise.all([
@@ -107,12 +116,16 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
     const received: string[] = [];
     app.hooks.on('taskReceived', ({ request }) => void received.push(request.shadow ?? ''));
     await startWorker(app);
-    const r = await look.applyAsync([], {}, {
-      headers: { 'x-request-id': 'r-1', nested: { a: [1, 2] } },
-      timeLimit: 30,
-      softTimeLimit: 20,
-      shadow: 'look-alias',
-    });
+    const r = await look.applyAsync(
+      [],
+      {},
+      {
+        headers: { 'x-request-id': 'r-1', nested: { a: [1, 2] } },
+        timeLimit: 30,
+        softTimeLimit: 20,
+        shadow: 'look-alias',
+      },
+    );
     expect(await r.get({ timeout: 10_000 })).toBe('ok');
     const quiet = await look.applyAsync([], {}, { ignoreResult: true });
     await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(2);
@@ -178,9 +191,23 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
     });
     app.task('call.next', (x: unknown) => x);
     await startWorker(app);
-    await app.sendTask('call.fail', [], {}, {
-      chain: [{ task: 'call.next', args: [], kwargs: {}, options: { task_id: 'chain-last' }, subtask_type: null, immutable: false }],
-    });
+    await app.sendTask(
+      'call.fail',
+      [],
+      {},
+      {
+        chain: [
+          {
+            task: 'call.next',
+            args: [],
+            kwargs: {},
+            options: { task_id: 'chain-last' },
+            subtask_type: null,
+            immutable: false,
+          },
+        ],
+      },
+    );
     await expect(app.AsyncResult('chain-last').get({ timeout: 10_000 })).rejects.toMatchObject({
       remoteMessage: 'chain broke',
     });

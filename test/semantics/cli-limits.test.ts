@@ -13,7 +13,10 @@ const env = { CELERIAC_BROKER_URL: db, CELERIAC_RESULT_BACKEND: db };
 const APP = 'test/semantics/fixtures/limits-app.ts';
 
 it('applies --soft-time-limit to tasks without their own limit', async () => {
-  const worker = startCli(['-A', APP, 'worker', '-l', 'info', '--soft-time-limit', '0.2', '--time-limit', '5'], { env });
+  const worker = startCli(
+    ['-A', APP, 'worker', '-l', 'info', '--soft-time-limit', '0.2', '--time-limit', '5'],
+    { env },
+  );
   try {
     await worker.waitFor(/ready\./);
     const client = new Celery('client', { broker: db, backend: db });

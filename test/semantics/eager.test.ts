@@ -19,10 +19,14 @@ onEveryDriver('eager', ({ makeApp }) => {
     app.hooks.on('taskSuccess', () => void log.push('taskSuccess'));
     app.hooks.on('taskPostrun', ({ state }) => void log.push(`taskPostrun:${state}`));
     let seen: TaskRequest | undefined;
-    const add = app.task('eager.add', (x: number, y: number) => {
-      seen = currentTask().request;
-      return x + y;
-    }, { onSuccess: () => void log.push('onSuccess') });
+    const add = app.task(
+      'eager.add',
+      (x: number, y: number) => {
+        seen = currentTask().request;
+        return x + y;
+      },
+      { onSuccess: () => void log.push('onSuccess') },
+    );
     const result = await add.apply([2, 3], {}, { headers: { 'x-h': 1 } });
     expect(result).toBeInstanceOf(EagerResult);
     expect(result.status).toBe(States.SUCCESS);
@@ -60,7 +64,10 @@ onEveryDriver('eager', ({ makeApp }) => {
     expect(result.status).toBe(States.FAILURE);
     await expect(result.get()).rejects.toBeInstanceOf(RangeError);
     expect(await result.get({ propagate: false })).toBeInstanceOf(RangeError);
-    expect((await result.meta()).result).toMatchObject({ exc_type: 'RangeError', exc_message: ['eager failure'] });
+    expect((await result.meta()).result).toMatchObject({
+      exc_type: 'RangeError',
+      exc_message: ['eager failure'],
+    });
     const propagating = makeApp({ taskEagerPropagates: true, taskAlwaysEager: true });
     const boom2 = propagating.task('eager.boom', () => {
       throw new RangeError('thrown at the caller');
@@ -97,9 +104,13 @@ onEveryDriver('eager', ({ makeApp }) => {
     const result = await flaky.apply([7]);
     expect(await result.get()).toBe(7);
     expect(seen).toEqual([0, 1, 2]);
-    const auto = app.task('eager.auto', () => {
-      throw new Flaky('always');
-    }, { autoretryFor: [Flaky], maxRetries: 2 });
+    const auto = app.task(
+      'eager.auto',
+      () => {
+        throw new Flaky('always');
+      },
+      { autoretryFor: [Flaky], maxRetries: 2 },
+    );
     const exhausted = await auto.apply([]);
     expect(exhausted.status).toBe(States.FAILURE);
     await expect(exhausted.get()).rejects.toThrow('always');
@@ -112,9 +123,20 @@ onEveryDriver('eager', ({ makeApp }) => {
     const got: unknown[] = [];
     const add = app.task('eager.add2', (x: number, y: number) => x + y);
     app.task('eager.collect', (value: unknown) => void got.push(value));
-    const result = await add.applyAsync([1, 2], {}, {
-      link: { task: 'eager.collect', args: [], kwargs: {}, options: {}, subtask_type: null, immutable: false },
-    });
+    const result = await add.applyAsync(
+      [1, 2],
+      {},
+      {
+        link: {
+          task: 'eager.collect',
+          args: [],
+          kwargs: {},
+          options: {},
+          subtask_type: null,
+          immutable: false,
+        },
+      },
+    );
     expect(await result.get()).toBe(3);
     expect(got).toEqual([3]);
     expect((await result.meta()).status).toBe(States.SUCCESS);

@@ -26,7 +26,10 @@ const TASK_HOOKS: HookName[] = [
 function record(app: Celery): { log: string[]; of(id: string): string[] } {
   const log: string[] = [];
   for (const name of TASK_HOOKS) {
-    app.hooks.on(name, (payload) => void log.push(`${name}:${(payload as { taskId?: string }).taskId ?? ''}`));
+    app.hooks.on(
+      name,
+      (payload) => void log.push(`${name}:${(payload as { taskId?: string }).taskId ?? ''}`),
+    );
   }
   for (const name of ['workerInit', 'workerReady', 'workerShuttingDown', 'workerShutdown'] as const) {
     app.hooks.on(name, () => void log.push(`${name}:`));
@@ -61,13 +64,21 @@ onEveryDriver('hooks', ({ makeApp, startWorker }) => {
     const app = makeApp();
     const rec = record(app);
     const ok = app.task('hooks.ok', (x: number) => x, handlers(rec.log));
-    const bad = app.task('hooks.bad', () => {
-      throw new Error('bad');
-    }, handlers(rec.log));
-    const again = app.task('hooks.again', () => {
-      if (currentTask().request.retries === 0) currentTask().retry({ countdown: 0 });
-      return 'second';
-    }, handlers(rec.log));
+    const bad = app.task(
+      'hooks.bad',
+      () => {
+        throw new Error('bad');
+      },
+      handlers(rec.log),
+    );
+    const again = app.task(
+      'hooks.again',
+      () => {
+        if (currentTask().request.retries === 0) currentTask().retry({ countdown: 0 });
+        return 'second';
+      },
+      handlers(rec.log),
+    );
     // One at a time, so that the retried run cannot start while the first one is still being recorded.
     await startWorker(app, { concurrency: 1 });
     const a = await ok.delay(1);
@@ -128,7 +139,8 @@ onEveryDriver('hooks', ({ makeApp, startWorker }) => {
   it('gives every hook its payload', async () => {
     const app = makeApp();
     const payloads = new Map<string, Record<string, unknown>>();
-    for (const name of TASK_HOOKS) app.hooks.on(name, (p) => void payloads.set(name, p as Record<string, unknown>));
+    for (const name of TASK_HOOKS)
+      app.hooks.on(name, (p) => void payloads.set(name, p as Record<string, unknown>));
     app.task('hooks.payload', (x: number, y: number) => x * y, { params: ['x', 'y'] });
     await startWorker(app);
     // Python-style: one positional argument and one keyword argument (checked at run time, as Celery does).
@@ -143,11 +155,24 @@ onEveryDriver('hooks', ({ makeApp, startWorker }) => {
       headers: expect.objectContaining({ id: r.id, task: 'hooks.payload' }),
       properties: expect.objectContaining({ correlation_id: r.id }),
     });
-    expect(payloads.get('afterTaskPublish')).toEqual({ taskId: r.id, taskName: 'hooks.payload', exchange: '', routingKey: 'celery' });
-    expect(payloads.get('taskReceived')).toMatchObject({ taskId: r.id, request: expect.objectContaining({ id: r.id }) });
+    expect(payloads.get('afterTaskPublish')).toEqual({
+      taskId: r.id,
+      taskName: 'hooks.payload',
+      exchange: '',
+      routingKey: 'celery',
+    });
+    expect(payloads.get('taskReceived')).toMatchObject({
+      taskId: r.id,
+      request: expect.objectContaining({ id: r.id }),
+    });
     expect(payloads.get('taskPrerun')).toMatchObject({ taskId: r.id, args: [6], kwargs: { y: 7 } });
     expect(payloads.get('taskSuccess')).toMatchObject({ taskId: r.id, result: 42 });
-    expect(payloads.get('taskPostrun')).toMatchObject({ retval: 42, state: States.SUCCESS, args: [6], kwargs: { y: 7 } });
+    expect(payloads.get('taskPostrun')).toMatchObject({
+      retval: 42,
+      state: States.SUCCESS,
+      args: [6],
+      kwargs: { y: 7 },
+    });
   });
 
   it('fires taskUnknown, taskRejected and taskRevoked for messages that do not run', async () => {

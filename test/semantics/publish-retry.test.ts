@@ -76,9 +76,9 @@ onEveryDriver('publish retry', ({ driver, makeApp, startWorker }) => {
     await expect(add.applyAsync([1, 2], {}, { retry: false })).rejects.toThrow(/flaky test broker/);
     expect(plan.attempts).toBe(1);
     plan.attempts = 0;
-    await expect(
-      add.applyAsync([1, 2], {}, { retryPolicy: { maxRetries: 0 } }),
-    ).rejects.toBeInstanceOf(ConnectionError);
+    await expect(add.applyAsync([1, 2], {}, { retryPolicy: { maxRetries: 0 } })).rejects.toBeInstanceOf(
+      ConnectionError,
+    );
     expect(plan.attempts).toBe(1);
   });
 

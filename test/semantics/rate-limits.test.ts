@@ -10,7 +10,9 @@ onEveryDriver('rate limits', ({ makeApp, startWorker }) => {
   it('a 10/s task does not slow an unlimited task sharing the queue', async () => {
     const app = makeApp();
     const order: string[] = [];
-    const limited = app.task('rl.limited', (n: number) => void order.push(`limited-${n}`), { rateLimit: '10/s' });
+    const limited = app.task('rl.limited', (n: number) => void order.push(`limited-${n}`), {
+      rateLimit: '10/s',
+    });
     const free = app.task('rl.free', (n: number) => void order.push(`free-${n}`));
     const slow = await Promise.all(Array.from({ length: 12 }, (_, i) => limited.delay(i)));
     const fast = await Promise.all(Array.from({ length: 5 }, (_, i) => free.delay(i)));

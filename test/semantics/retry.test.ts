@@ -14,7 +14,11 @@ class KeyError extends Error {
 }
 
 /** Headers of every task message the app publishes, in order. */
-function publishedHeaders(app: { hooks: { on: (name: 'beforeTaskPublish', fn: (p: { headers: Record<string, unknown> }) => void) => unknown } }): Record<string, JsonValue>[] {
+function publishedHeaders(app: {
+  hooks: {
+    on: (name: 'beforeTaskPublish', fn: (p: { headers: Record<string, unknown> }) => void) => unknown;
+  };
+}): Record<string, JsonValue>[] {
   const seen: Record<string, JsonValue>[] = [];
   app.hooks.on('beforeTaskPublish', ({ headers }) => {
     seen.push(structuredClone(headers) as Record<string, JsonValue>);
@@ -61,23 +65,31 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
     const app = makeApp();
     app.task(
       'golden.retry_once',
-      (ctx: TaskContext, _value: string) => ctx.retry({ exc: new KeyError('nope'), countdown: 0, queue: 'golden-parked' }),
+      (ctx: TaskContext, _value: string) =>
+        ctx.retry({ exc: new KeyError('nope'), countdown: 0, queue: 'golden-parked' }),
       { bind: true },
     );
     const broker = await app.getBroker();
     const parked = await tap(broker, { name: 'golden-parked' });
     await startWorker(app, { queues: ['golden-default'] });
-    const result = await app.sendTask('golden.retry_once', ['v'], {}, {
-      taskId: 'aaaaaaaa-0000-4000-8000-000000000003',
-      queue: 'golden-default',
-    });
+    const result = await app.sendTask(
+      'golden.retry_once',
+      ['v'],
+      {},
+      {
+        taskId: 'aaaaaaaa-0000-4000-8000-000000000003',
+        queue: 'golden-default',
+      },
+    );
     await expect.poll(() => parked.deliveries.length, { timeout: 10_000 }).toBe(1);
     const sent = parked.deliveries[0]!.message;
     const { origin: _o, lang: _l, ...ours } = sent.headers;
     const { origin: _po, lang: _pl, ...theirs } = expected.message.headers;
     expect(ours).toEqual(theirs);
     expect(parked.deliveries[0]!.routingKey).toBe(expected.routingKey);
-    expect(JSON.parse(sent.body.toString('utf8'))).toEqual(JSON.parse(expected.message.body.toString('utf8')));
+    expect(JSON.parse(sent.body.toString('utf8'))).toEqual(
+      JSON.parse(expected.message.body.toString('utf8')),
+    );
     expect(sent.properties.correlation_id).toBe(expected.message.properties.correlation_id);
     await expect.poll(() => result.state(), { timeout: 10_000 }).toBe(States.RETRY);
     const golden = JSON.parse(resultFixture('retry').raw) as Record<string, unknown>;
@@ -99,12 +111,23 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
     const double = app.task('retry.double', (x: number) => x * 2);
     await startWorker(app, { queues: ['celery', 'retry-side'] });
     const callbackId = `cb-${driver}-${Date.now()}`;
-    await once.applyAsync([1], {}, {
-      queue: 'retry-side',
-      headers: { 'x-trace': 'abc' },
-      groupId: 'g-1',
-      link: { task: 'retry.double', args: [], kwargs: {}, options: { task_id: callbackId }, subtask_type: null, immutable: false },
-    });
+    await once.applyAsync(
+      [1],
+      {},
+      {
+        queue: 'retry-side',
+        headers: { 'x-trace': 'abc' },
+        groupId: 'g-1',
+        link: {
+          task: 'retry.double',
+          args: [],
+          kwargs: {},
+          options: { task_id: callbackId },
+          subtask_type: null,
+          immutable: false,
+        },
+      },
+    );
     expect(await double.AsyncResult(callbackId).get({ timeout: 10_000 })).toBe(4);
     expect(seen).toHaveLength(2);
     expect(seen[1]).toMatchObject({ retries: 1, group: 'g-1', queue: 'retry-side' });
@@ -114,7 +137,9 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
 
   it('goes back through the named exchange and routing key a message came from', async () => {
     const app = makeApp({
-      taskQueues: [{ name: 'retry-topic', exchange: 'retry-ex', exchangeType: 'topic', routingKey: 'jobs.#' }],
+      taskQueues: [
+        { name: 'retry-topic', exchange: 'retry-ex', exchangeType: 'topic', routingKey: 'jobs.#' },
+      ],
     });
     const seen: TaskRequest[] = [];
     const once = app.task('retry.routed', () => {
@@ -135,9 +160,13 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
   it('fails with MaxRetriesExceededError after maxRetries, or re-throws exc', async () => {
     const app = makeApp();
     const always = app.task('retry.always', () => currentTask().retry({ countdown: 0 }), { maxRetries: 2 });
-    const withExc = app.task('retry.withExc', () => currentTask().retry({ countdown: 0, exc: new KeyError('gone') }), {
-      maxRetries: 1,
-    });
+    const withExc = app.task(
+      'retry.withExc',
+      () => currentTask().retry({ countdown: 0, exc: new KeyError('gone') }),
+      {
+        maxRetries: 1,
+      },
+    );
     const runs: number[] = [];
     const override = app.task('retry.override', () => {
       runs.push(currentTask().request.retries);
@@ -150,7 +179,10 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
       remoteMessage: expect.stringMatching(/^Can't retry retry\.always\[.*\] args:\(\) kwargs:\{\}$/),
     });
     const b = await withExc.delay();
-    await expect(b.get({ timeout: 10_000 })).rejects.toMatchObject({ excType: 'KeyError', remoteMessage: 'gone' });
+    await expect(b.get({ timeout: 10_000 })).rejects.toMatchObject({
+      excType: 'KeyError',
+      remoteMessage: 'gone',
+    });
     const c = await override.delay();
     await expect(c.get({ timeout: 10_000 })).rejects.toMatchObject({ excType: 'MaxRetriesExceededError' });
     expect(runs).toEqual([0]);
@@ -174,11 +206,15 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
   it('waits defaultRetryDelay when given neither countdown nor eta, and honours countdown and eta', async () => {
     const app = makeApp();
     const when = new Date(Date.now() + 3_600_000);
-    const delayed = app.task('retry.delayed', (how: string) => {
-      if (how === 'default') currentTask().retry();
-      if (how === 'countdown') currentTask().retry({ countdown: 30 });
-      currentTask().retry({ eta: when });
-    }, { defaultRetryDelay: 120 });
+    const delayed = app.task(
+      'retry.delayed',
+      (how: string) => {
+        if (how === 'default') currentTask().retry();
+        if (how === 'countdown') currentTask().retry({ countdown: 30 });
+        currentTask().retry({ eta: when });
+      },
+      { defaultRetryDelay: 120 },
+    );
     const headers = publishedHeaders(app);
     await startWorker(app);
     const sentAt = Date.now();
@@ -207,9 +243,13 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
       },
       { autoretryFor: [KeyError, 'TypeError'], retryKwargs: { countdown: 0 } },
     );
-    const other = app.task('retry.other', () => {
-      throw new RangeError('not listed');
-    }, { autoretryFor: [KeyError] });
+    const other = app.task(
+      'retry.other',
+      () => {
+        throw new RangeError('not listed');
+      },
+      { autoretryFor: [KeyError] },
+    );
     await startWorker(app);
     expect(await (await auto.delay()).get({ timeout: 10_000 })).toBe(3);
     const failed = await other.delay();
@@ -224,7 +264,13 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
       () => {
         throw new KeyError('busy');
       },
-      { autoretryFor: ['KeyError'], retryBackoff: 4, retryBackoffMax: 100, retryJitter: false, maxRetries: 1 },
+      {
+        autoretryFor: ['KeyError'],
+        retryBackoff: 4,
+        retryBackoffMax: 100,
+        retryJitter: false,
+        maxRetries: 1,
+      },
     );
     const headers = publishedHeaders(app);
     await startWorker(app);
@@ -250,22 +296,27 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
       { acksLate: true },
     );
     const runs: boolean[] = [];
-    const again = app.task('retry.again', () => {
-      const { redelivered } = currentTask().request.deliveryInfo;
-      runs.push(redelivered);
-      if (!redelivered) throw new Reject('later', true);
-      return 'second time';
-    }, { acksLate: true });
+    const again = app.task(
+      'retry.again',
+      () => {
+        const { redelivered } = currentTask().request.deliveryInfo;
+        runs.push(redelivered);
+        if (!redelivered) throw new Reject('later', true);
+        return 'second time';
+      },
+      { acksLate: true },
+    );
     await startWorker(app);
     const p = await poison.delay();
     await expect.poll(() => rejected.length, { timeout: 10_000 }).toBe(1);
     expect(await p.state()).toBe(States.PENDING);
     const broker = await app.getBroker();
-    const dead = 'deadLetters' in broker
-      ? typeof broker.deadLetters === 'function'
-        ? (broker.deadLetters as (q: string) => { reason: string }[])('celery')
-        : (broker.deadLetters as { reason: string }[])
-      : [];
+    const dead =
+      'deadLetters' in broker
+        ? typeof broker.deadLetters === 'function'
+          ? (broker.deadLetters as (q: string) => { reason: string }[])('celery')
+          : (broker.deadLetters as { reason: string }[])
+        : [];
     expect(dead.at(-1)?.reason).toBe('bad input');
     const r = await again.delay();
     expect(await r.get({ timeout: 10_000 })).toBe('second time');

@@ -15,10 +15,14 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
   it('stores STARTED with pid and hostname when trackStarted is on, then SUCCESS', async () => {
     const app = makeApp();
     const release = gate();
-    const tracked = app.task('states.tracked', async () => {
-      await release.promise;
-      return 'done';
-    }, { trackStarted: true });
+    const tracked = app.task(
+      'states.tracked',
+      async () => {
+        await release.promise;
+        return 'done';
+      },
+      { trackStarted: true },
+    );
     const untracked = app.task('states.untracked', async () => {
       await release.promise;
       return 'done';
@@ -48,13 +52,16 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
   it('shows custom states to get() callers through onProgress', async () => {
     const app = makeApp();
     const steps = app.task('states.steps', async (n: number) => {
-      for (let i = 1; i <= n; i++) await currentTask().updateState({ state: 'PROGRESS', meta: { current: i, total: n } });
+      for (let i = 1; i <= n; i++)
+        await currentTask().updateState({ state: 'PROGRESS', meta: { current: i, total: n } });
       return n;
     });
     await startWorker(app);
     const result = await steps.delay(3);
     const seen: unknown[] = [];
-    expect(await result.get({ timeout: 10_000, interval: 5, onProgress: (meta) => seen.push(meta.result) })).toBe(3);
+    expect(
+      await result.get({ timeout: 10_000, interval: 5, onProgress: (meta) => seen.push(meta.result) }),
+    ).toBe(3);
     for (const item of seen) expect(item).toMatchObject({ total: 3 });
   });
 
@@ -95,12 +102,20 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     const app = makeApp();
     const postrun: string[] = [];
     app.hooks.on('taskPostrun', ({ taskId }) => void postrun.push(taskId));
-    const silent = app.task('states.silentFail', () => {
-      throw new Error('hidden');
-    }, { ignoreResult: true });
-    const kept = app.task('states.keptFail', () => {
-      throw new Error('kept');
-    }, { ignoreResult: true, storeErrorsEvenIfIgnored: true });
+    const silent = app.task(
+      'states.silentFail',
+      () => {
+        throw new Error('hidden');
+      },
+      { ignoreResult: true },
+    );
+    const kept = app.task(
+      'states.keptFail',
+      () => {
+        throw new Error('kept');
+      },
+      { ignoreResult: true, storeErrorsEvenIfIgnored: true },
+    );
     await startWorker(app);
     const a = await silent.delay();
     const b = await kept.delay();
@@ -156,12 +171,16 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     const app = makeApp();
     const release = gate();
     let after: Promise<void> | undefined;
-    const stuck = app.task('states.stuck', async () => {
-      const ctx = currentTask();
-      await release.promise;
-      after = ctx.updateState({ state: 'PROGRESS', meta: { late: true } });
-      await after;
-    }, { timeLimit: 0.1 });
+    const stuck = app.task(
+      'states.stuck',
+      async () => {
+        const ctx = currentTask();
+        await release.promise;
+        after = ctx.updateState({ state: 'PROGRESS', meta: { late: true } });
+        await after;
+      },
+      { timeLimit: 0.1 },
+    );
     await startWorker(app);
     const result = await stuck.delay();
     await expect(result.get({ timeout: 10_000 })).rejects.toMatchObject({ excType: 'TimeLimitExceeded' });

@@ -13,14 +13,18 @@ onEveryDriver('time limits', ({ makeApp, startWorker }) => {
   it('aborts the signal at the soft limit: a task honouring it stops within 100 ms and fails SoftTimeLimitExceeded', async () => {
     const app = makeApp();
     let stoppedAfter = -1;
-    const polite = app.task('tl.polite', async () => {
-      const started = performance.now();
-      try {
-        await delay(10_000, currentTask().signal);
-      } finally {
-        stoppedAfter = performance.now() - started;
-      }
-    }, { softTimeLimit: 0.3 });
+    const polite = app.task(
+      'tl.polite',
+      async () => {
+        const started = performance.now();
+        try {
+          await delay(10_000, currentTask().signal);
+        } finally {
+          stoppedAfter = performance.now() - started;
+        }
+      },
+      { softTimeLimit: 0.3 },
+    );
     await startWorker(app);
     const result = await polite.delay();
     await expect(result.get({ timeout: 10_000 })).rejects.toMatchObject({
@@ -33,16 +37,20 @@ onEveryDriver('time limits', ({ makeApp, startWorker }) => {
 
   it('lets a task catch the soft limit and return something else', async () => {
     const app = makeApp();
-    const tidy = app.task('tl.tidy', async () => {
-      const { signal } = currentTask();
-      try {
-        await delay(10_000, signal);
-        return 'finished';
-      } catch (error) {
-        if (error instanceof SoftTimeLimitExceeded) return 'cleaned up';
-        throw error;
-      }
-    }, { softTimeLimit: 0.05 });
+    const tidy = app.task(
+      'tl.tidy',
+      async () => {
+        const { signal } = currentTask();
+        try {
+          await delay(10_000, signal);
+          return 'finished';
+        } catch (error) {
+          if (error instanceof SoftTimeLimitExceeded) return 'cleaned up';
+          throw error;
+        }
+      },
+      { softTimeLimit: 0.05 },
+    );
     await startWorker(app);
     expect(await (await tidy.delay()).get({ timeout: 10_000 })).toBe('cleaned up');
   });
@@ -50,9 +58,13 @@ onEveryDriver('time limits', ({ makeApp, startWorker }) => {
   it('fails a task ignoring its signal at the hard limit while other tasks keep completing', async () => {
     const app = makeApp();
     const never = gate();
-    const stubborn = app.task('tl.stubborn', async () => {
-      await never.promise;
-    }, { softTimeLimit: 0.1, timeLimit: 0.6 });
+    const stubborn = app.task(
+      'tl.stubborn',
+      async () => {
+        await never.promise;
+      },
+      { softTimeLimit: 0.1, timeLimit: 0.6 },
+    );
     const quick = app.task('tl.quick', (n: number) => n);
     await startWorker(app, { concurrency: 2 });
     const stuck = await stubborn.delay();
@@ -112,9 +124,13 @@ onEveryDriver('time limits', ({ makeApp, startWorker }) => {
     const slow = app.task('tl.slow', async () => {
       await delay(10_000, currentTask().signal);
     });
-    const limited = app.task('tl.limited', async () => {
-      await delay(10_000, currentTask().signal);
-    }, { softTimeLimit: 0.05 });
+    const limited = app.task(
+      'tl.limited',
+      async () => {
+        await delay(10_000, currentTask().signal);
+      },
+      { softTimeLimit: 0.05 },
+    );
     await startWorker(app, { softTimeLimit: 0.1 });
     await expect((await slow.delay()).get({ timeout: 10_000 })).rejects.toMatchObject({
       excType: 'SoftTimeLimitExceeded',
