@@ -3,6 +3,7 @@
  * (task options over app configuration), computed once.
  */
 import type { Config } from '../app/config.js';
+import { ImproperlyConfigured } from '../errors.js';
 import type { TaskRequest } from '../app/context.js';
 import type { Task } from '../app/task.js';
 import type { Delivery } from '../brokers/broker.js';
@@ -26,6 +27,17 @@ export interface TaskSettings {
 export interface WorkerTaskDefaults {
   readonly timeLimit?: number | null | undefined;
   readonly softTimeLimit?: number | null | undefined;
+}
+
+/** Checks the worker's own time limits (WorkerOptions, `--time-limit`, `--soft-time-limit`). */
+export function workerTaskDefaults(options: WorkerTaskDefaults): WorkerTaskDefaults {
+  for (const key of ['timeLimit', 'softTimeLimit'] as const) {
+    const value = options[key];
+    if (value != null && !(Number.isFinite(value) && value > 0)) {
+      throw new ImproperlyConfigured(`${key} must be a positive number of seconds or null, got ${value}`);
+    }
+  }
+  return { timeLimit: options.timeLimit, softTimeLimit: options.softTimeLimit };
 }
 
 /**

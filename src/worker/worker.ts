@@ -15,18 +15,8 @@ import { Executor } from './executor.js';
 import { defaultNodename, expandNodename } from './nodename.js';
 import type { Pool } from './pools/pool.js';
 import { createPool } from './pools/index.js';
-import type { Request, WorkerTaskDefaults } from './request.js';
+import { workerTaskDefaults, type Request, type WorkerTaskDefaults } from './request.js';
 import { BrokerEventDispatcher, disabledDispatcher } from '../events/dispatcher.js';
-
-function workerTaskDefaults(options: WorkerOptions): WorkerTaskDefaults {
-  for (const key of ['timeLimit', 'softTimeLimit'] as const) {
-    const value = options[key];
-    if (value != null && !(Number.isFinite(value) && value > 0)) {
-      throw new ImproperlyConfigured(`${key} must be a positive number of seconds or null, got ${value}`);
-    }
-  }
-  return { timeLimit: options.timeLimit, softTimeLimit: options.softTimeLimit };
-}
 
 export interface WorkerOptions {
   /** Node name, `name@%h` style (default `celery@<host>`). */
