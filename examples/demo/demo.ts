@@ -51,7 +51,9 @@ try {
   console.log(`add(3, 3)             -> ${JSON.stringify(values[3])}`);
   console.log(`word_count("...")     -> ${JSON.stringify(values[1])}`);
   console.log(`fetch_like(2)         -> ${JSON.stringify(values[2])}`);
-  console.log(`${COUNT} tasks sent, run and returned in ${seconds.toFixed(2)} s (${Math.round(COUNT / seconds)} tasks/s, round trip through SQLite)`);
+  console.log(
+    `${COUNT} tasks sent, run and returned in ${seconds.toFixed(2)} s (${Math.round(COUNT / seconds)} tasks/s, round trip through SQLite)`,
+  );
   console.log('Next: see README.md for the CLI, Redis and RabbitMQ.');
 } finally {
   await app.close();

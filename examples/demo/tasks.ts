@@ -8,7 +8,10 @@ export const app = new Celery('demo');
 
 export const add = app.task('demo.add', (x: number, y: number) => x + y);
 
-export const wordCount = app.task('demo.word_count', (text: string) => text.split(/\s+/).filter(Boolean).length);
+export const wordCount = app.task(
+  'demo.word_count',
+  (text: string) => text.split(/\s+/).filter(Boolean).length,
+);
 
 /** An async task: waits a little, as I/O-bound work does, then answers. */
 export const fetchLike = app.task('demo.fetch_like', async (id: number) => {

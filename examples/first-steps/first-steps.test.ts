@@ -21,7 +21,10 @@ it('follows docs/getting-started.md', async () => {
     expect(await result.get({ timeout: 10_000 })).toBe(8);
     expect(await result.successful()).toBe(true);
     await app.close();
-    const call = await runCli(['-A', 'examples/first-steps/tasks.ts', 'call', 'tasks.add', '--args', '[2, 3]', '--wait'], { env });
+    const call = await runCli(
+      ['-A', 'examples/first-steps/tasks.ts', 'call', 'tasks.add', '--args', '[2, 3]', '--wait'],
+      { env },
+    );
     expect(call.stdout.trim().split('\n').at(-1)).toBe('5');
   } finally {
     worker.kill('SIGTERM');

@@ -4,7 +4,9 @@ import { compileConfig, normalizeOptions, SNAKE_CASE } from './config.js';
 
 describe('configuration', () => {
   it('fails without a broker, naming the setting and giving examples', () => {
-    expect(() => compileConfig({}, {})).toThrow(/No broker is configured: set broker \(broker_url.*sqlite:\/\/celeriac\.db.*redis:\/\/localhost:6379\/0.*amqp:\/\/guest@localhost\/\//);
+    expect(() => compileConfig({}, {})).toThrow(
+      /No broker is configured: set broker \(broker_url.*sqlite:\/\/celeriac\.db.*redis:\/\/localhost:6379\/0.*amqp:\/\/guest@localhost\/\//,
+    );
   });
 
   it('fills in Celery defaults', () => {
@@ -31,14 +33,20 @@ describe('configuration', () => {
     expect(SNAKE_CASE.result_backend).toBe('backend');
     expect(SNAKE_CASE.task_acks_late).toBe('taskAcksLate');
     expect(SNAKE_CASE.worker_prefetch_multiplier).toBe('workerPrefetchMultiplier');
-    const app = new Celery('t').configFromObject({ broker_url: 'memory://', task_acks_late: true, result_expires: 60 });
+    const app = new Celery('t').configFromObject({
+      broker_url: 'memory://',
+      task_acks_late: true,
+      result_expires: 60,
+    });
     expect(app.conf.taskAcksLate).toBe(true);
     expect(app.conf.resultExpires).toBe(60);
   });
 
   it('warns about unknown settings with a suggestion', () => {
     const { warnings } = normalizeOptions({ task_acks_lat: true, brokr_url: 'x' });
-    expect(warnings[0]).toMatch(/Unknown setting "task_acks_lat" ignored \(did you mean "task_acks_late"\?\)/);
+    expect(warnings[0]).toMatch(
+      /Unknown setting "task_acks_lat" ignored \(did you mean "task_acks_late"\?\)/,
+    );
     expect(warnings[1]).toMatch(/did you mean "broker_url"/);
   });
 
@@ -64,6 +72,8 @@ describe('configuration', () => {
   it('refuses configFromObject after the configuration was used', () => {
     const app = new Celery('t', { broker: 'memory://' });
     void app.conf;
-    expect(() => app.configFromObject({ task_acks_late: true })).toThrow(/after the configuration was first used/);
+    expect(() => app.configFromObject({ task_acks_late: true })).toThrow(
+      /after the configuration was first used/,
+    );
   });
 });

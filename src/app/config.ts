@@ -321,7 +321,7 @@ export function compileConfig(input: CeleryOptions, env: NodeJS.ProcessEnv = pro
   const rawPolicy = Object.fromEntries(
     Object.entries(o.taskPublishRetryPolicy ?? {}).map(([key, value]) => [camelCase(key), value as unknown]),
   );
-  const policy = { ...defaultRetryPolicy, ...rawPolicy } as RetryPolicy;
+  const policy = { ...defaultRetryPolicy, ...rawPolicy };
   for (const [key, value] of Object.entries(policy))
     check(`taskPublishRetryPolicy.${key}`, value, isNonNegNumber, 'a non-negative number');
 

@@ -7,7 +7,10 @@ import { Celery, type AsyncResult } from '../../src/index.js';
 const app = new Celery('types', { broker: 'memory://' });
 const add = app.task('tasks.add', (x: number, y: number) => x + y);
 const slow = app.task('tasks.slow', async (ms: number): Promise<string> => `${ms}`);
-const greet = app.task('tasks.greet', (name: string, punctuation?: string) => `hi ${name}${punctuation ?? ''}`);
+const greet = app.task(
+  'tasks.greet',
+  (name: string, punctuation?: string) => `hi ${name}${punctuation ?? ''}`,
+);
 
 type Equals<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function assertType<T extends true>(_proof?: T): void {}
@@ -19,8 +22,8 @@ export async function checks(): Promise<void> {
   void n;
 
   // Async task functions yield the awaited type.
-  const s = await slow.delay(10);
-  assertType<Equals<Awaited<ReturnType<typeof s.get>>, string>>();
+  const _s = await slow.delay(10);
+  assertType<Equals<Awaited<ReturnType<typeof _s.get>>, string>>();
 
   // Optional parameters stay optional.
   await greet.delay('ada');
@@ -39,10 +42,10 @@ export async function checks(): Promise<void> {
   await add.applyAsync([1, 2], {}, { countdwn: 5 });
 
   // sendTask is untyped by name; its result type can be given.
-  const byName = await app.sendTask<number>('tasks.add', [2, 3]);
-  assertType<Equals<typeof byName, AsyncResult<number>>>();
+  const _byName = await app.sendTask<number>('tasks.add', [2, 3]);
+  assertType<Equals<typeof _byName, AsyncResult<number>>>();
 
   // get({ propagate: false }) may return the error instead of throwing.
-  const maybe = await r.get({ propagate: false });
-  assertType<Equals<typeof maybe, number | Error>>();
+  const _maybe = await r.get({ propagate: false });
+  assertType<Equals<typeof _maybe, number | Error>>();
 }
