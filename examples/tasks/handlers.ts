@@ -13,7 +13,7 @@ app.hooks.on('taskSuccess', ({ result }) => void order.push(`taskSuccess ${Strin
 app.hooks.on('taskPostrun', ({ state }) => void order.push(`taskPostrun ${state}`));
 
 export const resize = app.task('tasks.resize', (width: number) => width / 2, {
-  beforeStart: (request) => void order.push(`beforeStart ${String(request.headers['x-sent-by'])}`),
+  beforeStart: (request) => void order.push(`beforeStart ${request.headers['x-sent-by'] as string}`),
   onSuccess: (retval) => void order.push(`onSuccess ${retval}`),
   onFailure: (error) => void order.push(`onFailure ${String(error)}`),
   afterReturn: (state) => void order.push(`afterReturn ${state}`),

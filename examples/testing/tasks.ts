@@ -1,5 +1,5 @@
 /** The app under test in docs/tasks.md, "Testing": ordinary tasks, nothing test-specific. */
-import { Celery, currentTask } from 'celeriac';
+import { currentTask, type Celery } from 'celeriac';
 
 export function defineTasks(app: Celery) {
   const add = app.task('tasks.add', (x: number, y: number) => x + y);

@@ -13,7 +13,7 @@ before(async () => {
 });
 after(() => worker.stop());
 
-test('adds through a worker', async () => {
+void test('adds through a worker', async () => {
   const result = await add.delay(20, 22);
   assert.equal(await result.get({ timeout: 5_000 }), 42);
 });
