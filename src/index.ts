@@ -74,4 +74,5 @@ export {
   ConnectionError,
   RemoteTaskError,
   isCeleriacError,
+  type RetrySignature,
 } from './errors.js';

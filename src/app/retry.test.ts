@@ -130,3 +130,20 @@ describe('matchesError', () => {
     expect(matchesError('a string', ['Error'])).toBe(false);
   });
 });
+
+describe('task.retry() outside its own run', () => {
+  it('re-throws exc (or a bare Retry) when the function is called directly, and refuses inside another task', async () => {
+    const { Celery } = await import('./celery.js');
+    const { runInTaskScope } = await import('./context.js');
+    const app = new Celery('t', { broker: 'memory://retry-direct' });
+    const t = app.task('t.name', () => 1);
+    const exc = new RangeError('direct');
+    expect(thrown(() => t.retry({ exc }))).toBe(exc);
+    expect(thrown(() => t.retry())).toBeInstanceOf(Retry);
+    const other = scope(request({ task: 'other.task' }));
+    expect(thrown(() => runInTaskScope(other, () => t.retry()))).toMatchObject({
+      name: 'ImproperlyConfigured',
+      message: expect.stringContaining('use currentTask()'),
+    });
+  });
+});

@@ -221,8 +221,9 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   /** Re-sends this task and ends the current run (see `TaskContext.retry`). Always throws. */
   retry(options: RetryOptions = {}): never {
     const scope = currentTaskScope();
-    if (!scope || scope.request.task !== this.name) retryOutsideTask(options);
-    return retryScope(scope, options);
+    // Called directly (a unit test of the function): nothing to re-send, as Celery's `called_directly`.
+    if (!scope) retryOutsideTask(options);
+    return retryScope(this.ownScope('retry()'), options);
   }
 
   /** Stores a custom state (default PROGRESS) with `meta`, readable by AsyncResult while the task runs. */
