@@ -167,6 +167,22 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     expect(received).not.toContain(result.id);
   });
 
+  it('shows RETRY with the error given to retry(), or null without one', async () => {
+    const app = makeApp();
+    const withExc = app.task('states.retryExc', () =>
+      currentTask().retry({ countdown: 60, exc: new TypeError('later') }),
+    );
+    const bare = app.task('states.retryBare', () => currentTask().retry({ countdown: 60 }));
+    await startWorker(app);
+    const a = await withExc.delay();
+    const b = await bare.delay();
+    await expect.poll(() => a.state(), { timeout: 10_000 }).toBe(States.RETRY);
+    await expect.poll(() => b.state(), { timeout: 10_000 }).toBe(States.RETRY);
+    expect(await a.result()).toMatchObject({ excType: 'TypeError', remoteMessage: 'later' });
+    expect(await b.result()).toBeNull();
+    expect((await a.meta()).children).toEqual([[[a.id, null], null]]);
+  });
+
   it('drops updateState calls of a task abandoned at its hard time limit', async () => {
     const app = makeApp();
     const release = gate();
