@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 export const PYTHON = '/usr/bin/python3';
 export const HARNESS_DIR = fileURLToPath(new URL('./', import.meta.url));
 /** The Redis database these test files own: they never flush it, every queue name is unique per run. */
-export const INTEROP_REDIS = process.env.CELERIAC_INTEROP_REDIS ?? 'redis://127.0.0.1:6379/13';
+export const INTEROP_REDIS = process.env.CELERIAC_INTEROP_REDIS ?? 'redis://127.0.0.1:6379/14';
 
 const env = (): NodeJS.ProcessEnv => ({
   ...process.env,

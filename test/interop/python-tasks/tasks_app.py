@@ -8,7 +8,7 @@ import time
 
 from celery import Celery
 
-URL = os.environ.get('CELERIAC_INTEROP_REDIS', 'redis://127.0.0.1:6379/13')
+URL = os.environ.get('CELERIAC_INTEROP_REDIS', 'redis://127.0.0.1:6379/14')
 
 app = Celery('interop_tasks', broker=URL, backend=URL)
 app.conf.update(
