@@ -19,7 +19,8 @@ import { Executor } from './executor.js';
 import { expandNodename } from './nodename.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
 import { createPool } from './pools/index.js';
-import type { Request } from './request.js';
+import { workerTaskDefaults, type Request, type WorkerTaskDefaults } from './request.js';
+import { BrokerEventDispatcher, disabledDispatcher } from '../events/dispatcher.js';
 
 export interface WorkerOptions {
   /** Node name, `name@%h` style (default `celery@<host>`). */
@@ -32,6 +33,10 @@ export interface WorkerOptions {
   prefetchMultiplier?: number;
   /** Seconds a warm shutdown waits for running tasks before it turns cold (default: forever). */
   shutdownTimeout?: number | null;
+  /** Hard time limit in seconds for tasks without their own (`--time-limit`; default `taskTimeLimit`). */
+  timeLimit?: number | null;
+  /** Soft time limit in seconds for tasks without their own (`--soft-time-limit`; default `taskSoftTimeLimit`). */
+  softTimeLimit?: number | null;
   logger?: Logger;
   /**
    * The module exporting the app, `path[:name]` (what `-A` names): the threads and prefork pools need it, as each
@@ -102,6 +107,7 @@ export class Worker {
   private readonly stopped: Deferred<void> = deferred();
   private readonly shutdownTimeout: number | null;
   private readonly coldRequested: Deferred<void> = deferred();
+  private readonly taskDefaults: WorkerTaskDefaults;
 
   constructor(
     readonly app: Celery,
@@ -140,6 +146,16 @@ export class Worker {
     this.shutdownTimeout =
       options.shutdownTimeout !== undefined ? options.shutdownTimeout : conf.workerShutdownTimeout;
     this.logger = options.logger ?? app.logger;
+    this.taskDefaults = workerTaskDefaults(options);
+  }
+
+  /**
+   * Changes a task's rate limit on this worker (what remote control's `rate_limit` calls): `"10/s"`, `"100/m"`,
+   * `"5/h"`, a number per second, or null to remove it.
+   */
+  setRateLimit(taskName: string, rate: string | number | null): void {
+    if (!this.consumer) throw new ImproperlyConfigured(`worker ${this.hostname} is not running`);
+    this.consumer.setRateLimit(taskName, rate);
   }
 
   private checkAutoscale(
@@ -199,6 +215,9 @@ export class Worker {
       });
       await this.pool.start();
       const consumerRef: { current?: TaskConsumer } = {};
+      const events = app.conf.workerSendTaskEvents
+        ? new BrokerEventDispatcher({ broker, hostname: this.hostname, logger: this.logger })
+        : disabledDispatcher;
       this.executor = new Executor({
         app,
         broker,
@@ -206,6 +225,7 @@ export class Worker {
         pool: this.pool,
         logger: this.logger,
         hostname: this.hostname,
+        events,
         onDone: (request) => consumerRef.current?.done(request),
         ...(this.maxWorkerLostRequeues === undefined
           ? {}
@@ -221,6 +241,8 @@ export class Worker {
         hostname: this.hostname,
         queues: this.queues,
         prefetch: this.prefetch,
+        taskDefaults: this.taskDefaults,
+        events,
       });
       consumerRef.current = this.consumer;
       await broker.declare(this.queues);
@@ -409,13 +431,9 @@ export class Worker {
     for (const request of running) {
       if (unacked.includes(request)) continue;
       this.logger.warn(`Task ${request.label} was acknowledged before it ran and is lost: stored as FAILURE`);
-      if (request.ignoreResult && !request.settings.storeErrorsEvenIfIgnored) continue;
       const error = new WorkerLostError('Worker exited prematurely: cold shutdown');
-      await this.executor
-        ?.store(request, States.FAILURE, error, undefined, true)
-        .catch((storeError: unknown) =>
-          this.logger.error({ err: storeError }, `Could not store the failure of ${request.label}`),
-        );
+      // The store policy (ignoreResult, storeErrorsEvenIfIgnored) applies; a failed write is logged there.
+      await this.executor?.io.store(request, States.FAILURE, error);
     }
   }
 }

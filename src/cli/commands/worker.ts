@@ -45,6 +45,8 @@ interface WorkerFlags {
   detach?: boolean;
   pidfile?: string;
   logfile?: string;
+  timeLimit?: string;
+  softTimeLimit?: string;
 }
 
 function positiveInt(flag: string, text: string | undefined, allowZero = false): number | undefined {
@@ -68,6 +70,15 @@ function parseAutoscale(text: string): [number, number] {
     throw new CliError(`--autoscale must be max,min with max >= min >= 0, e.g. 10,3; got "${text}"`, 2);
   }
   return [max, min];
+}
+
+function seconds(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!(Number.isFinite(value) && value > 0)) {
+    throw new CliError(`${flag} must be a positive number of seconds, got "${text}"`, 2);
+  }
+  return value;
 }
 
 function banner(app: Celery, worker: Worker): string {
@@ -117,11 +128,12 @@ function workerOptions(flags: WorkerFlags, logger: Logger, appModule: string | u
   if (flags.hostname) options.hostname = flags.hostname;
   const multiplier = positiveInt('--prefetch-multiplier', flags.prefetchMultiplier, true);
   if (multiplier !== undefined) options.prefetchMultiplier = multiplier;
-  if (flags.shutdownTimeout !== undefined) {
-    const timeout = Number(flags.shutdownTimeout);
-    if (!(timeout > 0)) throw new CliError(`--shutdown-timeout must be a positive number of seconds`, 2);
-    options.shutdownTimeout = timeout;
-  }
+  const shutdownTimeout = seconds('--shutdown-timeout', flags.shutdownTimeout);
+  if (shutdownTimeout !== undefined) options.shutdownTimeout = shutdownTimeout;
+  const timeLimit = seconds('--time-limit', flags.timeLimit);
+  if (timeLimit !== undefined) options.timeLimit = timeLimit;
+  const softTimeLimit = seconds('--soft-time-limit', flags.softTimeLimit);
+  if (softTimeLimit !== undefined) options.softTimeLimit = softTimeLimit;
   if (flags.autoscale !== undefined) options.autoscale = parseAutoscale(flags.autoscale);
   const maxTasks = positiveInt('--max-tasks-per-child', flags.maxTasksPerChild);
   if (maxTasks !== undefined) options.maxTasksPerChild = maxTasks;
@@ -166,6 +178,11 @@ export function registerWorker(program: Command): void {
     .option('-D, --detach', 'run in the background (with --pidfile and --logfile)')
     .option('--pidfile <path>', 'write the pid here, e.g. %n.pid (%n node name, %h host)')
     .option('-f, --logfile <path>', 'log to this file instead of stderr, e.g. %n%I.log')
+    .option('--time-limit <seconds>', 'hard time limit for tasks without their own (default: taskTimeLimit)')
+    .option(
+      '--soft-time-limit <seconds>',
+      'soft time limit for tasks without their own (default: taskSoftTimeLimit)',
+    )
     .action(async (flags: WorkerFlags, command: Command) => {
       checkFlags(flags);
       let level;

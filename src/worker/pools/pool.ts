@@ -16,6 +16,8 @@ export interface PoolJob {
   readonly softTimeLimit: number | null;
   /** Stores a custom state for the running task (`updateState`). */
   readonly updateState: (state: string, meta: unknown) => Promise<void>;
+  /** Sends a custom event for the running task (`sendEvent`); pools running tasks elsewhere relay it. */
+  readonly sendEvent?: (type: string, fields: Readonly<Record<string, JsonValue>>) => Promise<void>;
   /** Called when the job starts running, with the pid of the process running it. */
   readonly onStart?: (pid: number) => void;
 }
