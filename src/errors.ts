@@ -37,12 +37,28 @@ export class NotRegistered extends CeleriacError {
 /** `AsyncResult.get()` ran out of time (Celery's `celery.exceptions.TimeoutError`). */
 export class TimeoutError extends CeleriacError {}
 
-/** Thrown by `task.retry()`: the worker records RETRY and does not treat it as a failure. */
+/**
+ * The message a retry re-sends: the task name, its arguments and the calling options (Celeriac's CallOptions,
+ * plain data so that it survives a worker thread or process boundary).
+ */
+export interface RetrySignature {
+  readonly task: string;
+  readonly args: readonly unknown[];
+  readonly kwargs: Readonly<Record<string, unknown>>;
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Thrown by `retry()`: the worker re-sends `sig` (same task id, `retries + 1`), records RETRY and does not treat it
+ * as a failure. `exc` is the error that caused the retry (stored as the RETRY result), `when` the countdown in
+ * seconds or the ETA.
+ */
 export class Retry extends CeleriacError {
   constructor(
     message: string,
     readonly exc: unknown,
     readonly when: Date | number | null,
+    readonly sig: RetrySignature | null = null,
   ) {
     super(message);
   }
@@ -65,6 +81,7 @@ export class Ignore extends CeleriacError {
   }
 }
 
+/** `retry()` was called once more than `maxRetries` allows and no `exc` was given to re-throw instead. */
 export class MaxRetriesExceededError extends CeleriacError {}
 
 export class TaskRevokedError extends CeleriacError {}

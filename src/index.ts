@@ -1,12 +1,28 @@
 /** Celeriac's public API. Everything not exported here is internal. */
 export { Celery } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
-export type { TaskRequest, DeliveryInfo } from './app/context.js';
+export type { TaskRequest, DeliveryInfo, TaskContext, StateUpdate } from './app/context.js';
+export { currentTask, maybeCurrentTask } from './app/current-task.js';
+export {
+  exponentialBackoff,
+  type RetryOptions,
+  type ErrorMatcher,
+  type AutoretryOptions,
+} from './app/retry.js';
+export { EagerResult } from './result/eager-result.js';
+export type { EventDispatcher } from './events/dispatcher.js';
+export type { CeleryEvent, EventFields } from './events/event.js';
 export { Hooks, type HookName, type HookPayloads, type HookHandler } from './app/hooks.js';
 export type { RouteTarget, RouterFn, TaskRoutes } from './app/routing.js';
-export { Task, type CallOptions, type TaskOptions, type SignatureLike } from './app/task.js';
+export {
+  Task,
+  type CallOptions,
+  type TaskOptions,
+  type TaskHandlers,
+  type SignatureLike,
+} from './app/task.js';
 export { AsyncResult, type GetOptions } from './result/async-result.js';
-export { Worker, type WorkerOptions, type WorkerState } from './worker/worker.js';
+export { Worker, type WorkerOptions, type WorkerState, type WorkerStats } from './worker/worker.js';
 export { registerBrokerDriver } from './brokers/registry.js';
 export { registerBackendDriver } from './backends/registry.js';
 export type {
@@ -58,4 +74,5 @@ export {
   ConnectionError,
   RemoteTaskError,
   isCeleriacError,
+  type RetrySignature,
 } from './errors.js';

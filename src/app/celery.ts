@@ -18,7 +18,10 @@ import { currentTaskScope } from './context.js';
 import { Hooks } from './hooks.js';
 import { checkMessageSize, prepareCall } from './publish.js';
 import { Router } from './routing.js';
-import { Task, type CallOptions, type TaskHost, type TaskOptions } from './task.js';
+import type { TaskContext } from './context.js';
+import { applyEager } from './eager.js';
+import { Task, type AnyTaskFn, type CallOptions, type TaskHost, type TaskOptions } from './task.js';
+import type { EagerResult } from '../result/eager-result.js';
 
 export class Celery implements TaskHost, ResultSource {
   /** Typed hooks for Celery's signals (`beforeTaskPublish`, `taskSuccess`, `workerReady`, ...). */
@@ -67,26 +70,41 @@ export class Celery implements TaskHost, ResultSource {
     return this.compiled;
   }
 
-  /** Registers a task. Its argument and result types are inferred from `fn`. */
+  /**
+   * Registers a task. Its argument and result types are inferred from `fn`. With `bind: true` the function
+   * receives the running task's context (request, retry, updateState, sendEvent, signal) as its first argument.
+   */
+  task<A extends unknown[], R>(
+    name: string,
+    fn: (context: TaskContext, ...args: A) => R,
+    options: TaskOptions<Awaited<R>> & { bind: true },
+  ): Task<A, Awaited<R>>;
   task<A extends unknown[], R>(
     name: string,
     fn: (...args: A) => R,
-    options: TaskOptions = {},
-  ): Task<A, Awaited<R>> {
+    options?: TaskOptions<Awaited<R>>,
+  ): Task<A, Awaited<R>>;
+  task(name: string, fn: AnyTaskFn, options: TaskOptions = {}): Task<unknown[], unknown> {
     if (typeof name !== 'string' || name === '')
       throw new ImproperlyConfigured('A task needs a non-empty name, such as "tasks.add"');
     if (typeof fn !== 'function')
       throw new ImproperlyConfigured(`Task ${name}: the second argument must be the task function`);
     if (this.registry.has(name))
       throw new ImproperlyConfigured(`Task ${name} is already registered in app ${this.main}`);
-    const task = new Task<A, Awaited<R>>(
-      this,
-      name,
-      fn as (...args: A) => Awaited<R> | Promise<Awaited<R>>,
-      options,
-    );
-    this.registry.set(name, task as unknown as Task<unknown[], unknown>);
+    const task = new Task<unknown[], unknown>(this, name, fn, options);
+    this.registry.set(name, task);
     return task;
+  }
+
+  /** Runs a task in this process (`task.apply()`, and `applyAsync()` with `taskAlwaysEager`). */
+  applyEager<R>(
+    task: Task<never, R>,
+    args: readonly unknown[],
+    kwargs: Readonly<Record<string, unknown>>,
+    options: CallOptions,
+    roundTrip: boolean,
+  ): Promise<EagerResult<R>> {
+    return applyEager<R>(this, task, args, kwargs, options, roundTrip);
   }
 
   /** Every registered task, by name. */
@@ -131,7 +149,13 @@ export class Celery implements TaskHost, ResultSource {
     checkMessageSize(name, wire.body.length, conf.maxMessageSize);
     const { route } = prepared.routed;
     if (this.hooks.has('beforeTaskPublish')) {
-      await this.emitHook('beforeTaskPublish', { taskId, taskName: name, headers: wire.headers, ...route });
+      await this.emitHook('beforeTaskPublish', {
+        taskId,
+        taskName: name,
+        headers: wire.headers,
+        properties: wire.properties,
+        ...route,
+      });
     }
     const broker = await this.getBroker();
     if (!prepared.ignoreResult) {

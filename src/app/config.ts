@@ -317,7 +317,11 @@ export function compileConfig(input: CeleryOptions, env: NodeJS.ProcessEnv = pro
   if (rate !== null && !(typeof rate === 'number' ? rate >= 0 : RATE_RE.test(rate))) {
     fail('taskDefaultRateLimit', rate, 'a rate such as "10/s", "100/m", "5/h" or a number per second');
   }
-  const policy = { ...defaultRetryPolicy, ...o.taskPublishRetryPolicy };
+  // Celery writes this policy with snake_case keys (max_retries, interval_start, ...); accept both.
+  const rawPolicy = Object.fromEntries(
+    Object.entries(o.taskPublishRetryPolicy ?? {}).map(([key, value]) => [camelCase(key), value as unknown]),
+  );
+  const policy = { ...defaultRetryPolicy, ...rawPolicy };
   for (const [key, value] of Object.entries(policy))
     check(`taskPublishRetryPolicy.${key}`, value, isNonNegNumber, 'a non-negative number');
 

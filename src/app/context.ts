@@ -1,10 +1,14 @@
 /**
- * The running task's request, reachable from plain arrow functions through AsyncLocalStorage
- * (Celery's `self.request` without `bind=True`). Set by the worker (and by eager runs) around each task call.
+ * The running task's request and methods, reachable from plain arrow functions through AsyncLocalStorage
+ * (Celery's `self.request` / `self.retry` without `bind=True`). Set by the worker (and by eager runs) around each
+ * task call; `currentTask()` reads it, and tasks registered with `bind: true` receive the same object as their
+ * first argument.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { ImproperlyConfigured } from '../errors.js';
 import type { Embed } from '../protocol/message.js';
 import type { JsonValue } from '../types.js';
+import type { RetryOptions } from './retry.js';
 
 export interface DeliveryInfo {
   readonly exchange: string;
@@ -37,10 +41,20 @@ export interface TaskRequest {
   readonly origin: string | null;
   readonly ignoreResult: boolean;
   readonly isEager: boolean;
+  /** The display name the task was sent with (`shadow` calling option), or null. */
+  readonly shadow: string | null;
   /** Callbacks, errbacks, the rest of a chain and a chord body, as received. */
   readonly embed: Embed;
   /** The queue the message came from. */
   readonly queue: string | null;
+}
+
+/** A custom state to store for the running task (`updateState`). */
+export interface StateUpdate {
+  /** Any state name; `PROGRESS` is the usual one. Default `PROGRESS`. */
+  readonly state?: string;
+  /** Stored as the result while the task is in this state; `AsyncResult.result()` returns it. */
+  readonly meta?: unknown;
 }
 
 /** What the worker (or an eager run) puts in scope while a task runs. */
@@ -48,8 +62,39 @@ export interface TaskScope {
   readonly request: TaskRequest;
   /** Aborted at the soft time limit (reason: SoftTimeLimitExceeded) or when the task is revoked with terminate. */
   readonly signal: AbortSignal;
+  /** The running task's own options: retry defaults (`maxRetries`, `defaultRetryDelay`). */
+  readonly options: Readonly<RetryDefaults>;
   /** Stores a custom state (`updateState`); provided by whoever runs the task. */
   readonly updateState: (state: string, meta: unknown) => Promise<void>;
+  /** Sends a custom event (`sendEvent`); a no-op where events are off. */
+  readonly sendEvent?: (type: string, fields: Readonly<Record<string, JsonValue>>) => Promise<void>;
+}
+
+/** The task options `retry()` reads. */
+export interface RetryDefaults {
+  readonly maxRetries?: number | null;
+  readonly defaultRetryDelay?: number;
+}
+
+/**
+ * The running task, as a task function sees it: `currentTask()` returns it, and a task registered with
+ * `bind: true` receives it as its first argument (Celery's bound `self`).
+ */
+export interface TaskContext {
+  readonly name: string;
+  readonly request: TaskRequest;
+  /** Aborted at the soft time limit; pass it to fetch(), timers and streams so the task stops in time. */
+  readonly signal: AbortSignal;
+  /**
+   * Re-sends this task (same id, `retries + 1`) and ends the current run: it always throws, so
+   * `throw ctx.retry(...)` and `ctx.retry(...)` are the same. Throws MaxRetriesExceededError (or `exc`) once
+   * `retries` would pass `maxRetries`.
+   */
+  retry(options?: RetryOptions): never;
+  /** Stores a custom state such as PROGRESS, readable by `AsyncResult` while the task runs. */
+  updateState(update: StateUpdate): Promise<void>;
+  /** Sends a custom event (for example `task-progress`) to monitors, when the worker sends task events. */
+  sendEvent(type: string, fields?: Readonly<Record<string, JsonValue>>): Promise<void>;
 }
 
 const storage = new AsyncLocalStorage<TaskScope>();
@@ -61,4 +106,30 @@ export function runInTaskScope<T>(scope: TaskScope, fn: () => T): T {
 /** The scope of the task running in this async context, if any. */
 export function currentTaskScope(): TaskScope | undefined {
   return storage.getStore();
+}
+
+/** Builds the TaskContext of a scope; `retry` is supplied by retry.ts to keep this module free of cycles. */
+export function contextOf(
+  scope: TaskScope,
+  retry: (scope: TaskScope, options: RetryOptions) => never,
+): TaskContext {
+  return {
+    name: scope.request.task,
+    request: scope.request,
+    signal: scope.signal,
+    retry: (options = {}) => retry(scope, options),
+    updateState: (update) => scope.updateState(update.state ?? 'PROGRESS', update.meta ?? null),
+    sendEvent: (type, fields = {}) => scope.sendEvent?.(type, fields) ?? Promise.resolve(),
+  };
+}
+
+/** The scope of the running task, or an error naming the method that needed it. */
+export function requireScope(what: string): TaskScope {
+  const scope = storage.getStore();
+  if (!scope) {
+    throw new ImproperlyConfigured(
+      `${what} is only available while a task runs (inside the task function, in a worker or an eager call)`,
+    );
+  }
+  return scope;
 }

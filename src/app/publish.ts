@@ -114,8 +114,9 @@ export function prepareCall(
     eta,
     expires,
     retries: options.retries ?? 0,
-    timeLimit: options.timeLimit ?? conf.taskTimeLimit,
-    softTimeLimit: options.softTimeLimit ?? conf.taskSoftTimeLimit,
+    // Only explicit and task-level limits travel (as Celery): taskTimeLimit is the worker's default to apply.
+    timeLimit: options.timeLimit ?? null,
+    softTimeLimit: options.softTimeLimit ?? null,
     group: options.groupId ?? null,
     groupIndex: options.groupIndex ?? null,
     rootId: options.rootId ?? parent?.rootId ?? parent?.id ?? null,

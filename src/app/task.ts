@@ -6,8 +6,17 @@ import type { ExchangeType } from '../brokers/broker.js';
 import { ImproperlyConfigured, InvalidTaskError } from '../errors.js';
 import type { SignatureDict } from '../protocol/message.js';
 import type { AsyncResult } from '../result/async-result.js';
+import type { EagerResult } from '../result/eager-result.js';
 import type { JsonValue } from '../types.js';
-import { currentTaskScope, type TaskRequest } from './context.js';
+import {
+  currentTaskScope,
+  requireScope,
+  type StateUpdate,
+  type TaskContext,
+  type TaskRequest,
+  type TaskScope,
+} from './context.js';
+import { retryOutsideTask, retryScope, type AutoretryOptions, type RetryOptions } from './retry.js';
 
 /** Anything that turns into a signature dict: a Signature, or a dict received from Python. */
 export type SignatureLike = SignatureDict | { toDict(): SignatureDict };
@@ -59,8 +68,26 @@ export interface CallOptions {
   chord?: SignatureDict;
 }
 
+/**
+ * Task handlers: Celery's Task methods `before_start`, `on_success`, `on_failure`, `on_retry` and `after_return`,
+ * given as options. They run in the worker process, in the order docs/tasks.md lists, next to the app's hooks;
+ * one that throws is logged and does not change the task's outcome.
+ */
+export interface TaskHandlers<R = unknown> {
+  /** Before the task function runs (after `taskPrerun` and the STARTED state). */
+  beforeStart?(request: TaskRequest): void | Promise<void>;
+  /** After SUCCESS is stored. */
+  onSuccess?(retval: R, request: TaskRequest): void | Promise<void>;
+  /** After FAILURE is stored (and errbacks are sent). */
+  onFailure?(error: unknown, request: TaskRequest, traceback: string | null): void | Promise<void>;
+  /** After RETRY is stored; `error` is the `exc` given to `retry()` (or null). */
+  onRetry?(error: unknown, request: TaskRequest): void | Promise<void>;
+  /** After SUCCESS or FAILURE has been handled (not after a retry, reject or ignore). */
+  afterReturn?(state: string, retval: unknown, request: TaskRequest): void | Promise<void>;
+}
+
 /** Per-task options; unset ones fall back to the app's `task*` settings. */
-export interface TaskOptions {
+export interface TaskOptions<R = unknown> extends TaskHandlers<R>, AutoretryOptions {
   /**
    * Names of the task's positional parameters. Python callers pass keyword arguments
    * (`add.delay(x=2, y=3)`); with `params: ['x', 'y']` those bind to the matching positions.
@@ -68,8 +95,14 @@ export interface TaskOptions {
   params?: readonly string[];
   /** Accept keyword arguments not named in `params`: they are passed as one extra object argument. */
   acceptsKwargs?: boolean;
+  /**
+   * Pass the running task's context (request, retry, updateState, sendEvent, signal) as the first argument,
+   * as Celery's `bind=True`. Without it the same context is reachable with `currentTask()`.
+   */
+  bind?: boolean;
+  /** Retries allowed before MaxRetriesExceededError; null retries forever. Default 3. */
   maxRetries?: number | null;
-  /** Seconds, default 180. */
+  /** Seconds `retry()` waits when given neither `countdown` nor `eta`. Default 180. */
   defaultRetryDelay?: number;
   acksLate?: boolean;
   acksOnFailureOrTimeout?: boolean;
@@ -77,11 +110,13 @@ export interface TaskOptions {
   trackStarted?: boolean;
   ignoreResult?: boolean;
   storeErrorsEvenIfIgnored?: boolean;
+  /** Whether this task sends task-* events when the worker sends task events. Default true. */
+  sendEvents?: boolean;
   /** Seconds. */
   timeLimit?: number | null;
   /** Seconds. */
   softTimeLimit?: number | null;
-  /** `"10/s"`, `"100/m"`, `"5/h"` or tasks per second. */
+  /** `"10/s"`, `"100/m"`, `"5/h"` or tasks per second, per worker. */
   rateLimit?: string | number | null;
   queue?: string;
   exchange?: string;
@@ -105,6 +140,15 @@ export interface TaskHost {
     options: CallOptions,
   ): Promise<AsyncResult<R>>;
   AsyncResult<R>(id: string): AsyncResult<R>;
+  /** Runs a task in this process (`apply`, and `applyAsync` with `taskAlwaysEager`). */
+  applyEager<R>(
+    task: Task<never, R>,
+    args: readonly unknown[],
+    kwargs: Readonly<Record<string, unknown>>,
+    options: CallOptions,
+    roundTrip: boolean,
+  ): Promise<EagerResult<R>>;
+  readonly conf: { readonly taskAlwaysEager: boolean };
 }
 
 // The function type is the widest callable; task arguments are checked against it at the call site instead.
@@ -115,8 +159,9 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   constructor(
     private readonly host: TaskHost,
     readonly name: string,
-    readonly fn: (...args: A) => R | Promise<R>,
-    readonly options: Readonly<TaskOptions> = {},
+    /** The task function; with `bind: true` it takes the TaskContext first. */
+    readonly fn: AnyTaskFn,
+    readonly options: Readonly<TaskOptions<R>> = {},
   ) {}
 
   /** Sends the task with positional arguments; resolves once the broker has the message. */
@@ -124,19 +169,39 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     return this.applyAsync(args);
   }
 
-  /** Sends the task with arguments, keyword arguments and calling options (`countdown`, `queue`, ...). */
+  /**
+   * Sends the task with arguments, keyword arguments and calling options (`countdown`, `queue`, ...). With
+   * `taskAlwaysEager` it runs here instead, after a serialize/deserialize round trip, as Celery does.
+   */
   applyAsync(
     args: A,
     kwargs: Readonly<Record<string, unknown>> = {},
     options: CallOptions = {},
   ): Promise<AsyncResult<R>> {
     if (this.options.typing !== false) checkArity(this, args, kwargs);
-    return this.host.sendTask<R>(this.name, args, kwargs, { ...this.defaultCallOptions(), ...options });
+    if (this.host.conf.taskAlwaysEager) {
+      return this.host.applyEager<R>(this, args, kwargs, options, true);
+    }
+    return this.host.sendTask<R>(this.name, args, kwargs, this.callOptions(options));
   }
 
-  /** Calls the task function directly, in this process, without a worker. */
+  /**
+   * Runs the task in this process now and returns its EagerResult (Celery's `apply`): hooks, handlers, retries
+   * (re-run at once) and callbacks behave as in a worker; the result is stored only with `taskStoreEagerResult`.
+   */
+  apply(
+    args: A,
+    kwargs: Readonly<Record<string, unknown>> = {},
+    options: CallOptions = {},
+  ): Promise<EagerResult<R>> {
+    if (this.options.typing !== false) checkArity(this, args, kwargs);
+    return this.host.applyEager<R>(this, args, kwargs, options, false);
+  }
+
+  /** Calls the task function directly, in this process, without a worker (no scope, no hooks). */
   run(...args: A): R | Promise<R> {
-    return this.fn(...args);
+    const call = this.fn as (...args: unknown[]) => R | Promise<R>;
+    return this.options.bind ? call(directContext(this.name), ...args) : call(...args);
   }
 
   AsyncResult(id: string): AsyncResult<R> {
@@ -145,11 +210,46 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
 
   /** The request of this task's current run (inside the task only). */
   get request(): TaskRequest {
+    return this.ownScope('request').request;
+  }
+
+  /** The AbortSignal of this task's current run: aborted at the soft time limit. */
+  get signal(): AbortSignal {
+    return this.ownScope('signal').signal;
+  }
+
+  /** Re-sends this task and ends the current run (see `TaskContext.retry`). Always throws. */
+  retry(options: RetryOptions = {}): never {
     const scope = currentTaskScope();
-    if (!scope || scope.request.task !== this.name) {
-      throw new ImproperlyConfigured(`${this.name}.request is only available while ${this.name} runs`);
+    // Called directly (a unit test of the function): nothing to re-send, as Celery's `called_directly`.
+    if (!scope) retryOutsideTask(options);
+    return retryScope(this.ownScope('retry()'), options);
+  }
+
+  /** Stores a custom state (default PROGRESS) with `meta`, readable by AsyncResult while the task runs. */
+  updateState(update: StateUpdate): Promise<void> {
+    const scope = this.ownScope('updateState()');
+    return scope.updateState(update.state ?? 'PROGRESS', update.meta ?? null);
+  }
+
+  /** Sends a custom event with this task's id as `uuid`, when the worker sends task events. */
+  sendEvent(type: string, fields: Readonly<Record<string, JsonValue>> = {}): Promise<void> {
+    return this.ownScope('sendEvent()').sendEvent?.(type, fields) ?? Promise.resolve();
+  }
+
+  /** This task's default calling options (queue, priority, time limits, ...) under `options`. */
+  callOptions(options: CallOptions = {}): CallOptions {
+    return { ...this.defaultCallOptions(), ...options };
+  }
+
+  private ownScope(what: string): TaskScope {
+    const scope = requireScope(`${this.name}.${what}`);
+    if (scope.request.task !== this.name) {
+      throw new ImproperlyConfigured(
+        `${this.name}.${what} was used while ${scope.request.task} runs; use currentTask() for the running task`,
+      );
     }
-    return scope.request;
+    return scope;
   }
 
   private defaultCallOptions(): CallOptions {
@@ -170,6 +270,22 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   }
 }
 
+/** The context a bound task gets when its function is called directly, outside any worker or eager run. */
+function directContext(name: string): TaskContext {
+  return {
+    name,
+    get request(): TaskRequest {
+      throw new ImproperlyConfigured(
+        `${name} was called directly: it has no request outside a worker or apply()`,
+      );
+    },
+    signal: new AbortController().signal,
+    retry: (options = {}) => retryOutsideTask(options),
+    updateState: async () => undefined,
+    sendEvent: async () => undefined,
+  };
+}
+
 /** Fails at the call site, as Celery's `typing=True` does, when the arguments cannot fit the function. */
 function checkArity(
   task: { readonly name: string; readonly fn: AnyTaskFn; readonly options: Readonly<TaskOptions> },
@@ -177,7 +293,7 @@ function checkArity(
   kwargs: Readonly<Record<string, unknown>>,
 ): void {
   const bound = args.length + Object.keys(kwargs).filter((k) => task.options.params?.includes(k)).length;
-  const required = task.fn.length;
+  const required = Math.max(0, task.fn.length - (task.options.bind ? 1 : 0));
   if (bound < required) {
     throw new TypeError(`${task.name}() takes at least ${required} argument(s) but ${bound} were given`);
   }
@@ -222,7 +338,7 @@ export function bindArguments(
       provided.add(position);
     }
   }
-  const kwargsSlot = options.acceptsKwargs ? 1 : 0;
+  const kwargsSlot = (options.acceptsKwargs ? 1 : 0) + (options.bind ? 1 : 0);
   if (params && !options.acceptsKwargs && bound.length > params.length) {
     throw new InvalidTaskError(
       'invalid-args',

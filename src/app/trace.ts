@@ -1,9 +1,11 @@
 /**
  * Calling a task function for a request: binding Python-style kwargs, the task scope (request, abort signal,
- * updateState) around the call. Used by the in-process pools, by pool children and by eager runs.
+ * updateState, sendEvent) around the call, the bound context for `bind: true` tasks, and `autoretryFor`.
+ * Used by the in-process pools, by pool children and by eager runs.
  */
-import type { TaskRequest, TaskScope } from './context.js';
-import { runInTaskScope } from './context.js';
+import type { JsonValue } from '../types.js';
+import { contextOf, runInTaskScope, type TaskRequest, type TaskScope } from './context.js';
+import { autoretry, retryScope } from './retry.js';
 import { bindArguments, type AnyTaskFn, type TaskOptions } from './task.js';
 
 export interface Invocation {
@@ -13,18 +15,28 @@ export interface Invocation {
   readonly request: TaskRequest;
   readonly signal: AbortSignal;
   readonly updateState: TaskScope['updateState'];
+  readonly sendEvent?:
+    ((type: string, fields: Readonly<Record<string, JsonValue>>) => Promise<void>) | undefined;
 }
 
 /** Runs the task function; resolves with its return value or rejects with what it threw. */
 export async function invokeTask(invocation: Invocation): Promise<unknown> {
-  const { request } = invocation;
-  const bound = bindArguments(
-    invocation.name,
-    invocation.fn,
-    invocation.options,
-    request.args,
-    request.kwargs,
-  );
-  const scope: TaskScope = { request, signal: invocation.signal, updateState: invocation.updateState };
-  return runInTaskScope(scope, () => invocation.fn(...bound));
+  const { request, options } = invocation;
+  const bound = bindArguments(invocation.name, invocation.fn, options, request.args, request.kwargs);
+  const scope: TaskScope = {
+    request,
+    signal: invocation.signal,
+    options,
+    updateState: invocation.updateState,
+    ...(invocation.sendEvent ? { sendEvent: invocation.sendEvent } : {}),
+  };
+  return runInTaskScope(scope, async () => {
+    try {
+      if (options.bind) return await invocation.fn(contextOf(scope, retryScope), ...bound);
+      return await invocation.fn(...bound);
+    } catch (error) {
+      autoretry(scope, options, error);
+      throw error;
+    }
+  });
 }

@@ -33,3 +33,7 @@ export async function createBackend(
   }
   return (await load())(url, context);
 }
+
+export function knownBackendSchemes(): string[] {
+  return [...drivers.keys()];
+}

@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { isCeleriacError } from '../errors.js';
 import { registerCall } from './commands/call.js';
+import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
 import { registerResult } from './commands/result.js';
 import { registerWorker } from './commands/worker.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerCall(program);
   registerResult(program);
   registerPurge(program);
+  registerMulti(program);
   return program;
 }
 

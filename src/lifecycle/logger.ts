@@ -83,6 +83,14 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   return pino({ level, base: null }, textDestination(options.processName ?? 'MainProcess', out));
 }
 
+/**
+ * A log file destination (`--logfile`), appended to and created with its directory when missing. Writes are
+ * synchronous so that the last lines before an exit (a crash, a cold shutdown) are not lost.
+ */
+export function logFileDestination(path: string): { write(line: string): unknown } {
+  return pino.destination({ dest: path, append: true, mkdir: true, sync: true });
+}
+
 /** A logger that drops everything, for library use where the caller gave none. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

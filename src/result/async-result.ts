@@ -116,6 +116,8 @@ export class AsyncResult<R = unknown> {
 
   private valueOf(meta: ResultMeta): unknown {
     if (meta.status === States.FAILURE || meta.status === States.REVOKED || meta.status === States.RETRY) {
+      // A retry without `exc` stores null: no error to show (Celery's `exception_to_python(None)`).
+      if (meta.result === null) return null;
       return exceptionFromMeta(meta.result, meta.traceback, this.id);
     }
     return meta.result;

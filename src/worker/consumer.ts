@@ -1,20 +1,26 @@
 /**
  * Turns deliveries into requests, as `celery/worker/consumer/consumer.py` and `celery/worker/strategy.py` do:
- * decode, find the task, drop expired ones, hold ETA ones, and hand the rest to the executor. A message that is
- * not a valid task never throws past here: it is rejected with a reason (dead-lettered where the broker keeps
- * dead letters) and, when its id is known, recorded as FAILURE so the caller sees why.
+ * decode, find the task, drop expired ones, hold ETA ones, make rate-limited ones wait for a token, and hand the
+ * rest to the executor. A message that is not a valid task never throws past here: it is rejected with a reason
+ * (dead-lettered where the broker keeps dead letters) and, when its id is known, recorded as FAILURE so the caller
+ * sees why.
  */
 import type { Celery } from '../app/celery.js';
+import { emitHook } from '../app/tracer.js';
 import type { Broker, Consumer, Delivery, QueueSpec } from '../brokers/broker.js';
-import { InvalidTaskError, NotRegistered } from '../errors.js';
+import { ImproperlyConfigured, InvalidTaskError, NotRegistered } from '../errors.js';
+import { disabledDispatcher, type EventDispatcher } from '../events/dispatcher.js';
 import type { Service } from '../lifecycle/service.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { decodeTaskMessage, peekIdentity, type TaskMessage } from '../protocol/message.js';
+import { saferepr } from '../protocol/pyrepr.js';
+import { formatAwareIso } from '../protocol/time.js';
 import { States } from '../types.js';
 import { buildMeta } from '../backends/meta.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Executor } from './executor.js';
-import { Request, taskSettings, type TaskSettings } from './request.js';
+import { parseRate, RateLimiter } from './rate-limit.js';
+import { Request, taskSettings, type TaskSettings, type WorkerTaskDefaults } from './request.js';
 import type { Task } from '../app/task.js';
 
 export interface ConsumerDeps {
@@ -27,7 +33,17 @@ export interface ConsumerDeps {
   readonly queues: readonly QueueSpec[];
   /** Most unsettled deliveries held at once (concurrency x prefetch multiplier); 0 = unlimited. */
   readonly prefetch: number;
+  /** Worker-wide task defaults (`--time-limit`, `--soft-time-limit`). */
+  readonly taskDefaults?: WorkerTaskDefaults;
+  readonly events?: EventDispatcher;
 }
+
+/**
+ * Rate-limited requests waiting for a token do not count against prefetch (so other tasks keep flowing), up to
+ * this many per task; past it the worker stops fetching extra messages for them, so a queue full of one
+ * rate-limited task is not pulled into memory all at once.
+ */
+export const RATE_LIMIT_MAX_HELD = 1000;
 
 export class TaskConsumer implements Service {
   readonly name = 'consumer';
@@ -35,11 +51,25 @@ export class TaskConsumer implements Service {
   private readonly settings = new Map<string, TaskSettings>();
   /** Requests waiting for their ETA, with their timers. */
   private readonly scheduled = new Map<Request, NodeJS.Timeout>();
-  /** How far prefetch is raised: one per ETA request held, as Celery does (`strategy.py:194`). */
-  private etaBump = 0;
+  /** How far prefetch is raised: one per ETA request held, as Celery does (`strategy.py:194`), and per waiting rate-limited request. */
+  private prefetchBump = 0;
   private readonly etaRequests = new Set<Request>();
+  private readonly rateBumped = new Set<Request>();
+  private readonly rateBumpedByTask = new Map<string, number>();
+  private readonly limiter: RateLimiter<Request>;
+  private readonly events: EventDispatcher;
 
-  constructor(private readonly deps: ConsumerDeps) {}
+  constructor(private readonly deps: ConsumerDeps) {
+    this.events = deps.events ?? disabledDispatcher;
+    this.limiter = new RateLimiter<Request>({ release: (request) => this.releaseLimited(request) });
+    if (!deps.app.conf.workerDisableRateLimits) {
+      for (const task of deps.app.tasks.values()) {
+        const rate =
+          task.options.rateLimit !== undefined ? task.options.rateLimit : deps.app.conf.taskDefaultRateLimit;
+        this.limiter.set(task.name, checkedRate(task.name, rate));
+      }
+    }
+  }
 
   async start(): Promise<void> {
     this.consumer = await this.deps.broker.consume(this.deps.queues, (d) => this.onDelivery(d), {
@@ -47,23 +77,49 @@ export class TaskConsumer implements Service {
     });
   }
 
-  /** Stops fetching new messages; returns the requests received but not started, for the caller to give back. */
+  /** Stops fetching new messages. Requests held (ETA, rate limit) stay held until `takeScheduled()`. */
   async stop(): Promise<void> {
     await this.consumer?.cancel();
     this.consumer = undefined;
   }
 
-  /** Requests held for a future ETA, which will not start now; their timers are cleared. */
+  /** Requests held for a future ETA or a rate-limit token, which will not start now; their timers are cleared. */
   takeScheduled(): Request[] {
     const held = [...this.scheduled.keys()];
     for (const timer of this.scheduled.values()) clearTimeout(timer);
     this.scheduled.clear();
-    return held;
+    return [...held, ...this.limiter.takeAll()];
   }
 
   /** Requests waiting for an ETA (for inspection). */
   scheduledRequests(): Request[] {
     return [...this.scheduled.keys()];
+  }
+
+  /** Requests waiting for a rate-limit token. */
+  get rateLimited(): number {
+    return this.limiter.waiting;
+  }
+
+  /**
+   * Changes a task's rate limit on this worker now (remote control's `rate_limit`): `"10/s"`, `"100/m"`, `"5/h"`,
+   * a number per second, or null to remove it. Requests already waiting follow the new rate.
+   */
+  setRateLimit(taskName: string, rate: string | number | null): void {
+    const task = this.deps.app.tasks.get(taskName);
+    if (!task)
+      throw new ImproperlyConfigured(`Cannot set the rate limit of ${taskName}: no such task on this worker`);
+    const perSecond = checkedRate(taskName, rate);
+    if (this.deps.app.conf.workerDisableRateLimits) {
+      this.deps.logger.warn(`Rate limit for ${taskName} not applied: workerDisableRateLimits is on`);
+      return;
+    }
+    this.limiter.set(taskName, perSecond);
+    this.deps.logger.info(
+      perSecond > 0
+        ? `Rate limit for ${taskName} set to ${String(rate)}`
+        : `Rate limits disabled for tasks of type ${taskName}`,
+    );
   }
 
   /** The executor calls this when a request is settled, so held ETA capacity is released. */
@@ -72,8 +128,8 @@ export class TaskConsumer implements Service {
   }
 
   private bumpPrefetch(delta: number): void {
-    this.etaBump += delta;
-    if (this.deps.prefetch > 0) this.consumer?.setPrefetch(this.deps.prefetch + this.etaBump);
+    this.prefetchBump += delta;
+    if (this.deps.prefetch > 0) this.consumer?.setPrefetch(this.deps.prefetch + this.prefetchBump);
   }
 
   private onDelivery(delivery: Delivery): void {
@@ -118,18 +174,54 @@ export class TaskConsumer implements Service {
     }
     const request = new Request(message, delivery, task, this.settingsFor(task), this.deps.hostname);
     logger.info(`Task ${request.label} received`);
-    if (app.hooks.has('taskReceived'))
-      void app.hooks.emit('taskReceived', { taskId: request.id, taskName: request.name });
     const now = Date.now();
+    // Expired requests are discarded before anything announces them (celery/worker/strategy.py:160).
     if (request.isExpired(now)) {
       void executor.revoke(request, 'expired');
       return;
     }
+    void emitHook(app.hooks, logger, 'taskReceived', {
+      taskId: request.id,
+      taskName: request.name,
+      request: request.context(),
+    });
+    executor.event(request, 'task-received', {
+      name: request.name,
+      args: message.argsrepr ?? '',
+      kwargs: message.kwargsrepr ?? '',
+      root_id: message.rootId,
+      parent_id: message.parentId,
+      retries: message.retries,
+      eta: message.eta === null ? null : formatAwareIso(message.eta),
+      expires: message.expires === null ? null : formatAwareIso(message.expires),
+    });
     if (message.eta !== null && message.eta > now) {
       this.hold(request, message.eta - now);
       return;
     }
-    executor.submit(request);
+    this.dispatch(request);
+  }
+
+  /** Hands a request to the executor, unless its task's rate limit makes it wait for a token first. */
+  private dispatch(request: Request): void {
+    if (this.limiter.admit(request.name, request)) {
+      const held = this.rateBumpedByTask.get(request.name) ?? 0;
+      if (held < RATE_LIMIT_MAX_HELD) {
+        this.rateBumped.add(request);
+        this.rateBumpedByTask.set(request.name, held + 1);
+        this.bumpPrefetch(1);
+      }
+      return;
+    }
+    this.deps.executor.submit(request);
+  }
+
+  private releaseLimited(request: Request): void {
+    if (this.rateBumped.delete(request)) {
+      this.rateBumpedByTask.set(request.name, (this.rateBumpedByTask.get(request.name) ?? 1) - 1);
+      this.bumpPrefetch(-1);
+    }
+    this.deps.executor.submit(request);
   }
 
   private hold(request: Request, delayMs: number): void {
@@ -142,11 +234,11 @@ export class TaskConsumer implements Service {
       const remaining = (request.message.eta ?? 0) - Date.now();
       if (remaining > 0) {
         this.etaRequests.delete(request);
-        this.etaBump--;
+        this.prefetchBump--;
         this.hold(request, remaining);
         return;
       }
-      this.deps.executor.submit(request);
+      this.dispatch(request);
     }, step);
     this.scheduled.set(request, timer);
   }
@@ -154,7 +246,7 @@ export class TaskConsumer implements Service {
   private settingsFor(task: Task<unknown[], unknown>): TaskSettings {
     let settings = this.settings.get(task.name);
     if (!settings) {
-      settings = taskSettings(task, this.deps.app.conf);
+      settings = taskSettings(task, this.deps.app.conf, this.deps.taskDefaults);
       this.settings.set(task.name, settings);
     }
     return settings;
@@ -188,8 +280,7 @@ export class TaskConsumer implements Service {
         null,
       );
     }
-    if (app.hooks.has('taskRejected'))
-      await app.hooks.emit('taskRejected', { taskId: identity.taskId, reason });
+    await emitHook(app.hooks, logger, 'taskRejected', { taskId: identity.taskId, reason, requeue: false });
     await broker.reject(delivery, { requeue: false, reason }).catch((rejectError: unknown) => {
       logger.error(
         { err: rejectError },
@@ -206,13 +297,26 @@ export class TaskConsumer implements Service {
     );
     const error = new NotRegistered(message.task);
     (error as { pyArgs?: unknown[] }).pyArgs = [message.task];
-    if (app.conf.backend) await this.storeFailure(message.id, error, null);
-    if (app.hooks.has('taskUnknown'))
-      await app.hooks.emit('taskUnknown', { taskId: message.id, taskName: message.task });
     await broker
       .reject(delivery, { requeue: false, reason: 'unknown-task' })
       .catch((rejectError: unknown) => {
         logger.error({ err: rejectError }, `Could not reject a message: ${(rejectError as Error).message}`);
       });
+    if (app.conf.backend) await this.storeFailure(message.id, error, null);
+    if (this.events.enabled) {
+      void this.events.send('task-failed', {
+        uuid: message.id,
+        exception: `NotRegistered(${saferepr(message.task)})`,
+      });
+    }
+    await emitHook(app.hooks, logger, 'taskUnknown', { taskId: message.id, taskName: message.task });
+  }
+}
+
+function checkedRate(taskName: string, rate: string | number | null | undefined): number {
+  try {
+    return parseRate(rate);
+  } catch (error) {
+    throw new ImproperlyConfigured(`rateLimit of task ${taskName}: ${(error as Error).message}`);
   }
 }

@@ -1,22 +1,31 @@
 /**
- * Runs accepted requests through the pool and records what happened, as `celery/app/trace.py` and
- * `celery/worker/request.py` do: ack early (when the pool takes the task) or late (after the result is stored),
- * store STARTED/SUCCESS/FAILURE/RETRY, publish callbacks and the next chain link, fire hooks and log.
+ * Runs accepted requests through the pool and settles them, as `celery/worker/request.py` does: ack early (when
+ * the pool takes the task) or late (after the outcome is recorded), send task events, and hand the outcome to the
+ * shared tracer (`app/tracer.ts`), which stores states, publishes callbacks and retries and fires hooks and task
+ * handlers in Celery's order.
  */
 import type { Celery } from '../app/celery.js';
+import {
+  emitHook,
+  exceptionRepr,
+  traceBeforeStart,
+  traceOutcome,
+  tracePrerun,
+  type TraceResult,
+} from '../app/tracer.js';
 import type { ResultBackend } from '../backends/backend.js';
-import { buildMeta, type MetaRequest } from '../backends/meta.js';
 import type { Broker } from '../brokers/broker.js';
-import type { Reject } from '../errors.js';
-import { isCeleriacError, TaskRevokedError } from '../errors.js';
+import { isCeleriacError, TaskRevokedError, type Reject, type Retry } from '../errors.js';
+import { disabledDispatcher, type EventDispatcher } from '../events/dispatcher.js';
 import { Batcher } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
-import { serializeException } from '../protocol/exception.js';
+import { formatTraceback } from '../protocol/exception.js';
 import { saferepr } from '../protocol/pyrepr.js';
-import { States, type ResultTuple } from '../types.js';
-import { publishErrbacks, publishSuccessFollowUps } from './followups.js';
-import type { Pool } from './pools/pool.js';
+import { States, type JsonValue } from '../types.js';
+import type { Pool, PoolOutcome } from './pools/pool.js';
 import type { Request } from './request.js';
+import { WorkerIO } from './worker-io.js';
+import { WorkerLostTracker } from './worker-lost.js';
 
 export interface ExecutorDeps {
   readonly app: Celery;
@@ -25,9 +34,16 @@ export interface ExecutorDeps {
   readonly pool: Pool;
   readonly logger: Logger;
   readonly hostname: string;
+  /** Where task events go (a no-op unless the worker sends task events). */
+  readonly events?: EventDispatcher;
   /** Called whenever a request finishes (settled), so the consumer can account for it. */
   readonly onDone: (request: Request) => void;
+  /** Requeues allowed after a task lost its pool child (worker-lost.ts). */
+  readonly maxWorkerLostRequeues?: number;
 }
+
+/** How many recently succeeded ids `workerDeduplicateSuccessfulTasks` remembers in memory (Celery: 1000). */
+const SUCCESSFUL_MEMORY = 1000;
 
 export class Executor {
   private readonly waiting: Request[] = [];
@@ -37,9 +53,21 @@ export class Executor {
   /** Tasks finished since start (Celery's `processed` in heartbeats). */
   processed = 0;
   private accepting = true;
+  readonly io: WorkerIO;
+  private readonly events: EventDispatcher;
+  private readonly successful = new Set<string>();
+  private readonly workerLost: WorkerLostTracker;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.acks = new Batcher((requests) => deps.broker.ack(requests.map((r) => r.delivery)));
+    this.io = new WorkerIO(deps);
+    this.events = deps.events ?? disabledDispatcher;
+    this.workerLost = new WorkerLostTracker(deps.maxWorkerLostRequeues);
+  }
+
+  /** The pool grew or shrank: start what now fits. */
+  capacityChanged(): void {
+    this.pump();
   }
 
   get active(): number {
@@ -78,6 +106,12 @@ export class Executor {
     return this.acks.flush().catch(() => undefined);
   }
 
+  /** Sends a task event for a request, if events are on and the task sends them. */
+  event(request: Request, type: string, fields: Record<string, JsonValue> = {}): void {
+    if (!this.events.enabled || !request.settings.sendEvents) return;
+    void this.events.send(type, { uuid: request.id, ...fields });
+  }
+
   private pump(): void {
     while (this.accepting && this.running.size < this.deps.pool.concurrency && this.waiting.length > 0) {
       const request = this.waiting.shift()!;
@@ -103,40 +137,6 @@ export class Executor {
       `Internal error while processing ${request.label}: ${(error as Error).message}`,
     );
     await this.reject(request, false, 'internal-error');
-  }
-
-  private metaRequest(request: Request): MetaRequest {
-    const m = request.message;
-    return {
-      taskId: m.id,
-      groupId: m.group,
-      parentId: m.parentId,
-      name: m.task,
-      args: m.args,
-      kwargs: m.kwargs,
-      worker: this.deps.hostname,
-      retries: m.retries,
-      queue: request.delivery.queue,
-    };
-  }
-
-  /** Stores a state for the request, unless results are ignored for it. */
-  async store(
-    request: Request,
-    state: string,
-    result: unknown,
-    children?: ResultTuple[],
-    force = false,
-  ): Promise<void> {
-    if (request.ignoreResult && !force) return;
-    const meta = buildMeta({
-      state,
-      result,
-      request: this.metaRequest(request),
-      extended: this.deps.app.conf.resultExtended,
-      ...(children ? { children: children } : {}),
-    });
-    await this.deps.backend.store(meta);
   }
 
   ack(request: Request): Promise<void> {
@@ -166,154 +166,166 @@ export class Executor {
   /** Records a request that will not run (expired or revoked) as REVOKED and acknowledges it. */
   async revoke(request: Request, reason: 'expired' | 'revoked'): Promise<void> {
     this.deps.logger.info(`Discarding revoked task: ${request.label} (${reason})`);
+    request.finished = true;
     const error = new TaskRevokedError(reason);
     (error as { pyArgs?: unknown[] }).pyArgs = [reason];
-    await this.safely(request, () => this.store(request, States.REVOKED, error, undefined, true));
-    await this.deps.app.hooks.emit('taskRevoked', {
+    const expired = reason === 'expired';
+    this.event(request, 'task-revoked', { terminated: false, signum: null, expired });
+    await this.io.store(request, States.REVOKED, error);
+    await this.ack(request);
+    await emitHook(this.deps.app.hooks, this.deps.logger, 'taskRevoked', {
       taskId: request.id,
       taskName: request.name,
       terminated: false,
-      expired: reason === 'expired',
+      expired,
+      signum: null,
+      request: request.context(),
     });
-    await this.ack(request);
   }
 
-  private async safely(request: Request, fn: () => Promise<void>): Promise<boolean> {
-    try {
-      await fn();
-      return true;
-    } catch (error) {
-      this.deps.logger.error(
-        { err: error },
-        `Could not store the state of ${request.label}: ${(error as Error).message}`,
-      );
-      return false;
+  /**
+   * `workerDeduplicateSuccessfulTasks`: a redelivered late-ack task that already succeeded is acknowledged and
+   * skipped (`celery/app/trace.py:396`), by this worker's memory of recent successes or by its stored state.
+   */
+  private async alreadySucceeded(request: Request): Promise<boolean> {
+    const { app, backend, logger } = this.deps;
+    if (!app.conf.workerDeduplicateSuccessfulTasks || !request.settings.acksLate) return false;
+    if (!request.delivery.redelivered || !app.conf.backend) return false;
+    let done = this.successful.has(request.id);
+    if (!done) {
+      try {
+        done = (await backend.get(request.id))?.status === States.SUCCESS;
+      } catch {
+        return false;
+      }
     }
+    if (done) logger.info(`Task ${request.label} ignored: task already completed successfully.`);
+    return done;
   }
 
   private async execute(request: Request): Promise<void> {
-    const { app, pool, hostname } = this.deps;
-    const { settings } = request;
+    const { pool, hostname, logger } = this.deps;
     if (request.isExpired(Date.now())) {
       await this.revoke(request, 'expired');
       return;
     }
+    if (await this.alreadySucceeded(request)) {
+      await this.ack(request);
+      return;
+    }
+    const { settings } = request;
     request.startedAt = performance.now();
     if (!settings.acksLate) void this.ack(request);
-    const context = request.context();
-    if (app.hooks.has('taskPrerun')) {
-      await app.hooks.emit('taskPrerun', {
-        taskId: request.id,
-        taskName: request.name,
-        args: context.args,
-        kwargs: context.kwargs,
-      });
-    }
+    this.event(request, 'task-started');
+    const io = this.io.forRequest(request);
+    const target = { name: request.name, handlers: request.task.options, request: request.context() };
+    await tracePrerun(io, target);
+    await traceBeforeStart(io, target);
     const limits = request.timeLimits;
     const outcome = await pool.run({
-      request: context,
+      request: target.request,
       task: request.task,
       timeLimit: limits.hard,
       softTimeLimit: limits.soft,
-      updateState: (state, meta) => this.store(request, state, meta),
-      onStart: (pid) => {
-        if (settings.trackStarted)
-          void this.safely(request, () => this.store(request, States.STARTED, { pid, hostname }));
-      },
+      updateState: (state, meta) => this.io.updateState(request, state, meta),
+      sendEvent: async (type, fields) => this.event(request, type, fields),
+      onStart: (pid) => void this.io.store(request, States.STARTED, { pid, hostname }),
     });
+    request.finished = true;
     const runtime = Number(((performance.now() - request.startedAt) / 1000).toFixed(6));
-    if (outcome.ok) await this.succeeded(request, outcome.value, runtime);
-    else await this.failed(request, outcome.error, runtime);
-  }
-
-  private async succeeded(request: Request, value: unknown, runtime: number): Promise<void> {
-    const { app, logger } = this.deps;
-    let children: ResultTuple[] = [];
-    try {
-      children = await publishSuccessFollowUps(app, request, value);
-    } catch (error) {
+    const lost = this.workerLostDecision(request, outcome);
+    if (lost === 'requeue') {
+      logger.warn(
+        `Worker running ${request.label} was lost; the task goes back to its queue (rejectOnWorkerLost)`,
+      );
+      await this.reject(request, true, 'worker-lost');
+      return;
+    }
+    if (lost === 'dead-letter') {
       logger.error(
-        { err: error },
-        `Could not publish the callbacks of ${request.label}: ${(error as Error).message}`,
+        `Task ${request.label} lost its pool child more than ${this.workerLost.maxRequeues} times: ` +
+          'stored as FAILURE and dead-lettered instead of requeued again',
       );
+      // Dead-letter first, so that whoever sees the FAILURE also finds the message in the dead letters.
+      await this.reject(request, false, 'worker-lost-requeue-limit');
     }
-    const stored = await this.safely(request, () => this.store(request, States.SUCCESS, value, children));
-    logger.info(`Task ${request.label} succeeded in ${runtime}s: ${saferepr(value, 1024)}`);
-    if (app.hooks.has('taskSuccess'))
-      await app.hooks.emit('taskSuccess', { taskId: request.id, taskName: request.name, result: value });
-    await this.postrun(request, value, States.SUCCESS);
-    if (!stored && request.settings.acksLate) {
-      await this.reject(request, true, 'result-store-failed');
-      return;
-    }
-    await this.ack(request);
+    const result = await traceOutcome(io, target, outcome, runtime);
+    await this.settle(request, result, runtime);
   }
 
-  private async failed(request: Request, error: unknown, runtime: number): Promise<void> {
-    const { app, logger } = this.deps;
-    if (isCeleriacError(error, 'Retry')) {
-      logger.info(`Task ${request.label} retry: ${(error as Error).message}`);
-      await this.safely(request, () =>
-        this.store(request, States.RETRY, (error as { exc?: unknown }).exc ?? error),
-      );
-      await app.hooks.emit('taskRetry', { taskId: request.id, taskName: request.name, reason: error });
-      await this.postrun(request, error, States.RETRY);
-      await this.ack(request);
-      return;
+  /**
+   * A task whose thread or process died: with late acks and `rejectOnWorkerLost` it goes back to its queue, up to
+   * the requeue cap (worker-lost.ts); otherwise it fails with WorkerLostError.
+   */
+  private workerLostDecision(
+    request: Request,
+    outcome: PoolOutcome,
+  ): 'requeue' | 'dead-letter' | 'fail' | null {
+    if (outcome.ok) {
+      this.workerLost.forget(request.id);
+      return null;
     }
-    if (isCeleriacError(error, 'Ignore')) {
-      logger.info(`Task ${request.label} ignored`);
-      await this.postrun(request, error, States.IGNORED);
-      await this.ack(request);
-      return;
-    }
-    if (isCeleriacError(error, 'Reject')) {
-      const reject = error as Reject;
-      logger.info(`Task ${request.label} rejected${reject.requeue ? ' (requeued)' : ''}: ${reject.reason}`);
-      await app.hooks.emit('taskRejected', { taskId: request.id, reason: reject.reason });
-      await this.postrun(request, error, States.REJECTED);
-      await this.reject(request, reject.requeue, reject.reason || 'rejected');
-      return;
-    }
-    const info = serializeException(error);
-    logger.error(
-      { err: error instanceof Error ? error : undefined },
-      `Task ${request.label} raised unexpected: ${info.exc_type}(${saferepr(info.exc_message, 1024)}) after ${runtime}s`,
-    );
-    const storeIt = !request.ignoreResult || request.settings.storeErrorsEvenIfIgnored;
-    const failure = error instanceof Error ? error : new Error(String(error));
-    const stored = storeIt
-      ? await this.safely(request, () => this.store(request, States.FAILURE, failure, undefined, true))
-      : true;
-    try {
-      await publishErrbacks(app, request);
-    } catch (publishError) {
-      logger.error({ err: publishError }, `Could not publish the errbacks of ${request.label}`);
-    }
-    await app.hooks.emit('taskFailure', {
-      taskId: request.id,
-      taskName: request.name,
-      error,
-      args: request.message.args,
-      kwargs: request.message.kwargs,
-    });
-    await this.postrun(request, error, States.FAILURE);
-    if (!request.settings.acksLate) return;
-    if (!stored) await this.reject(request, true, 'result-store-failed');
-    else if (request.settings.acksOnFailureOrTimeout) await this.ack(request);
-    else await this.reject(request, false, 'task-failed');
+    if (!isCeleriacError(outcome.error, 'WorkerLostError')) return null;
+    return this.workerLost.decide(request.id, request.settings);
   }
 
-  private async postrun(request: Request, retval: unknown, state: string): Promise<void> {
-    const { app } = this.deps;
-    if (!app.hooks.has('taskPostrun')) return;
-    await app.hooks.emit('taskPostrun', {
-      taskId: request.id,
-      taskName: request.name,
-      args: request.message.args,
-      kwargs: request.message.kwargs,
-      retval,
-      state,
-    });
+  /** Acknowledges or rejects the delivery for the recorded outcome, then sends the task event. */
+  private async settle(request: Request, result: TraceResult, runtime: number): Promise<void> {
+    const { settings } = request;
+    switch (result.state) {
+      case States.SUCCESS:
+        if (this.deps.app.conf.workerDeduplicateSuccessfulTasks) this.remember(request.id);
+        if (!result.stored && settings.acksLate) await this.reject(request, true, 'result-store-failed');
+        else await this.ack(request);
+        this.event(request, 'task-succeeded', { result: saferepr(result.value, 1024), runtime });
+        return;
+      case States.RETRY: {
+        await this.ack(request);
+        const exc = (result.value as Retry).exc;
+        this.event(request, 'task-retried', {
+          exception: exc == null ? 'None' : exceptionRepr(exc),
+          traceback: formatTraceback(exc) ?? '',
+        });
+        return;
+      }
+      case States.IGNORED:
+        await this.ack(request);
+        return;
+      case States.REJECTED: {
+        const reject = result.value as Reject;
+        if (request.settled) {
+          // As in Celery, Reject only means something with late acks: the message is already gone.
+          this.deps.logger.warn(
+            `${request.label} raised Reject, but its message was acknowledged when it started: use acksLate for Reject to take effect`,
+          );
+        }
+        await this.reject(request, reject.requeue, reject.reason || 'rejected');
+        this.event(request, 'task-rejected', { requeue: reject.requeue });
+        await emitHook(this.deps.app.hooks, this.deps.logger, 'taskRejected', {
+          taskId: request.id,
+          reason: reject.reason || 'rejected',
+          requeue: reject.requeue,
+        });
+        return;
+      }
+      case States.FAILURE:
+        if (settings.acksLate) {
+          if (!result.stored) await this.reject(request, true, 'result-store-failed');
+          else if (settings.acksOnFailureOrTimeout) await this.ack(request);
+          else await this.reject(request, false, 'task-failed');
+        }
+        this.event(request, 'task-failed', {
+          exception: exceptionRepr(result.value),
+          traceback: formatTraceback(result.value) ?? '',
+        });
+        return;
+    }
+  }
+
+  private remember(id: string): void {
+    this.successful.add(id);
+    if (this.successful.size > SUCCESSFUL_MEMORY) {
+      this.successful.delete(this.successful.values().next().value!);
+    }
   }
 }

@@ -3,6 +3,7 @@
  * (task options over app configuration), computed once.
  */
 import type { Config } from '../app/config.js';
+import { ImproperlyConfigured } from '../errors.js';
 import type { TaskRequest } from '../app/context.js';
 import type { Task } from '../app/task.js';
 import type { Delivery } from '../brokers/broker.js';
@@ -18,9 +19,36 @@ export interface TaskSettings {
   /** Seconds, or null. */
   timeLimit: number | null;
   softTimeLimit: number | null;
+  /** Whether this task sends task-* events (when the worker sends events). */
+  sendEvents: boolean;
 }
 
-export function taskSettings(task: Task<unknown[], unknown>, conf: Config): TaskSettings {
+/** Worker-wide defaults (`--time-limit`, `--soft-time-limit`) between the task's own options and the app's. */
+export interface WorkerTaskDefaults {
+  readonly timeLimit?: number | null | undefined;
+  readonly softTimeLimit?: number | null | undefined;
+}
+
+/** Checks the worker's own time limits (WorkerOptions, `--time-limit`, `--soft-time-limit`). */
+export function workerTaskDefaults(options: WorkerTaskDefaults): WorkerTaskDefaults {
+  for (const key of ['timeLimit', 'softTimeLimit'] as const) {
+    const value = options[key];
+    if (value != null && !(Number.isFinite(value) && value > 0)) {
+      throw new ImproperlyConfigured(`${key} must be a positive number of seconds or null, got ${value}`);
+    }
+  }
+  return { timeLimit: options.timeLimit, softTimeLimit: options.softTimeLimit };
+}
+
+/**
+ * The settings that apply to a task on this worker: the task's options, then the worker's, then the app's
+ * configuration. (A message's `timelimit` header wins over all of them, see `Request.timeLimits`.)
+ */
+export function taskSettings(
+  task: Task<unknown[], unknown>,
+  conf: Config,
+  worker: WorkerTaskDefaults = {},
+): TaskSettings {
   const o = task.options;
   return {
     acksLate: o.acksLate ?? conf.taskAcksLate,
@@ -29,8 +57,9 @@ export function taskSettings(task: Task<unknown[], unknown>, conf: Config): Task
     trackStarted: o.trackStarted ?? conf.taskTrackStarted,
     ignoreResult: o.ignoreResult ?? conf.taskIgnoreResult,
     storeErrorsEvenIfIgnored: o.storeErrorsEvenIfIgnored ?? conf.taskStoreErrorsEvenIfIgnored,
-    timeLimit: o.timeLimit ?? conf.taskTimeLimit,
-    softTimeLimit: o.softTimeLimit ?? conf.taskSoftTimeLimit,
+    timeLimit: o.timeLimit ?? worker.timeLimit ?? conf.taskTimeLimit,
+    softTimeLimit: o.softTimeLimit ?? worker.softTimeLimit ?? conf.taskSoftTimeLimit,
+    sendEvents: o.sendEvents ?? true,
   };
 }
 
@@ -39,6 +68,11 @@ export class Request {
   settled = false;
   /** `performance.now()` when the pool started it. */
   startedAt = 0;
+  /**
+   * Set once the outcome is recorded. A task abandoned at its hard time limit may still be running in the async
+   * pool; from then on its `updateState` calls are dropped so they cannot overwrite the recorded FAILURE.
+   */
+  finished = false;
 
   constructor(
     readonly message: TaskMessage,
@@ -105,6 +139,7 @@ export class Request {
       origin: m.origin,
       ignoreResult: this.ignoreResult,
       isEager,
+      shadow: m.shadow,
       embed: m.embed,
       queue: this.delivery.queue,
     };

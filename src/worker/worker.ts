@@ -1,21 +1,26 @@
 /**
- * The worker: the composition root. It builds its services (pool, executor, consumer) in a visible list, starts
- * them in order and stops them in reverse. Warm shutdown stops fetching, gives back what has not started, waits for
- * running tasks (up to `shutdownTimeout`), then closes; cold shutdown gives back everything unacknowledged at once.
+ * The worker: the composition root. It builds its services (pool, executor, consumer, autoscaler) in a visible
+ * list, starts them in order and stops them in reverse. Warm shutdown stops fetching, gives back what has not
+ * started, waits for running tasks (up to `shutdownTimeout`), then closes; cold shutdown stops the pool and gives
+ * back everything unacknowledged at once.
  */
 import { availableParallelism } from 'node:os';
 import type { Celery } from '../app/celery.js';
 import type { PoolName } from '../app/config.js';
 import type { QueueSpec } from '../brokers/broker.js';
-import { ImproperlyConfigured } from '../errors.js';
+import { ImproperlyConfigured, WorkerLostError } from '../errors.js';
 import { deferred, type Deferred } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
+import { States, type JsonValue } from '../types.js';
+import { absoluteAppSpec } from './app-module.js';
+import { Autoscaler } from './autoscale.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
-import { defaultNodename, expandNodename } from './nodename.js';
-import type { Pool } from './pools/pool.js';
+import { expandNodename } from './nodename.js';
+import type { Pool, PoolInfo } from './pools/pool.js';
 import { createPool } from './pools/index.js';
-import type { Request } from './request.js';
+import { workerTaskDefaults, type Request, type WorkerTaskDefaults } from './request.js';
+import { BrokerEventDispatcher, disabledDispatcher } from '../events/dispatcher.js';
 
 export interface WorkerOptions {
   /** Node name, `name@%h` style (default `celery@<host>`). */
@@ -28,7 +33,38 @@ export interface WorkerOptions {
   prefetchMultiplier?: number;
   /** Seconds a warm shutdown waits for running tasks before it turns cold (default: forever). */
   shutdownTimeout?: number | null;
+  /** Hard time limit in seconds for tasks without their own (`--time-limit`; default `taskTimeLimit`). */
+  timeLimit?: number | null;
+  /** Soft time limit in seconds for tasks without their own (`--soft-time-limit`; default `taskSoftTimeLimit`). */
+  softTimeLimit?: number | null;
   logger?: Logger;
+  /**
+   * The module exporting the app, `path[:name]` (what `-A` names): the threads and prefork pools need it, as each
+   * of their children loads the app itself. Relative paths are resolved against the current directory.
+   */
+  appModule?: string;
+  /** Replace a pool child after this many tasks (threads, prefork; default `workerMaxTasksPerChild`). */
+  maxTasksPerChild?: number | null;
+  /** Replace a pool child whose memory passed this many KiB after a task (default `workerMaxMemoryPerChild`). */
+  maxMemoryPerChild?: number | null;
+  /** `[max, min]` processes or threads: grow and shrink with the load (`--autoscale max,min`). */
+  autoscale?: readonly [number, number];
+  /** Requeues allowed for a task whose child died, under acksLate + rejectOnWorkerLost (default 3). */
+  maxWorkerLostRequeues?: number;
+}
+
+/** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
+export interface WorkerStats {
+  hostname: string;
+  pid: number;
+  /** Seconds since start. */
+  uptime: number;
+  prefetch_count: number;
+  /** Tasks finished since start, and running now. */
+  processed: number;
+  active: number;
+  pool: PoolInfo;
+  autoscaler?: { max: number; min: number; current: number; qty: number };
 }
 
 export type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -39,34 +75,67 @@ export function defaultConcurrency(pool: PoolName): number {
   return availableParallelism();
 }
 
+function positiveIntOrNull(name: string, value: number | null): number | null {
+  if (value !== null && (!Number.isInteger(value) || value < 1)) {
+    throw new ImproperlyConfigured(`${name} must be a positive integer or null, got ${value}`);
+  }
+  return value;
+}
+
 export class Worker {
   readonly hostname: string;
   readonly poolName: PoolName;
+  /** Tasks at once (with autoscale: the maximum). */
   readonly concurrency: number;
   readonly queues: readonly QueueSpec[];
   readonly prefetch: number;
+  readonly appModule: string | undefined;
+  readonly maxTasksPerChild: number | null;
+  readonly maxMemoryPerChild: number | null;
   state: WorkerState = 'new';
+  /** Set when the worker stopped because of an error it could not recover from (its exit code is then 1). */
+  failure: Error | undefined;
   private readonly logger: Logger;
   private pool: Pool | undefined;
   private executor: Executor | undefined;
   private consumer: TaskConsumer | undefined;
+  private autoscaler: Autoscaler | undefined;
+  private readonly autoscale: readonly [number, number] | undefined;
+  private readonly maxWorkerLostRequeues: number | undefined;
+  private startedAt = Date.now();
   private stopping: Promise<void> | undefined;
   private readonly stopped: Deferred<void> = deferred();
   private readonly shutdownTimeout: number | null;
   private readonly coldRequested: Deferred<void> = deferred();
+  private readonly taskDefaults: WorkerTaskDefaults;
 
   constructor(
     readonly app: Celery,
     options: WorkerOptions = {},
   ) {
     const conf = app.conf;
-    this.hostname = options.hostname ? expandNodename(options.hostname) : defaultNodename();
+    this.hostname = expandNodename(options.hostname);
     this.poolName = options.pool ?? conf.workerPool;
-    const concurrency = options.concurrency ?? conf.workerConcurrency ?? defaultConcurrency(this.poolName);
+    this.autoscale = this.checkAutoscale(options.autoscale);
+    const concurrency =
+      this.autoscale?.[0] ??
+      options.concurrency ??
+      conf.workerConcurrency ??
+      defaultConcurrency(this.poolName);
     if (!Number.isInteger(concurrency) || concurrency < 1) {
       throw new ImproperlyConfigured(`concurrency must be a positive integer, got ${concurrency}`);
     }
     this.concurrency = this.poolName === 'solo' ? 1 : concurrency;
+    this.appModule = options.appModule === undefined ? undefined : absoluteAppSpec(options.appModule);
+    this.maxTasksPerChild = positiveIntOrNull(
+      'maxTasksPerChild',
+      options.maxTasksPerChild !== undefined ? options.maxTasksPerChild : conf.workerMaxTasksPerChild,
+    );
+    this.maxMemoryPerChild = positiveIntOrNull(
+      'maxMemoryPerChild',
+      options.maxMemoryPerChild !== undefined ? options.maxMemoryPerChild : conf.workerMaxMemoryPerChild,
+    );
+    this.maxWorkerLostRequeues = options.maxWorkerLostRequeues;
     const multiplier = options.prefetchMultiplier ?? conf.workerPrefetchMultiplier;
     if (!Number.isInteger(multiplier) || multiplier < 0) {
       throw new ImproperlyConfigured(`prefetch multiplier must be a non-negative integer, got ${multiplier}`);
@@ -77,6 +146,34 @@ export class Worker {
     this.shutdownTimeout =
       options.shutdownTimeout !== undefined ? options.shutdownTimeout : conf.workerShutdownTimeout;
     this.logger = options.logger ?? app.logger;
+    this.taskDefaults = workerTaskDefaults(options);
+  }
+
+  /**
+   * Changes a task's rate limit on this worker (what remote control's `rate_limit` calls): `"10/s"`, `"100/m"`,
+   * `"5/h"`, a number per second, or null to remove it.
+   */
+  setRateLimit(taskName: string, rate: string | number | null): void {
+    if (!this.consumer) throw new ImproperlyConfigured(`worker ${this.hostname} is not running`);
+    this.consumer.setRateLimit(taskName, rate);
+  }
+
+  private checkAutoscale(
+    autoscale: readonly [number, number] | undefined,
+  ): readonly [number, number] | undefined {
+    if (autoscale === undefined) return undefined;
+    const [max, min] = autoscale;
+    if (!Number.isInteger(max) || !Number.isInteger(min) || min < 0 || max < 1 || min > max) {
+      throw new ImproperlyConfigured(
+        `autoscale must be [max, min] with max >= 1 and 0 <= min <= max (--autoscale 10,3), got [${max}, ${min}]`,
+      );
+    }
+    if (this.poolName !== 'threads' && this.poolName !== 'prefork') {
+      throw new ImproperlyConfigured(
+        `autoscale needs the threads or prefork pool, not ${this.poolName} (add -P prefork)`,
+      );
+    }
+    return [max, min];
   }
 
   /** Resolves once the worker has stopped (after `stop()`). */
@@ -97,14 +194,30 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ImproperlyConfigured(`worker ${this.hostname} was already started`);
     this.state = 'starting';
+    this.startedAt = Date.now();
     const { app } = this;
     app.origin = this.hostname;
     await app.hooks.emit('workerInit', { hostname: this.hostname });
     try {
       const [broker, backend] = await Promise.all([app.getBroker(), app.getBackend()]);
-      this.pool = await createPool(this.poolName, { concurrency: this.concurrency, logger: this.logger });
+      const executorRef: { current?: Executor } = {};
+      this.pool = await createPool(this.poolName, {
+        concurrency: this.autoscale ? this.autoscale[1] : this.concurrency,
+        logger: this.logger,
+        appModule: this.appModule,
+        hostname: this.hostname,
+        broker,
+        backend,
+        maxTasksPerChild: this.maxTasksPerChild,
+        maxMemoryPerChild: this.maxMemoryPerChild,
+        onCapacityChange: () => executorRef.current?.capacityChanged(),
+        onFatal: (error) => this.fatal(error),
+      });
       await this.pool.start();
       const consumerRef: { current?: TaskConsumer } = {};
+      const events = app.conf.workerSendTaskEvents
+        ? new BrokerEventDispatcher({ broker, hostname: this.hostname, logger: this.logger })
+        : disabledDispatcher;
       this.executor = new Executor({
         app,
         broker,
@@ -112,8 +225,13 @@ export class Worker {
         pool: this.pool,
         logger: this.logger,
         hostname: this.hostname,
+        events,
         onDone: (request) => consumerRef.current?.done(request),
+        ...(this.maxWorkerLostRequeues === undefined
+          ? {}
+          : { maxWorkerLostRequeues: this.maxWorkerLostRequeues }),
       });
+      executorRef.current = this.executor;
       this.consumer = new TaskConsumer({
         app,
         broker,
@@ -123,12 +241,27 @@ export class Worker {
         hostname: this.hostname,
         queues: this.queues,
         prefetch: this.prefetch,
+        taskDefaults: this.taskDefaults,
+        events,
       });
       consumerRef.current = this.consumer;
       await broker.declare(this.queues);
       await this.consumer.start();
+      if (this.autoscale) {
+        const pool = this.pool;
+        const executor = this.executor;
+        this.autoscaler = new Autoscaler(this.autoscale[0], this.autoscale[1], {
+          logger: this.logger,
+          processes: () => pool.concurrency,
+          qty: () => executor.active + executor.queued,
+          grow: (n) => pool.grow?.(n),
+          shrink: (n) => pool.shrink?.(n),
+        });
+        await this.autoscaler.start();
+      }
     } catch (error) {
       this.state = 'stopped';
+      await this.autoscaler?.stop();
       await this.pool?.stop({ cold: true });
       await app.close();
       this.stopped.resolve();
@@ -137,6 +270,69 @@ export class Worker {
     this.state = 'running';
     this.logger.info(`${this.hostname} ready.`);
     await app.hooks.emit('workerReady', { hostname: this.hostname });
+  }
+
+  /** What Celery's `inspect stats` reports about this worker: pid, uptime, prefetch, pool and autoscaler. */
+  stats(): WorkerStats {
+    const conf = this.app.conf;
+    const pool = this.pool;
+    const info: PoolInfo = pool?.info?.() ?? {
+      implementation: `celeriac:${this.poolName}`,
+      'max-concurrency': pool?.concurrency ?? this.concurrency,
+    };
+    const timeouts: JsonValue = [conf.taskSoftTimeLimit ?? 0, conf.taskTimeLimit ?? 0];
+    return {
+      hostname: this.hostname,
+      pid: process.pid,
+      uptime: Math.round((Date.now() - this.startedAt) / 1000),
+      prefetch_count: this.prefetch,
+      processed: this.processed,
+      active: this.active,
+      pool: { ...info, timeouts },
+      ...(this.autoscaler ? { autoscaler: this.autoscaler.info() } : {}),
+    };
+  }
+
+  private resizable(command: string): Pool & Required<Pick<Pool, 'grow' | 'shrink'>> {
+    const pool = this.pool;
+    if (!pool?.grow || !pool.shrink || this.state !== 'running') {
+      throw new ImproperlyConfigured(
+        `${command} needs a running worker with the threads or prefork pool (this one: ${this.poolName}, ${this.state})`,
+      );
+    }
+    return pool as Pool & Required<Pick<Pool, 'grow' | 'shrink'>>;
+  }
+
+  /** Adds `n` processes or threads (remote control `pool_grow`). */
+  poolGrow(n = 1): void {
+    const pool = this.resizable('pool_grow');
+    if (this.autoscaler) this.autoscaler.scaleUp(n);
+    else pool.grow(n);
+  }
+
+  /**
+   * Removes `n` processes or threads (remote control `pool_shrink`): idle ones at once, busy ones after their
+   * task. Never below one (below the autoscaler's minimum when there is one).
+   */
+  poolShrink(n = 1): void {
+    const pool = this.resizable('pool_shrink');
+    const floor = this.autoscaler ? this.autoscaler.minConcurrency : 1;
+    const count = Math.min(n, Math.max(0, pool.concurrency - floor));
+    if (count > 0) pool.shrink(count);
+  }
+
+  /** Changes the autoscaler's bounds (remote control `autoscale max min`); returns the new `[max, min]`. */
+  setAutoscale(max: number | null, min: number | null): [number, number] {
+    if (!this.autoscaler)
+      throw new ImproperlyConfigured('autoscale: this worker was started without --autoscale');
+    return this.autoscaler.update(max, min);
+  }
+
+  /** An error the worker cannot run past (its pool cannot start children): stop now, exit non-zero. */
+  private fatal(error: Error): void {
+    this.failure ??= error;
+    this.logger.fatal({ err: error }, `Unrecoverable error: ${error.message}`);
+    void this.stop({ cold: true });
   }
 
   /**
@@ -201,17 +397,43 @@ export class Worker {
       }
       await Promise.race(waits);
     }
-    const stillRunning = (this.executor?.runningRequests() ?? []).filter((r) => !r.settled);
-    if (stillRunning.length > 0) {
-      // Not acknowledged because they did not finish: give them back so another worker runs them (at least once).
-      await broker.requeue(stillRunning.map((r) => r.delivery)).catch(() => undefined);
-      for (const request of stillRunning) request.settled = true;
+    // Stopped only now: with `--autoscale max,0` the tasks being drained may still need children started.
+    await this.autoscaler?.stop();
+    const running = this.executor?.runningRequests() ?? [];
+    if (running.length > 0 || cold) {
+      // Stop the pool first, so that no task given back below can still report a result.
+      await this.pool?.stop({ cold: true });
+      await this.giveBack(running);
+    } else {
+      await this.pool?.stop();
     }
-    await this.pool?.stop({ cold: stillRunning.length > 0 || cold });
     await this.executor?.flush();
     await app.close();
     this.state = 'stopped';
     await app.hooks.emit('workerShutdown', { hostname: this.hostname });
     this.stopped.resolve();
+  }
+
+  /**
+   * Tasks still running at a cold shutdown. Unacknowledged ones (acksLate) go back to the broker for another
+   * worker (at least once). Ones acknowledged early cannot: they are recorded as FAILURE WorkerLostError, so the
+   * loss is visible rather than a task left PENDING forever.
+   */
+  private async giveBack(running: readonly Request[]): Promise<void> {
+    const broker = await this.app.getBroker();
+    const unacked = running.filter((r) => !r.settled);
+    if (unacked.length > 0) {
+      await broker.requeue(unacked.map((r) => r.delivery)).catch((error: unknown) => {
+        this.logger.error({ err: error }, `Could not give back ${unacked.length} running task(s)`);
+      });
+      for (const request of unacked) request.settled = true;
+    }
+    for (const request of running) {
+      if (unacked.includes(request)) continue;
+      this.logger.warn(`Task ${request.label} was acknowledged before it ran and is lost: stored as FAILURE`);
+      const error = new WorkerLostError('Worker exited prematurely: cold shutdown');
+      // The store policy (ignoreResult, storeErrorsEvenIfIgnored) applies; a failed write is logged there.
+      await this.executor?.io.store(request, States.FAILURE, error);
+    }
   }
 }

@@ -19,11 +19,16 @@ export interface RunningProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export function startCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): RunningProcess {
+/** `detached` starts the process in its own process group, so a test can signal the whole group (`-pid`). */
+export function startCli(
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; detached?: boolean } = {},
+): RunningProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
   });
   let text = '';
   const listeners = new Set<() => void>();
@@ -31,8 +36,8 @@ export function startCli(args: readonly string[], options: { cwd?: string; env?:
     text += chunk.toString('utf8');
     for (const listener of [...listeners]) listener();
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
   const exit = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => {
       resolve(code ?? signal ?? -1);

@@ -143,6 +143,8 @@ class SqliteConsumer implements Consumer {
         const timer = setTimeout(done, pollMs);
         function done(): void {
           clearTimeout(timer);
+          // One listener per wait would pile up on the signal for the consumer's lifetime.
+          signal.removeEventListener('abort', done);
           resolve();
         }
         this.wake = done;

@@ -1,12 +1,29 @@
-/** `celeriac worker`: start a worker; SIGTERM/SIGINT shut it down warm, a second signal or SIGQUIT cold. */
+/**
+ * `celeriac worker`: start a worker. SIGTERM shuts it down warm (exit 0), SIGINT too (exit 1, as Celery); a second
+ * one, or SIGQUIT, cold (exit 1). SIGHUP restarts it when it is not attached to a terminal (Celery's rule, so that
+ * closing a terminal does not restart a worker into the background); in a terminal it shuts down warm.
+ * `--detach`, `--pidfile` and `--logfile` run it as a daemon (daemon.ts, docs/daemonizing.md).
+ */
 import type { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { hostname, platform, release } from 'node:os';
+import { resolve } from 'node:path';
 import type { Celery } from '../../app/celery.js';
 import type { PoolName } from '../../app/config.js';
 import { maskUrl } from '../../lifecycle/url.js';
-import { createLogger, parseLogLevel } from '../../lifecycle/logger.js';
+import { createLogger, logFileDestination, parseLogLevel, type Logger } from '../../lifecycle/logger.js';
+import { createPidlock, EX_CANTCREAT, Pidfile, PidfileLocked } from '../../lifecycle/pidfile.js';
+import { expandNodename, nodeFormat } from '../../worker/nodename.js';
 import { Worker, type WorkerOptions } from '../../worker/worker.js';
+import {
+  detach,
+  EX_RESTART,
+  isDetached,
+  isRestartedChild,
+  reportToDetachParent,
+  respawn,
+  restartLoop,
+} from '../daemon.js';
 import { loadApp } from '../load-app.js';
 import { CliError, globalOptions } from '../main.js';
 
@@ -22,6 +39,14 @@ interface WorkerFlags {
   logFormat: string;
   prefetchMultiplier?: string;
   shutdownTimeout?: string;
+  autoscale?: string;
+  maxTasksPerChild?: string;
+  maxMemoryPerChild?: string;
+  detach?: boolean;
+  pidfile?: string;
+  logfile?: string;
+  timeLimit?: string;
+  softTimeLimit?: string;
 }
 
 function positiveInt(flag: string, text: string | undefined, allowZero = false): number | undefined {
@@ -32,6 +57,26 @@ function positiveInt(flag: string, text: string | undefined, allowZero = false):
       `${flag} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got "${text}"`,
       2,
     );
+  }
+  return value;
+}
+
+/** `--autoscale max,min` (min defaults to 0, as in Celery). */
+function parseAutoscale(text: string): [number, number] {
+  const [maxText = '', minText = '0'] = text.split(',');
+  const max = Number(maxText);
+  const min = Number(minText);
+  if (!Number.isInteger(max) || !Number.isInteger(min) || max < 1 || min < 0 || min > max) {
+    throw new CliError(`--autoscale must be max,min with max >= min >= 0, e.g. 10,3; got "${text}"`, 2);
+  }
+  return [max, min];
+}
+
+function seconds(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!(Number.isFinite(value) && value > 0)) {
+    throw new CliError(`${flag} must be a positive number of seconds, got "${text}"`, 2);
   }
   return value;
 }
@@ -69,6 +114,43 @@ function banner(app: Celery, worker: Worker): string {
   ].join('\n');
 }
 
+function workerOptions(flags: WorkerFlags, logger: Logger, appModule: string | undefined): WorkerOptions {
+  const options: WorkerOptions = { logger };
+  if (appModule) options.appModule = appModule;
+  const concurrency = positiveInt('-c', flags.concurrency);
+  if (concurrency !== undefined) options.concurrency = concurrency;
+  if (flags.pool) options.pool = flags.pool as PoolName;
+  if (flags.queues)
+    options.queues = flags.queues
+      .split(',')
+      .map((q) => q.trim())
+      .filter(Boolean);
+  if (flags.hostname) options.hostname = flags.hostname;
+  const multiplier = positiveInt('--prefetch-multiplier', flags.prefetchMultiplier, true);
+  if (multiplier !== undefined) options.prefetchMultiplier = multiplier;
+  const shutdownTimeout = seconds('--shutdown-timeout', flags.shutdownTimeout);
+  if (shutdownTimeout !== undefined) options.shutdownTimeout = shutdownTimeout;
+  const timeLimit = seconds('--time-limit', flags.timeLimit);
+  if (timeLimit !== undefined) options.timeLimit = timeLimit;
+  const softTimeLimit = seconds('--soft-time-limit', flags.softTimeLimit);
+  if (softTimeLimit !== undefined) options.softTimeLimit = softTimeLimit;
+  if (flags.autoscale !== undefined) options.autoscale = parseAutoscale(flags.autoscale);
+  const maxTasks = positiveInt('--max-tasks-per-child', flags.maxTasksPerChild);
+  if (maxTasks !== undefined) options.maxTasksPerChild = maxTasks;
+  const maxMemory = positiveInt('--max-memory-per-child', flags.maxMemoryPerChild);
+  if (maxMemory !== undefined) options.maxMemoryPerChild = maxMemory;
+  return options;
+}
+
+function checkFlags(flags: WorkerFlags): void {
+  if (flags.pool !== undefined && !POOLS.includes(flags.pool as PoolName)) {
+    throw new CliError(`-P ${flags.pool}: unknown pool, use one of ${POOLS.join(', ')}`, 2);
+  }
+  if (flags.logFormat !== 'text' && flags.logFormat !== 'json') {
+    throw new CliError(`--log-format must be text or json, got "${flags.logFormat}"`, 2);
+  }
+}
+
 export function registerWorker(program: Command): void {
   program
     .command('worker')
@@ -79,7 +161,10 @@ export function registerWorker(program: Command): void {
     )
     .option('-P, --pool <name>', `pool: ${POOLS.join(', ')} (default: the app's workerPool, async)`)
     .option('-Q, --queues <names>', 'comma-separated queues to consume from (default: the default queue)')
-    .option('-n, --hostname <name>', 'node name, with %h (host), %n (short host), %d (domain): e.g. w1@%h')
+    .option(
+      '-n, --hostname <name>',
+      'node name, with %h (host), %n (short host), %d (domain): e.g. w1@%h (default: celery@<host>)',
+    )
     .option('-l, --loglevel <level>', 'debug, info, warning, error, critical', 'warning')
     .option('--log-format <format>', 'text (Celery style) or json', 'text')
     .option('--prefetch-multiplier <n>', 'messages reserved per concurrency slot (0 = unlimited)')
@@ -87,61 +172,125 @@ export function registerWorker(program: Command): void {
       '--shutdown-timeout <seconds>',
       'how long a warm shutdown waits for running tasks before turning cold',
     )
+    .option('--autoscale <max,min>', 'grow and shrink the threads/prefork pool with the load, e.g. 10,3')
+    .option('--max-tasks-per-child <n>', 'replace a pool child after this many tasks')
+    .option('--max-memory-per-child <KiB>', 'replace a pool child whose memory passed this after a task')
+    .option('-D, --detach', 'run in the background (with --pidfile and --logfile)')
+    .option('--pidfile <path>', 'write the pid here, e.g. %n.pid (%n node name, %h host)')
+    .option('-f, --logfile <path>', 'log to this file instead of stderr, e.g. %n%I.log')
+    .option('--time-limit <seconds>', 'hard time limit for tasks without their own (default: taskTimeLimit)')
+    .option(
+      '--soft-time-limit <seconds>',
+      'soft time limit for tasks without their own (default: taskSoftTimeLimit)',
+    )
     .action(async (flags: WorkerFlags, command: Command) => {
-      if (flags.pool !== undefined && !POOLS.includes(flags.pool as PoolName)) {
-        throw new CliError(`-P ${flags.pool}: unknown pool, use one of ${POOLS.join(', ')}`, 2);
-      }
-      if (flags.logFormat !== 'text' && flags.logFormat !== 'json') {
-        throw new CliError(`--log-format must be text or json, got "${flags.logFormat}"`, 2);
-      }
+      checkFlags(flags);
       let level;
       try {
         level = parseLogLevel(flags.loglevel);
       } catch (error) {
         throw new CliError((error as Error).message, 2);
       }
-      const logger = createLogger({ level, format: flags.logFormat });
-      const app = await loadApp(globalOptions(command));
-      app.logger = logger;
-      const options: WorkerOptions = { logger };
-      const concurrency = positiveInt('-c', flags.concurrency);
-      if (concurrency !== undefined) options.concurrency = concurrency;
-      if (flags.pool) options.pool = flags.pool as PoolName;
-      if (flags.queues)
-        options.queues = flags.queues
-          .split(',')
-          .map((q) => q.trim())
-          .filter(Boolean);
-      if (flags.hostname) options.hostname = flags.hostname;
-      const multiplier = positiveInt('--prefetch-multiplier', flags.prefetchMultiplier, true);
-      if (multiplier !== undefined) options.prefetchMultiplier = multiplier;
-      if (flags.shutdownTimeout !== undefined) {
-        const timeout = Number(flags.shutdownTimeout);
-        if (!(timeout > 0)) throw new CliError(`--shutdown-timeout must be a positive number of seconds`, 2);
-        options.shutdownTimeout = timeout;
+      const nodename = expandNodename(flags.hostname);
+      const logfile = flags.logfile ? resolve(nodeFormat(flags.logfile, nodename)) : null;
+      const pidfile = flags.pidfile ? resolve(nodeFormat(flags.pidfile, nodename)) : null;
+      if (flags.detach && !isDetached()) {
+        // Fail here, in the foreground, when the node already runs (Celery's detached() does the same).
+        if (pidfile) checkPidfile(pidfile);
+        process.exitCode = await detach(logfile);
+        return;
       }
-      const worker = new Worker(app, options);
-      if (flags.logFormat === 'text') process.stdout.write(`${banner(app, worker)}\n`);
-      let signals = 0;
-      const onSignal = (signal: NodeJS.Signals): void => {
-        signals++;
-        const cold = signal === 'SIGQUIT' || signals > 1;
-        logger.warn(
-          `${signal} received: ${cold ? 'cold' : 'warm'} shutdown${cold ? '' : ' (send it again to stop at once)'}`,
-        );
-        void worker.stop({ cold });
-      };
-      process.on('SIGTERM', onSignal);
-      process.on('SIGINT', onSignal);
-      process.on('SIGQUIT', onSignal);
+      const destination = logfile ? { destination: logFileDestination(logfile) } : {};
+      const logger = createLogger({ level, format: flags.logFormat as 'text' | 'json', ...destination });
+      let worker: Worker;
+      let releasePidfile: (() => void) | undefined;
       try {
-        await worker.start();
-        await worker.done;
-      } finally {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-        process.off('SIGQUIT', onSignal);
+        const globals = globalOptions(command);
+        const app = await loadApp(globals);
+        app.logger = logger;
+        worker = new Worker(app, workerOptions(flags, logger, globals.app));
+        releasePidfile = pidfile ? lockPidfile(pidfile) : undefined;
+      } catch (error) {
+        await reportToDetachParent({ ok: false, message: (error as Error).message });
+        throw error;
       }
+      await reportToDetachParent({ ok: true });
+      if (flags.logFormat === 'text') process.stdout.write(`${banner(worker.app, worker)}\n`);
+      const outcome = await runUntilStopped(worker, logger);
+      releasePidfile?.();
       logger.info(`${worker.hostname} stopped (${hostname()}, pid ${process.pid})`);
+      process.exitCode = outcome === 'restart' ? await restart() : outcome;
     });
+}
+
+function checkPidfile(path: string): void {
+  try {
+    new Pidfile(path).check();
+  } catch (error) {
+    if (error instanceof PidfileLocked) throw new CliError(error.message, EX_CANTCREAT);
+    throw error;
+  }
+}
+
+function lockPidfile(path: string): () => void {
+  try {
+    return createPidlock(path);
+  } catch (error) {
+    if (error instanceof PidfileLocked) throw new CliError(error.message, EX_CANTCREAT);
+    throw error;
+  }
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP'] as const;
+
+/** Runs the worker until a signal (or a fatal error) stops it; resolves with the exit code, or `restart`. */
+async function runUntilStopped(worker: Worker, logger: Logger): Promise<number | 'restart'> {
+  let signals = 0;
+  let code = 0;
+  let restarting = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signal === 'SIGHUP') {
+      // A restart or shutdown is already under way; a second SIGHUP must not turn it cold.
+      if (signals > 0) return;
+      if (!process.stdout.isTTY) {
+        restarting = true;
+        signals++;
+        logger.warn(`Restarting celeriac worker (${process.argv.slice(1).join(' ')})`);
+        void worker.stop();
+        return;
+      }
+    }
+    signals++;
+    const cold = signal === 'SIGQUIT' || signals > 1;
+    if (cold || signal === 'SIGINT') code = 1;
+    restarting = false;
+    logger.warn(
+      `worker: ${cold ? 'Cold' : 'Warm'} shutdown (MainProcess) on ${signal}` +
+        (cold ? '' : '; send it again to stop at once'),
+    );
+    void worker.stop({ cold });
+  };
+  for (const signal of SIGNALS) process.on(signal, onSignal);
+  try {
+    await worker.start();
+    await worker.done;
+  } finally {
+    for (const signal of SIGNALS) process.off(signal, onSignal);
+  }
+  if (worker.failure) return 1;
+  return restarting ? 'restart' : code;
+}
+
+/**
+ * SIGHUP, once the worker has shut down warm: a detached worker starts its replacement and exits; a worker
+ * started by a foreground restart asks its parent to start the next one; a foreground worker starts the
+ * replacement and stays as its parent (daemon.ts `restartLoop`).
+ */
+async function restart(): Promise<number> {
+  if (isDetached()) {
+    respawn();
+    return 0;
+  }
+  if (isRestartedChild()) return EX_RESTART;
+  return restartLoop();
 }

@@ -33,6 +33,7 @@ export class AsyncPool implements Pool {
       request: job.request,
       signal: controller.signal,
       updateState: job.updateState,
+      sendEvent: job.sendEvent,
     }).then(
       (value): PoolOutcome => ({ ok: true, value }),
       (error: unknown): PoolOutcome => ({ ok: false, error }),

@@ -1,20 +1,61 @@
 /** Creates the pool named by `-P` / `workerPool`. */
 import type { PoolName } from '../../app/config.js';
+import type { ResultBackend } from '../../backends/backend.js';
+import type { Broker } from '../../brokers/broker.js';
 import { ImproperlyConfigured } from '../../errors.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import { AsyncPool } from './async-pool.js';
 import type { Pool } from './pool.js';
 
 export interface PoolContext {
+  /** Jobs at once; for threads and prefork, the threads or processes started at first. */
   readonly concurrency: number;
   readonly logger: Logger;
+  /** `path[:name]` of the module exporting the app: threads and prefork children load it themselves. */
+  readonly appModule: string | undefined;
+  readonly hostname: string;
+  /** The worker's connections; children reach them through the worker (pools/connections.ts). */
+  readonly broker: Broker;
+  readonly backend: ResultBackend;
+  readonly maxTasksPerChild: number | null;
+  /** KiB. */
+  readonly maxMemoryPerChild: number | null;
+  readonly onCapacityChange?: () => void;
+  readonly onFatal?: (error: Error) => void;
 }
 
 type PoolFactory = (context: PoolContext) => Pool | Promise<Pool>;
 
+function needsAppModule(pool: 'threads' | 'prefork', context: PoolContext): string {
+  if (context.appModule) return context.appModule;
+  const where = pool === 'prefork' ? 'child processes' : 'worker threads';
+  throw new ImproperlyConfigured(
+    `The ${pool} pool runs tasks in ${where} that load your app themselves, so it needs the module that exports ` +
+      `the app: pass appModule to new Worker() (e.g. appModule: './tasks.ts' or './tasks.ts:app'), or start it ` +
+      `with \`celeriac -A ./tasks.ts worker -P ${pool}\``,
+  );
+}
+
+function childOptions(pool: 'threads' | 'prefork', c: PoolContext) {
+  return {
+    size: c.concurrency,
+    logger: c.logger,
+    appModule: needsAppModule(pool, c),
+    hostname: c.hostname,
+    broker: c.broker,
+    backend: c.backend,
+    maxTasksPerChild: c.maxTasksPerChild,
+    maxMemoryPerChild: c.maxMemoryPerChild,
+    ...(c.onCapacityChange ? { onCapacityChange: c.onCapacityChange } : {}),
+    ...(c.onFatal ? { onFatal: c.onFatal } : {}),
+  };
+}
+
 const factories = new Map<PoolName, PoolFactory>([
   ['async', (c) => new AsyncPool('async', c.concurrency, c.logger)],
   ['solo', (c) => new AsyncPool('solo', 1, c.logger)],
+  ['threads', async (c) => (await import('./threads.js')).createThreadsPool(childOptions('threads', c))],
+  ['prefork', async (c) => (await import('./prefork.js')).createPreforkPool(childOptions('prefork', c))],
 ]);
 
 export function registerPool(name: PoolName, factory: PoolFactory): void {

@@ -6,6 +6,7 @@
 import type { PoolName } from '../../app/config.js';
 import type { TaskRequest } from '../../app/context.js';
 import type { AnyTaskFn, TaskOptions } from '../../app/task.js';
+import type { JsonValue } from '../../types.js';
 
 export interface PoolJob {
   readonly request: TaskRequest;
@@ -15,6 +16,8 @@ export interface PoolJob {
   readonly softTimeLimit: number | null;
   /** Stores a custom state for the running task (`updateState`). */
   readonly updateState: (state: string, meta: unknown) => Promise<void>;
+  /** Sends a custom event for the running task (`sendEvent`); pools running tasks elsewhere relay it. */
+  readonly sendEvent?: (type: string, fields: Readonly<Record<string, JsonValue>>) => Promise<void>;
   /** Called when the job starts running, with the pid of the process running it. */
   readonly onStart?: (pid: number) => void;
 }
@@ -22,11 +25,23 @@ export interface PoolJob {
 export type PoolOutcome =
   { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: unknown };
 
+/** What `stats()` reports about a pool, with Celery's key names where Celery has one (`max-concurrency`, ...). */
+export type PoolInfo = Record<string, JsonValue>;
+
 export interface Pool {
   readonly kind: PoolName;
+  /** Jobs it runs at once now (for threads and prefork: its current number of threads or processes). */
   readonly concurrency: number;
   start(): Promise<void>;
   run(job: PoolJob): Promise<PoolOutcome>;
-  /** Stops the pool; with `cold`, without waiting for running jobs. Idempotent. */
+  /**
+   * Stops the pool; with `cold`, without waiting for running jobs (their outcomes never arrive: the worker has
+   * given their messages back). Idempotent.
+   */
   stop(options?: { cold?: boolean }): Promise<void>;
+  /** Adds `n` threads or processes (pools that can resize: threads, prefork). */
+  grow?(n: number): void;
+  /** Removes `n`: idle ones at once, busy ones after their task. */
+  shrink?(n: number): void;
+  info?(): PoolInfo;
 }

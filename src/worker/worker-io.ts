@@ -1,0 +1,145 @@
+/**
+ * The worker's side of a trace (`TraceIO`): which states are stored for a request (Celery's `ignore_result`,
+ * `store_errors_even_if_ignored`), one write at a time per request so they land in order, and what is published
+ * next (callbacks, chain links, errbacks, retries).
+ */
+import type { Celery } from '../app/celery.js';
+import type { TraceIO } from '../app/tracer.js';
+import type { CallOptions } from '../app/task.js';
+import type { ResultBackend } from '../backends/backend.js';
+import { buildMeta, type MetaRequest } from '../backends/meta.js';
+import type { Retry } from '../errors.js';
+import type { Logger } from '../lifecycle/logger.js';
+import { States, type ResultTuple } from '../types.js';
+import { publishErrbacks, publishSuccessFollowUps } from './followups.js';
+import type { Request } from './request.js';
+
+/** Stores for one request are chained: a STARTED written late can never land after its SUCCESS or FAILURE. */
+const chains = new WeakMap<Request, Promise<unknown>>();
+
+export interface WorkerIODeps {
+  readonly app: Celery;
+  readonly backend: ResultBackend;
+  readonly logger: Logger;
+  readonly hostname: string;
+}
+
+export class WorkerIO {
+  constructor(private readonly deps: WorkerIODeps) {}
+
+  private metaRequest(request: Request): MetaRequest {
+    const m = request.message;
+    return {
+      taskId: m.id,
+      groupId: m.group,
+      parentId: m.parentId,
+      name: m.task,
+      args: m.args,
+      kwargs: m.kwargs,
+      worker: this.deps.hostname,
+      retries: m.retries,
+      queue: request.delivery.queue,
+    };
+  }
+
+  /** Writes a state now (after the request's earlier writes); rejects when the backend fails. */
+  write(request: Request, state: string, result: unknown, children?: ResultTuple[]): Promise<void> {
+    const meta = buildMeta({
+      state,
+      result,
+      request: this.metaRequest(request),
+      extended: this.deps.app.conf.resultExtended,
+      ...(children ? { children } : {}),
+    });
+    const previous = chains.get(request) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.deps.backend.store(meta));
+    chains.set(request, next);
+    return next;
+  }
+
+  /**
+   * Whether a state is stored for this request, as `celery/app/trace.py`: results are skipped when the task or the
+   * message ignores results; errors (FAILURE, RETRY, REVOKED) are skipped only when the task ignores results,
+   * unless it sets `storeErrorsEvenIfIgnored`.
+   */
+  stores(request: Request, state: string): boolean {
+    const { settings } = request;
+    if (state === States.FAILURE || state === States.RETRY || state === States.REVOKED) {
+      return settings.ignoreResult ? settings.storeErrorsEvenIfIgnored : true;
+    }
+    if (state === States.STARTED) return settings.trackStarted && !settings.ignoreResult;
+    return !request.ignoreResult;
+  }
+
+  /** Stores by policy; resolves false (and logs) when the write failed. */
+  async store(request: Request, state: string, result: unknown, children?: ResultTuple[]): Promise<boolean> {
+    if (!this.stores(request, state)) return true;
+    try {
+      await this.write(request, state, result, children);
+      return true;
+    } catch (error) {
+      this.deps.logger.error(
+        { err: error },
+        `Could not store the ${state} state of ${request.label}: ${(error as Error).message}`,
+      );
+      return false;
+    }
+  }
+
+  /** A custom state from `updateState`: always stored (Celery's `update_state` ignores `ignore_result`). */
+  async updateState(request: Request, state: string, meta: unknown): Promise<void> {
+    if (request.finished) {
+      this.deps.logger.warn(
+        `${request.label} called updateState(${state}) after its outcome was recorded (it was abandoned at its` +
+          ' hard time limit); the state was not stored',
+      );
+      return;
+    }
+    await this.write(request, state, meta);
+  }
+
+  /** The trace side effects for one request. */
+  forRequest(request: Request): TraceIO {
+    const { app, logger } = this.deps;
+    return {
+      hooks: app.hooks,
+      logger,
+      store: (state, result, children) => this.store(request, state, result, children),
+      followUps: (value) => publishSuccessFollowUps(app, request, value),
+      errbacks: async (error) => {
+        await this.propagateToChain(request, error);
+        await publishErrbacks(app, request);
+      },
+      resend: (retry) => this.resend(request, retry),
+    };
+  }
+
+  /**
+   * A failed task fails the rest of its chain too, so that waiting on the chain's last result does not hang
+   * (`celery/backends/base.py mark_as_failure`).
+   */
+  private async propagateToChain(request: Request, error: unknown): Promise<void> {
+    if (!this.stores(request, States.FAILURE)) return;
+    for (const link of request.message.embed.chain ?? []) {
+      const id = link.options?.task_id;
+      if (typeof id !== 'string' || id === '') continue;
+      const meta = buildMeta({
+        state: States.FAILURE,
+        result: error instanceof Error ? error : new Error(String(error)),
+        request: { taskId: id, parentId: request.id },
+      });
+      await this.deps.backend.store(meta);
+    }
+  }
+
+  /** Publishes the retry's message with the task's own calling defaults under the retry's options. */
+  private async resend(request: Request, retry: Retry): Promise<void> {
+    const sig = retry.sig!;
+    await this.deps.app.sendTask(
+      sig.task,
+      sig.args,
+      sig.kwargs,
+      request.task.callOptions(sig.options as CallOptions),
+    );
+  }
+}
