@@ -36,7 +36,10 @@ async function push(prefix: string, queue: string): Promise<string[]> {
         { id, task: 'interop.add', args: [i, 1], kwargs: {}, origin: 'bench@host', replyTo: 'bench' },
         { serializer: 'json', now: Date.now() },
       );
-      pipeline.lpush(prefix + queue, encodeEnvelope(wire, { exchange: '', routingKey: queue, deliveryTag: uuid() }));
+      pipeline.lpush(
+        prefix + queue,
+        encodeEnvelope(wire, { exchange: '', routingKey: queue, deliveryTag: uuid() }),
+      );
     }
     await pipeline.exec();
   }
@@ -112,8 +115,24 @@ async function python(pool: string, concurrency: number): Promise<Row> {
   const start = async (): Promise<void> => {
     const proc = spawn(
       '/usr/bin/python3',
-      ['-m', 'celery', '-A', 'interop_app', 'worker', '-P', pool, '-c', String(concurrency), '-Q', queue, '-l',
-        'warning', '--without-gossip', '--without-mingle', '--without-heartbeat'],
+      [
+        '-m',
+        'celery',
+        '-A',
+        'interop_app',
+        'worker',
+        '-P',
+        pool,
+        '-c',
+        String(concurrency),
+        '-Q',
+        queue,
+        '-l',
+        'warning',
+        '--without-gossip',
+        '--without-mingle',
+        '--without-heartbeat',
+      ],
       {
         cwd: PYTHON_DIR,
         env: { ...process.env, INTEROP_BROKER: REDIS_URL, INTEROP_PREFIX: prefix, INTEROP_PREFETCH: '4' },
@@ -124,7 +143,8 @@ async function python(pool: string, concurrency: number): Promise<Row> {
     exited = new Promise((resolve) => proc.once('exit', resolve));
     // Logging at INFO would slow Celery down (two lines per task): wait for its first fetch instead, which shows
     // as queue entries moving into `unacked`.
-    while ((await redis.hlen(`${prefix}unacked`)) === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    while ((await redis.hlen(`${prefix}unacked`)) === 0)
+      await new Promise((resolve) => setTimeout(resolve, 20));
   };
   return measure(`python celery ${pool} -c ${concurrency}`, prefix, queue, start, async () => {
     child?.kill('SIGTERM');
