@@ -165,7 +165,10 @@ export class RedisConsumer implements Consumer, LeaseOwner {
       } catch (error) {
         if (signal.aborted) break;
         failures++;
-        if (failures === 1) logger.warn(`Fetching from Redis failed: ${(error as Error).message}; retrying`);
+        // The first failure, then about once a minute while it lasts: never silently idle.
+        if (failures % 30 === 1) {
+          logger.warn(`Fetching from Redis failed (${failures}x): ${(error as Error).message}; retrying`);
+        }
         await this.sleep(Math.min(2_000, 50 * 2 ** failures));
         continue;
       }

@@ -45,6 +45,7 @@ describe('redis broker transport options', () => {
     ],
     [{ priority_steps: [3, 6] }, /priority_steps/],
     [{ fanout_prefix: 3 }, /fanout_prefix/],
+    [{ visibility_timeout: 10, lease_renew_interval: 8 }, /at most half of visibility_timeout \(10s\)/],
   ])('rejects %j naming the option', (options, message) => {
     expect(() => readBrokerOptions(options, () => undefined)).toThrow(message);
   });

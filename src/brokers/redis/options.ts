@@ -167,6 +167,14 @@ export function readBrokerOptions(
   const masterName = read('master_name', 'masterName');
   if (masterName !== undefined && typeof masterName !== 'string') bad('master_name', masterName, 'a string');
   const socketTimeout = positive(read, 'socket_timeout', 15);
+  const leaseRenewInterval = positive(read, 'lease_renew_interval', Math.min(60, visibilityTimeout / 4));
+  if (leaseRenewInterval > visibilityTimeout / 2) {
+    bad(
+      'lease_renew_interval',
+      leaseRenewInterval,
+      `at most half of visibility_timeout (${visibilityTimeout}s), or held deliveries would be restored while held`,
+    );
+  }
   return {
     visibilityTimeout,
     unackedKey: string(read, 'unacked_key', 'unacked'),
@@ -180,7 +188,7 @@ export function readBrokerOptions(
     globalKeyprefix: string(read, 'global_keyprefix', '', true),
     queueOrderStrategy: strategy as QueueOrderStrategy,
     prioritySteps: steps(read),
-    leaseRenewInterval: positive(read, 'lease_renew_interval', Math.min(60, visibilityTimeout / 4)),
+    leaseRenewInterval,
     restoreInterval: positive(read, 'restore_interval', Math.min(60, Math.max(1, visibilityTimeout / 2))),
     fetchBatchSize: Math.min(1000, Math.floor(positive(read, 'fetch_batch_size', 100))),
     waitTimeout: positive(read, 'wait_timeout', 5),
