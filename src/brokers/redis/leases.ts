@@ -89,37 +89,38 @@ export class Leases {
       [order.length, limit, score, rotate ? '1' : '0', uuid(), ...order],
     )) as (number | string)[];
     const deliveries: Delivery[] = [];
+    const poison: [Held, string][] = [];
     for (let i = 0; i < reply.length; i += 3) {
       const queue = order[Number(reply[i]) - 1]!;
       const tag = String(reply[i + 1]);
       const raw = String(reply[i + 2]);
       if (rotate) cycle.push(...cycle.splice(cycle.indexOf(queue), 1));
-      const delivery = this.toDelivery(queue, tag, raw);
-      const held: Held = {
-        delivery: delivery ?? placeholder(queue, tag),
-        raw,
-        listKey: '',
-        owner,
-        score,
-        confirmed: score,
-        lost: false,
-      };
-      if (!delivery) {
-        // Not even an envelope: nothing can run it. Keep it visible in the dead letters, with the reason.
-        await this.deadLetter(held, this.poisonReason(raw), false);
+      const decoded = this.toDelivery(queue, tag, raw);
+      if (decoded instanceof Error) {
+        poison.push([this.record(placeholder(queue, tag), raw, '', owner, score), reasonOf(decoded)]);
         continue;
       }
-      this.held.set(tag, { ...held, listKey: this.listKeyOf(queue, delivery) });
-      deliveries.push(delivery);
+      const listKey = this.keys.queueKey(queue, this.keys.bucket(decoded.message.properties.priority));
+      this.held.set(tag, this.record(decoded, raw, listKey, owner, score));
+      deliveries.push(decoded);
+    }
+    // Not even an envelope: nothing can run it. Keep it visible in the dead letters, with the reason.
+    for (const [held, reason] of poison) {
+      this.logger.error(
+        `Discarded a message of ${held.delivery.queue} that is not a kombu envelope (${reason})`,
+      );
+      await this.deadLetter(held, reason, false).catch((error: unknown) => {
+        this.logger.warn(`Could not dead-letter it (${(error as Error).message}); it is restored later`);
+      });
     }
     return deliveries;
   }
 
-  private listKeyOf(queue: string, delivery: Delivery): string {
-    return this.keys.queueKey(queue, this.keys.bucket(delivery.message.properties.priority));
+  private record(delivery: Delivery, raw: string, listKey: string, owner: LeaseOwner, score: string): Held {
+    return { delivery, raw, listKey, owner, score, confirmed: score, lost: false };
   }
 
-  private toDelivery(queue: string, tag: string, raw: string): Delivery | undefined {
+  private toDelivery(queue: string, tag: string, raw: string): Delivery | Error {
     try {
       const decoded = decodeEnvelope(raw);
       return {
@@ -130,21 +131,8 @@ export class Leases {
         routingKey: decoded.routingKey || queue,
         redelivered: decoded.redelivered,
       };
-    } catch {
-      return undefined;
-    }
-  }
-
-  private poisonReason(raw: string): string {
-    try {
-      decodeEnvelope(raw);
-      return 'invalid-envelope';
     } catch (error) {
-      const reason = error instanceof InvalidTaskError ? error.reason : 'invalid-envelope';
-      this.logger.error(
-        `Discarded a message that is not a valid kombu envelope (${reason}): ${(error as Error).message}`,
-      );
-      return reason;
+      return error instanceof Error ? error : new Error(String(error));
     }
   }
 
@@ -312,6 +300,10 @@ export class Leases {
     this.closed.abort();
     this.held.clear();
   }
+}
+
+function reasonOf(error: Error): string {
+  return error instanceof InvalidTaskError ? error.reason : 'invalid-envelope';
 }
 
 function placeholder(queue: string, tag: string): Delivery {
