@@ -162,6 +162,35 @@ describe('redis broker layout', () => {
     subscriber.disconnect();
   });
 
+  it('reads delivery info that needs JSON unescaping (the slow path of the fetch script)', async () => {
+    const broker = await connected();
+    const queue = 'q-\u00e9"x';
+    const raw = JSON.stringify({
+      body: Buffer.from('[[], {}, {}]').toString('base64'),
+      'content-encoding': 'utf-8',
+      'content-type': 'application/json',
+      headers: { label: 'escaped', properties: 'a header named like the envelope key' },
+      properties: {
+        delivery_info: { exchange: '', routing_key: queue },
+        body_encoding: 'base64',
+        delivery_tag: 'tag-\\-1',
+      },
+    }).replace('\u00e9', '\\u00e9');
+    await client.lpush(prefix + queue, raw);
+    const c = collector();
+    await broker.consume([{ name: queue }], c.handler, { prefetch: 1 });
+    const [delivery] = await c.waitFor(1);
+    expect(delivery!.tag).toBe('tag-\\-1');
+    expect(delivery!.routingKey).toBe(queue);
+    const entry = JSON.parse((await client.hget(`${prefix}unacked`, 'tag-\\-1'))!) as [
+      unknown,
+      string,
+      string,
+    ];
+    expect(entry.slice(1)).toEqual(['', queue]);
+    await broker.ack([delivery!]);
+  });
+
   it('keeps every key under global_keyprefix', async () => {
     const broker = await connected();
     await broker.declare([{ name: 'pfx' }]);

@@ -33,13 +33,44 @@ local hset = {}
 local zadd = {}
 local n = 0
 
+-- The string value of the first "key": "value" at or after position \`from\`, or nil when it is absent or escaped.
+local function literal(raw, key, from)
+  local s, e = string.find(raw, key, from, true)
+  if not s then return nil end
+  local _, q = string.find(raw, '^%s*:%s*"', e + 1)
+  if not q then return nil end
+  local close = string.find(raw, '"', q + 1, true)
+  if not close then return nil end
+  local value = string.sub(raw, q + 1, close - 1)
+  if string.find(value, '\\\\', 1, true) then return nil end
+  return value
+end
+
+-- Delivery tag, exchange and routing key of an envelope. Fast path: plain searches after the last "properties"
+-- key (kombu and Celeriac both write it last), about three times cheaper than decoding the whole envelope;
+-- anything unusual (escapes, missing keys) takes the slow path through cjson.
 local function describe(raw, q)
+  local p, at = nil, 1
+  while true do
+    local s = string.find(raw, '"properties"', at, true)
+    if not s then break end
+    p, at = s, s + 1
+  end
+  if p then
+    local tag = literal(raw, '"delivery_tag"', p)
+    local info = string.find(raw, '"delivery_info"', p, true)
+    if tag and info then
+      local ex = literal(raw, '"exchange"', info)
+      local rk = literal(raw, '"routing_key"', info)
+      if ex and rk then return tag, ex, rk, true end
+    end
+  end
   local tag, ex, rk = nil, '', ARGV[5 + q]
   local ok, env = pcall(cjson.decode, raw)
   if ok and type(env) == 'table' and type(env['properties']) == 'table' then
-    local p = env['properties']
-    if type(p['delivery_tag']) == 'string' then tag = p['delivery_tag'] end
-    local info = p['delivery_info']
+    local props = env['properties']
+    if type(props['delivery_tag']) == 'string' then tag = props['delivery_tag'] end
+    local info = props['delivery_info']
     if type(info) == 'table' then
       if type(info['exchange']) == 'string' then ex = info['exchange'] end
       if type(info['routing_key']) == 'string' then rk = info['routing_key'] end
