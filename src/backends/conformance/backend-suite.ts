@@ -124,5 +124,24 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       expect((await backend.get(id))?.result).toBe('short-lived');
       await expect.poll(() => backend.get(id), { timeout: 5_000, interval: 200 }).toBeNull();
     });
+
+    it('counts chord parts in header order when chords are native', async () => {
+      const backend = await connected();
+      if (backend.capabilities.chords !== 'native') return;
+      const counter = backend.chordCounter;
+      expect(counter).toBeDefined();
+      const gid = uuid();
+      await counter!.setChordSize(gid, 2);
+      const part = (taskId: string, groupIndex: number, result: number) =>
+        ({ taskId, state: States.SUCCESS, result, groupIndex }) as const;
+      expect(await counter!.addChordPart(gid, part('b', 1, 20))).toEqual({ ready: 1, size: 2, extra: 0 });
+      expect(await counter!.addChordPart(gid, part('a', 0, 10))).toEqual({ ready: 2, size: 2, extra: 0 });
+      expect(await counter!.chordParts(gid)).toEqual([
+        [1, 'a', States.SUCCESS, 10],
+        [1, 'b', States.SUCCESS, 20],
+      ]);
+      await counter!.deleteChord(gid);
+      expect(await counter!.chordParts(gid)).toEqual([]);
+    });
   });
 }
