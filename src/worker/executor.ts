@@ -6,7 +6,7 @@
 import type { Celery } from '../app/celery.js';
 import type { ResultBackend } from '../backends/backend.js';
 import { buildMeta, type MetaRequest } from '../backends/meta.js';
-import type { Broker } from '../brokers/broker.js';
+import type { Broker, Delivery } from '../brokers/broker.js';
 import type { Reject } from '../errors.js';
 import { isCeleriacError, TaskRevokedError } from '../errors.js';
 import { Batcher } from '../lifecycle/async.js';
@@ -54,6 +54,19 @@ export class Executor {
   submit(request: Request): void {
     this.waiting.push(request);
     this.pump();
+  }
+
+  /** Drops queued requests whose deliveries the broker lost (it delivers them again); returns how many. */
+  discard(lost: ReadonlySet<Delivery>): number {
+    const before = this.waiting.length;
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      const request = this.waiting[i]!;
+      if (lost.has(request.delivery)) {
+        request.settled = true;
+        this.waiting.splice(i, 1);
+      }
+    }
+    return before - this.waiting.length;
   }
 
   /** Stops starting queued requests and returns them (to be requeued). */
@@ -136,7 +149,7 @@ export class Executor {
       extended: this.deps.app.conf.resultExtended,
       ...(children ? { children: children } : {}),
     });
-    await this.deps.backend.store(meta);
+    await this.deps.backend.store(meta, request.storeContext);
   }
 
   ack(request: Request): Promise<void> {
