@@ -124,8 +124,11 @@ function pythonEnv(env: InteropEnv): NodeJS.ProcessEnv {
   };
 }
 
-/** A Python Celery worker (threads pool, no gossip, mingle or heartbeat); resolves once it is ready. */
-export async function startPythonWorker(env: InteropEnv, concurrency = 2): Promise<RunningProcess> {
+/**
+ * A Python Celery worker (no gossip, mingle or heartbeat); resolves once it is ready. The solo pool: Celery
+ * 5.2's threads pool with the rpc backend stalls results for about ten seconds and does not stop on SIGTERM.
+ */
+export async function startPythonWorker(env: InteropEnv): Promise<RunningProcess> {
   const proc = startProcess(
     PYTHON,
     [
@@ -137,9 +140,7 @@ export async function startPythonWorker(env: InteropEnv, concurrency = 2): Promi
       '-l',
       'info',
       '-P',
-      'threads',
-      '-c',
-      String(concurrency),
+      'solo',
       '-Q',
       env.queue,
       '-n',
