@@ -96,7 +96,9 @@ export class TaskConsumer implements Service {
     }
     dropped += this.deps.executor.discard(lost);
     if (dropped > 0) {
-      this.deps.logger.info(`Dropped ${dropped} received task(s) whose delivery was lost; the broker redelivers them`);
+      this.deps.logger.info(
+        `Dropped ${dropped} received task(s) whose delivery was lost; the broker redelivers them`,
+      );
     }
   }
 

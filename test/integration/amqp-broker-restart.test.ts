@@ -66,16 +66,16 @@ describe('a worker across a RabbitMQ stop_app / start_app', () => {
     await node.ctl(['stop_app']);
     await worker.waitFor(/Connection to broker .* lost/, 30_000);
     // Publishing while the broker is down fails at once with ConnectionError, so retry policies apply.
-    await expect(app.sendTask('interop.record', ['outage'], {}, { queue, retry: false })).rejects.toMatchObject({
+    await expect(
+      app.sendTask('interop.record', ['outage'], {}, { queue, retry: false }),
+    ).rejects.toMatchObject({
       name: 'ConnectionError',
     });
     await worker.waitFor(/Cannot reconnect to/, 30_000);
     await node.ctl(['start_app']);
 
     await worker.waitFor(/Consuming from .* again/, 60_000);
-    await expect
-      .poll(() => new Set(recorded(file)).size, { timeout: 120_000, interval: 200 })
-      .toBe(N);
+    await expect.poll(() => new Set(recorded(file)).size, { timeout: 120_000, interval: 200 }).toBe(N);
     const all = recorded(file);
     expect(new Set(all)).toEqual(new Set(Array.from({ length: N }, (_, i) => String(i))));
     // At least once: only deliveries held when the connection died can run again.

@@ -57,10 +57,15 @@ describe('a 60-second countdown with consumer_timeout at 10 seconds', () => {
     worker = await startCeleriacWorker(env);
     app = new Celery('timeout-producer', { broker: node.url, backend: 'rpc://', taskQueueMaxPriority: 10 });
     app.logger = silentLogger();
-    const result = await app.sendTask<{ ran: number; eta: string }>('interop.when', [], {}, {
-      queue: env.queue,
-      countdown: 60,
-    });
+    const result = await app.sendTask<{ ran: number; eta: string }>(
+      'interop.when',
+      [],
+      {},
+      {
+        queue: env.queue,
+        countdown: 60,
+      },
+    );
     await worker.waitFor(new RegExp(`interop\\.when\\[${result.id}\\] deferred until`));
     expect(await control).toMatch(/PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out/);
 

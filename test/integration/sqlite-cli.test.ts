@@ -18,7 +18,9 @@ const env = { CELERIAC_BROKER_URL: db, CELERIAC_RESULT_BACKEND: db };
 const running: RunningProcess[] = [];
 
 function worker(queue: string, extraEnv: NodeJS.ProcessEnv = {}): RunningProcess {
-  const proc = startCli(['-A', APP, 'worker', '-Q', queue, '-l', 'info', '-c', '4'], { env: { ...env, ...extraEnv } });
+  const proc = startCli(['-A', APP, 'worker', '-Q', queue, '-l', 'info', '-c', '4'], {
+    env: { ...env, ...extraEnv },
+  });
   running.push(proc);
   return proc;
 }
@@ -41,7 +43,10 @@ describe('sqlite:// across processes', () => {
   it('round-trips a task between a worker process and `celeriac call --wait`', async () => {
     const queue = `q-${uuid().slice(0, 8)}`;
     const w = worker(queue);
-    const call = await runCli(['-A', APP, 'call', 'tasks.add', '--args', '[2,3]', '--queue', queue, '--wait', '--timeout', '20'], { env });
+    const call = await runCli(
+      ['-A', APP, 'call', 'tasks.add', '--args', '[2,3]', '--queue', queue, '--wait', '--timeout', '20'],
+      { env },
+    );
     expect(call.stderr).not.toMatch(/Error/);
     expect(call.code).toBe(0);
     const lines = call.stdout.trim().split('\n');
@@ -55,9 +60,15 @@ describe('sqlite:// across processes', () => {
   it('passes kwargs from the command line and reports a remote failure with exit code 1', async () => {
     const queue = `q-${uuid().slice(0, 8)}`;
     worker(queue);
-    const ok = await runCli(['-A', APP, 'call', 'tasks.add', '--kwargs', '{"x": 4, "y": 6}', '-Q', queue, '--wait'], { env });
+    const ok = await runCli(
+      ['-A', APP, 'call', 'tasks.add', '--kwargs', '{"x": 4, "y": 6}', '-Q', queue, '--wait'],
+      { env },
+    );
     expect(ok.stdout.trim().split('\n').at(-1)).toBe('10');
-    const failed = await runCli(['-A', APP, 'call', 'tasks.fail', '--args', '["kaput"]', '-Q', queue, '--wait'], { env });
+    const failed = await runCli(
+      ['-A', APP, 'call', 'tasks.fail', '--args', '["kaput"]', '-Q', queue, '--wait'],
+      { env },
+    );
     expect(failed.code).toBe(1);
     expect(failed.stderr).toContain('ValueError: kaput');
     expect(failed.stderr).not.toMatch(/\n\s+at /);
@@ -65,7 +76,8 @@ describe('sqlite:// across processes', () => {
 
   it('purges a queue', async () => {
     const queue = `q-${uuid().slice(0, 8)}`;
-    for (let i = 0; i < 3; i++) await runCli(['-A', APP, 'call', 'tasks.add', '--args', '[1,1]', '-Q', queue], { env });
+    for (let i = 0; i < 3; i++)
+      await runCli(['-A', APP, 'call', 'tasks.add', '--args', '[1,1]', '-Q', queue], { env });
     const purge = await runCli(['-A', APP, 'purge', '-Q', queue, '-f'], { env });
     expect(purge.stdout).toContain('Purged 3 messages from 1 known task queue.');
   });
@@ -75,10 +87,17 @@ describe('sqlite:// across processes', () => {
     const first = worker(queue, { ACKS_LATE: '1' });
     const app = client();
     const results = await Promise.all(
-      ['a', 'b', 'c', 'd', 'e', 'f'].map((label) => app.sendTask<string>('tasks.hold', [60_000, label], {}, { queue })),
+      ['a', 'b', 'c', 'd', 'e', 'f'].map((label) =>
+        app.sendTask<string>('tasks.hold', [60_000, label], {}, { queue }),
+      ),
     );
     // Four run (concurrency 4), two wait prefetched; all six are held unacknowledged by the first worker.
-    await expect.poll(async () => (await Promise.all(results.map((r) => r.state()))).filter((s) => s === 'STARTED').length, { timeout: 20_000 }).toBe(4);
+    await expect
+      .poll(
+        async () => (await Promise.all(results.map((r) => r.state()))).filter((s) => s === 'STARTED').length,
+        { timeout: 20_000 },
+      )
+      .toBe(4);
     first.kill('SIGKILL');
     await first.exited();
     worker(queue, { ACKS_LATE: '1', FAST: '1' });
@@ -101,7 +120,13 @@ describe('sqlite:// across processes', () => {
     await broker.connect();
     const raw = (id: string, task: string, contentType: string, body: string) =>
       broker.publish(
-        { headers: { task, id, lang: 'py' }, properties: { correlation_id: id }, contentType, contentEncoding: 'utf-8', body: Buffer.from(body) },
+        {
+          headers: { task, id, lang: 'py' },
+          properties: { correlation_id: id },
+          contentType,
+          contentEncoding: 'utf-8',
+          body: Buffer.from(body),
+        },
         { exchange: '', routingKey: queue },
       );
     const badJson = uuid();
@@ -117,7 +142,12 @@ describe('sqlite:// across processes', () => {
     expect((await state(badJson)).exc_type).toBe('InvalidTaskError');
     expect((await state(unknown)).exc_type).toBe('NotRegistered');
     expect((await state(pickle)).exc_type).toBe('InvalidTaskError');
-    expect(broker.deadLetters(queue).map((d) => d.reason).sort()).toEqual(['body-decode-error', 'content-type-not-accepted', 'unknown-task']);
+    expect(
+      broker
+        .deadLetters(queue)
+        .map((d) => d.reason)
+        .sort(),
+    ).toEqual(['body-decode-error', 'content-type-not-accepted', 'unknown-task']);
     await w.waitFor(/Refusing to deserialize untrusted content of type pickle/);
     await broker.close();
     await app.close();

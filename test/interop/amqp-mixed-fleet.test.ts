@@ -9,12 +9,7 @@ import { silentLogger } from '../../src/lifecycle/logger.js';
 import { parseIso } from '../../src/protocol/time.js';
 import type { RunningProcess } from '../support/processes.js';
 import { createVhost, type Vhost } from '../support/rabbitmq.js';
-import {
-  startCeleriacWorker,
-  startPythonWorker,
-  stopProcess,
-  type InteropEnv,
-} from './amqp-support.js';
+import { startCeleriacWorker, startPythonWorker, stopProcess, type InteropEnv } from './amqp-support.js';
 
 let vhost: Vhost;
 let app: Celery;
@@ -50,7 +45,9 @@ describe('a Python Celery worker and a Celeriac worker on one queue', () => {
     running.push(await start(first));
     running.push(await start(first === 'python' ? 'celeriac' : 'python'));
     const results = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => app.sendTask<number>('interop.add', [i, i], {}, { queue, priority: i % 10 })),
+      Array.from({ length: 40 }, (_, i) =>
+        app.sendTask<number>('interop.add', [i, i], {}, { queue, priority: i % 10 }),
+      ),
     );
     const values = await Promise.all(results.map((r) => r.get({ timeout: 30_000 })));
     expect(values).toEqual(Array.from({ length: 40 }, (_, i) => 2 * i));
@@ -63,7 +60,12 @@ describe('a Python Celery worker and a Celeriac worker on one queue', () => {
     const queue = 'deferred-to-python';
     const celeriac = await startCeleriacWorker(env(queue), { INTEROP_DEFER_AFTER: '1' });
     running.push(celeriac);
-    const result = await app.sendTask<{ ran: number; eta: string }>('interop.when', [], {}, { queue, countdown: 4 });
+    const result = await app.sendTask<{ ran: number; eta: string }>(
+      'interop.when',
+      [],
+      {},
+      { queue, countdown: 4 },
+    );
     await celeriac.waitFor(new RegExp(`interop\\.when\\[${result.id}\\] deferred until`));
     await stopProcess(celeriac);
     const python = await startPythonWorker(env(queue));

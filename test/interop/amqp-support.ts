@@ -101,7 +101,19 @@ export async function startCeleriacWorker(
   concurrency = 4,
 ): Promise<RunningProcess> {
   const proc = startCli(
-    ['-A', TS_APP, 'worker', '-Q', env.queue, '-l', 'info', '-c', String(concurrency), '-n', `ts-${uuid().slice(0, 6)}@%h`],
+    [
+      '-A',
+      TS_APP,
+      'worker',
+      '-Q',
+      env.queue,
+      '-l',
+      'info',
+      '-c',
+      String(concurrency),
+      '-n',
+      `ts-${uuid().slice(0, 6)}@%h`,
+    ],
     {
       env: {
         CELERIAC_BROKER_URL: env.broker,

@@ -19,7 +19,10 @@ export interface RunningProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export function startCli(args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): RunningProcess {
+export function startCli(
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): RunningProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
@@ -31,8 +34,8 @@ export function startCli(args: readonly string[], options: { cwd?: string; env?:
     text += chunk.toString('utf8');
     for (const listener of [...listeners]) listener();
   };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
   let exitedFlag = false;
   const exit = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => {

@@ -57,7 +57,9 @@ async function freePort(): Promise<number> {
     const server = createServer();
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -79,7 +81,10 @@ export async function startPrivateNode(label: string): Promise<PrivateNode> {
   const port = await freePort();
   const distPort = await freePort();
   const node = `celeriac-${label}-${process.pid}@localhost`;
-  writeFileSync(join(dir, 'rabbitmq.conf'), `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`);
+  writeFileSync(
+    join(dir, 'rabbitmq.conf'),
+    `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`,
+  );
   writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
   // rabbitmq-server drops to the rabbitmq user when started as root; it must own its directory.
   try {

@@ -122,12 +122,15 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       expect(backend.capabilities.persistent).toBe(!lacks.persistence);
     });
 
-    it.runIf(lacks.groups)('refuses group operations with an error that names a backend that has them', async () => {
-      const backend = await connected();
-      const gid = uuid();
-      await expect(backend.saveGroup(gid, { result: [[gid, null], []] })).rejects.toThrow(/redis|sqlite/);
-      await expect(backend.getGroup(gid)).rejects.toThrow(/redis|sqlite/);
-    });
+    it.runIf(lacks.groups)(
+      'refuses group operations with an error that names a backend that has them',
+      async () => {
+        const backend = await connected();
+        const gid = uuid();
+        await expect(backend.saveGroup(gid, { result: [[gid, null], []] })).rejects.toThrow(/redis|sqlite/);
+        await expect(backend.getGroup(gid)).rejects.toThrow(/redis|sqlite/);
+      },
+    );
 
     it.skipIf(lacks.groups)('saves, restores and deletes group meta', async () => {
       const backend = await connected();

@@ -93,7 +93,10 @@ export class AmqpBroker implements Broker {
     this.declaredExchanges = new Set();
     if (generation === 1 || this.declaredSpecs.size === 0) return;
     this.declare([...this.declaredSpecs.values()]).catch((error: unknown) => {
-      this.logger.error({ err: error }, `Could not declare queues again after reconnecting: ${String(error)}`);
+      this.logger.error(
+        { err: error },
+        `Could not declare queues again after reconnecting: ${String(error)}`,
+      );
     });
   }
 

@@ -90,7 +90,10 @@ describe('amqp driver', () => {
       `kombu.Queue('${name}', kombu.Exchange('${name}', type='direct'), routing_key='${name}', ` +
       `queue_arguments={'x-max-priority': 10})(conn.default_channel).declare()\n`;
     await python(KOMBU + declare(first));
-    await b.declare([{ name: first, maxPriority: 10 }, { name: second, maxPriority: 10 }]);
+    await b.declare([
+      { name: first, maxPriority: 10 },
+      { name: second, maxPriority: 10 },
+    ]);
     await python(KOMBU + declare(second));
     // And a different setting is refused with an error that names the queue and the fix.
     await expect(b.declare([{ name: first, maxPriority: 5 }])).rejects.toThrow(
@@ -103,7 +106,13 @@ describe('amqp driver', () => {
     const q: QueueSpec = { name: `qos-${uuid().slice(0, 8)}` };
     const consumer = await b.consume([q], () => undefined, { prefetch: 7 });
     const channels = async (): Promise<string> =>
-      rabbitmqctl(['list_channels', '--no-table-headers', 'vhost', 'prefetch_count', 'global_prefetch_count']);
+      rabbitmqctl([
+        'list_channels',
+        '--no-table-headers',
+        'vhost',
+        'prefetch_count',
+        'global_prefetch_count',
+      ]);
     await expect.poll(channels).toMatch(new RegExp(`${vhost.name}\\s+0\\s+7`));
     consumer.setPrefetch(9);
     await expect.poll(channels).toMatch(new RegExp(`${vhost.name}\\s+0\\s+9`));

@@ -206,7 +206,9 @@ function closedError(role: string): ConnectionError {
 export function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && !error.message.includes(code) ? `${code} ${error.message}` : error.message;
+  return typeof code === 'string' && !error.message.includes(code)
+    ? `${code} ${error.message}`
+    : error.message;
 }
 
 export function asConnectionError(error: unknown, where: string): Error {

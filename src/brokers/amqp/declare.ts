@@ -24,7 +24,10 @@ export async function declareQueue(channel: Channel, spec: QueueSpec, declared: 
   try {
     if (exchange !== '' && !declared.has(exchange)) {
       // kombu's Exchange is durable by default whatever the queue is, so a transient queue keeps a durable one.
-      await channel.assertExchange(exchange, spec.exchangeType ?? 'direct', { durable: true, autoDelete: false });
+      await channel.assertExchange(exchange, spec.exchangeType ?? 'direct', {
+        durable: true,
+        autoDelete: false,
+      });
       declared.add(exchange);
     }
     const args = queueArguments(spec);

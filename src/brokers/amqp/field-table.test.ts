@@ -56,7 +56,9 @@ function readByPyAmqp(bytes: Buffer): unknown {
   const script =
     'import json, sys\nfrom amqp.serialization import loads\n' +
     'sys.stdout.write(json.dumps(loads("F", bytes.fromhex(sys.stdin.read()), 0)[0][0]))';
-  return JSON.parse(execFileSync('/usr/bin/python3', ['-c', script], { input: bytes.toString('hex') }).toString());
+  return JSON.parse(
+    execFileSync('/usr/bin/python3', ['-c', script], { input: bytes.toString('hex') }).toString(),
+  );
 }
 
 describe('AMQP field tables', () => {

@@ -37,7 +37,9 @@ function toFieldValue(value: JsonValue | undefined): unknown {
 }
 
 /** A JSON object as an amqplib field table, with every number tagged the way py-amqp would write it. */
-export function toFieldTable(table: Readonly<Record<string, JsonValue | undefined>>): Record<string, unknown> {
+export function toFieldTable(
+  table: Readonly<Record<string, JsonValue | undefined>>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key in table) {
     const value = table[key];

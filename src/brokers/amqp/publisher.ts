@@ -128,7 +128,8 @@ export class ConfirmPublisher {
     if (reason === 'message nacked') {
       return new ConnectionError(`RabbitMQ refused the message for ${where} (basic.nack)`, { cause: error });
     }
-    const why = reason === 'channel closed' && this.closeReason ? `channel closed: ${this.closeReason}` : reason;
+    const why =
+      reason === 'channel closed' && this.closeReason ? `channel closed: ${this.closeReason}` : reason;
     return new ConnectionError(`publish to ${where} not confirmed (${why})`, { cause: error });
   }
 
@@ -141,4 +142,3 @@ export class ConfirmPublisher {
     await channel?.close().catch(() => undefined);
   }
 }
-

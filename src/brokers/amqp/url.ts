@@ -103,7 +103,7 @@ export function parseAmqpSettings(
     confirmTimeoutMs: seconds('confirmTimeout', transportOptions.confirmTimeout, 30) * 1000,
     deferEtaAfterMs: seconds('etaDeferAfter', transportOptions.etaDeferAfter, 30) * 1000,
     connectTimeoutMs,
-    tlsOptions: (tls ?? {}) as TlsOptions,
+    tlsOptions: tls ?? {},
   };
 }
 
