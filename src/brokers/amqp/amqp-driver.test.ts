@@ -118,6 +118,26 @@ describe('amqp driver', () => {
     await expect.poll(channels).toMatch(new RegExp(`${vhost.name}\\s+0\\s+9`));
   });
 
+  it('consumes a quorum queue (declared through QueueSpec.arguments) with a per-consumer prefetch', async () => {
+    const b = await broker();
+    const q: QueueSpec = { name: `quorum-${uuid().slice(0, 8)}`, arguments: { 'x-queue-type': 'quorum' } };
+    await b.declare([q]);
+    await b.publish(testMessage('replicated'), { exchange: '', routingKey: q.name });
+    const c = collector();
+    await b.consume([q], c.handler, { prefetch: 4 });
+    const [d] = await c.waitFor(1);
+    await b.ack([d!]);
+    const channels = await rabbitmqctl([
+      'list_channels',
+      '--no-table-headers',
+      'vhost',
+      'prefetch_count',
+      'global_prefetch_count',
+    ]);
+    expect(channels).toMatch(new RegExp(`${vhost.name}\\s+4\\s+0`));
+    await expect(b.declare([{ name: q.name }])).rejects.toThrow(/x-queue-type/);
+  });
+
   it('acknowledges a contiguous batch with one multiple ack, and the rest one by one', async () => {
     const b = await broker();
     const q: QueueSpec = { name: `acks-${uuid().slice(0, 8)}` };

@@ -18,6 +18,12 @@ const PREFETCH_MAX = 65535;
 
 let linkIds = 0;
 
+/** Quorum queues and streams: no global QoS on them. */
+function isReplicatedQueue(spec: QueueSpec): boolean {
+  const type = spec.arguments?.['x-queue-type'];
+  return type === 'quorum' || type === 'stream';
+}
+
 /** A consumer's channel on one connection, and the deliveries it handed out that are not settled yet. */
 export class Link {
   readonly id = ++linkIds;
@@ -158,7 +164,7 @@ export class AmqpConsumer implements Consumer {
     channel.on('close', () => this.onClose(link));
     try {
       await this.deps.declare(channel, this.queues);
-      await channel.prefetch(Math.min(this.prefetch, PREFETCH_MAX), this.deps.globalQos());
+      await this.applyPrefetch(channel);
       this.link = link;
       for (const spec of this.queues) {
         const queue = spec.name;
@@ -242,12 +248,23 @@ export class AmqpConsumer implements Consumer {
     setImmediate(() => this.reopen());
   }
 
+  /**
+   * basic.qos as Celery sets it: one limit for the channel (`global`). Quorum queues refuse global QoS (RabbitMQ
+   * closes the whole connection with NOT_IMPLEMENTED), so a consumer of one gets the limit per queue consumer
+   * instead, split between its queues to keep the same total.
+   */
+  private applyPrefetch(channel: Channel): Promise<unknown> {
+    const perConsumer = this.queues.some(isReplicatedQueue) || !this.deps.globalQos();
+    const limit = perConsumer && this.prefetch > 0 ? Math.ceil(this.prefetch / this.queues.length) : this.prefetch;
+    return channel.prefetch(Math.min(limit, PREFETCH_MAX), !perConsumer);
+  }
+
   setPrefetch(prefetch: number): void {
     if (prefetch === this.prefetch) return;
     this.prefetch = prefetch;
     const link = this.link;
     if (!link?.alive) return;
-    link.channel.prefetch(Math.min(prefetch, PREFETCH_MAX), this.deps.globalQos()).catch((error: unknown) => {
+    this.applyPrefetch(link.channel).catch((error: unknown) => {
       this.deps.logger.warn(`Could not change prefetch to ${prefetch}: ${describe(error)}`);
     });
   }
