@@ -102,18 +102,19 @@ export class AmqpBroker implements Broker {
 
   /** A channel for declarations and queue inspection, re-opened after RabbitMQ closes it on an error. */
   private adminChannel(): Promise<Channel> {
-    this.admin ??= this.client.channel().then((channel) => {
-      channel.on('error', () => undefined);
+    if (this.admin) return this.admin;
+    const admin = this.client.channel().then((channel) => {
+      channel.on('error', () => undefined); // the failed operation reports it
       channel.on('close', () => {
-        if (this.admin === promise) this.admin = undefined;
+        if (this.admin === admin) this.admin = undefined;
       });
       return channel;
     });
-    const promise = this.admin;
-    promise.catch(() => {
-      if (this.admin === promise) this.admin = undefined;
+    admin.catch(() => {
+      if (this.admin === admin) this.admin = undefined;
     });
-    return promise;
+    this.admin = admin;
+    return admin;
   }
 
   private async declareOn(channel: Channel, queues: readonly QueueSpec[]): Promise<void> {
