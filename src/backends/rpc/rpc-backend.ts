@@ -238,6 +238,12 @@ export class RpcBackend implements ResultBackend {
         return;
       } catch (error) {
         if (!(error instanceof ConnectionError) || attempt >= PUBLISH_RETRY.maxRetries) throw error;
+        if (attempt === 0) {
+          this.logger.warn(
+            `Could not send the result of ${meta.task_id} (${describe(error)}); retrying for up to ` +
+              `${PUBLISH_RETRY.maxRetries} seconds`,
+          );
+        }
         await delay(retryPolicyDelayMs(PUBLISH_RETRY, attempt));
       }
     }
