@@ -255,7 +255,8 @@ export class AmqpConsumer implements Consumer {
    */
   private applyPrefetch(channel: Channel): Promise<unknown> {
     const perConsumer = this.queues.some(isReplicatedQueue) || !this.deps.globalQos();
-    const limit = perConsumer && this.prefetch > 0 ? Math.ceil(this.prefetch / this.queues.length) : this.prefetch;
+    const limit =
+      perConsumer && this.prefetch > 0 ? Math.ceil(this.prefetch / this.queues.length) : this.prefetch;
     return channel.prefetch(Math.min(limit, PREFETCH_MAX), !perConsumer);
   }
 
