@@ -41,6 +41,7 @@ describe('AMQP URLs, as kombu reads them', () => {
   it('reads transport options in seconds and refuses nonsense', () => {
     const settings = parse('amqp://r', { heartbeat: 0, confirmTimeout: 5, etaDeferAfter: 60 });
     expect(settings).toMatchObject({ heartbeat: 0, confirmTimeoutMs: 5000, deferEtaAfterMs: 60_000 });
+    expect(parse('amqp://r', { etaDeferAfter: 0 }).deferEtaAfterMs).toBe(1000);
     expect(() => parse('amqp://r', { heartbeat: -1 })).toThrow(/brokerTransportOptions.heartbeat/);
     expect(() => parse('redis://r')).toThrow(/not an AMQP URL/);
   });

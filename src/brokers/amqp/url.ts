@@ -101,7 +101,8 @@ export function parseAmqpSettings(
     endpoints,
     heartbeat,
     confirmTimeoutMs: seconds('confirmTimeout', transportOptions.confirmTimeout, 30) * 1000,
-    deferEtaAfterMs: seconds('etaDeferAfter', transportOptions.etaDeferAfter, 30) * 1000,
+    // The delay queues count whole seconds: anything due within a second is held, whatever the setting.
+    deferEtaAfterMs: Math.max(1, seconds('etaDeferAfter', transportOptions.etaDeferAfter, 30)) * 1000,
     connectTimeoutMs,
     tlsOptions: tls ?? {},
   };
