@@ -35,7 +35,13 @@ export type {
   Route,
   ExchangeType,
 } from './brokers/broker.js';
-export type { ResultBackend, BackendCapabilities, BackendContext, GroupMeta } from './backends/backend.js';
+export type {
+  ResultBackend,
+  BackendCapabilities,
+  BackendContext,
+  GroupMeta,
+  StoreContext,
+} from './backends/backend.js';
 export type { SignatureDict, Embed, WireMessage } from './protocol/message.js';
 export {
   createLogger,

@@ -9,6 +9,7 @@ export type BackendFactory = (url: string, context: BackendContext) => ResultBac
 const drivers = new Map<string, () => Promise<BackendFactory>>([
   ['memory', async () => (await import('./memory/memory-backend.js')).createMemoryBackend],
   ['sqlite', async () => (await import('./sqlite/sqlite-backend.js')).createSqliteBackend],
+  ['rpc', async () => (await import('./rpc/rpc-backend.js')).createRpcBackend],
 ]);
 
 export function registerBackendDriver(scheme: string, load: () => Promise<BackendFactory>): void {

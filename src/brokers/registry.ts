@@ -8,7 +8,14 @@ export type BrokerFactory = (url: string, context: BrokerContext) => Broker;
 const drivers = new Map<string, () => Promise<BrokerFactory>>([
   ['memory', async () => (await import('./memory/memory-broker.js')).createMemoryBroker],
   ['sqlite', async () => (await import('./sqlite/sqlite-broker.js')).createSqliteBroker],
+  ['amqp', loadAmqp],
+  ['amqps', loadAmqp],
+  ['pyamqp', loadAmqp],
 ]);
+
+async function loadAmqp(): Promise<BrokerFactory> {
+  return (await import('./amqp/amqp-broker.js')).createAmqpBroker;
+}
 
 /** Adds or replaces the driver for a URL scheme (for third-party drivers). */
 export function registerBrokerDriver(scheme: string, load: () => Promise<BrokerFactory>): void {
