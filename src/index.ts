@@ -43,6 +43,7 @@ export type {
   ChordCounter,
   ChordPart,
   ChordProgress,
+  StoreContext,
 } from './backends/backend.js';
 export type { SignatureDict, Embed, WireMessage } from './protocol/message.js';
 export {

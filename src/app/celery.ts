@@ -257,6 +257,9 @@ export class Celery implements TaskHost, ResultSource {
         logger: this.logger,
         resultExpires: conf.resultExpires,
         transportOptions: conf.resultBackendTransportOptions,
+        brokerUrl: conf.broker,
+        brokerTransportOptions: conf.brokerTransportOptions,
+        oid: this.oid,
       });
       await backend.connect();
       return backend;

@@ -70,6 +70,14 @@ export interface ChordCounter {
   deleteChord(groupId: string): Promise<void>;
 }
 
+/** Where a result goes, for backends that send it to its caller (rpc): taken from the task's request. */
+export interface StoreContext {
+  /** The request's `reply_to` (its caller's oid); a result without one is not sent anywhere by the rpc backend. */
+  readonly replyTo?: string | null | undefined;
+  /** The request's `correlation_id`; the task id when absent. */
+  readonly correlationId?: string | null | undefined;
+}
+
 export interface ResultBackend {
   /** The URL with any password masked. */
   readonly url: string;
@@ -78,8 +86,9 @@ export interface ResultBackend {
   /**
    * Stores a task state. A stored SUCCESS is never overwritten (`celery/backends/base.py:944`), so a late
    * duplicate cannot replace a good result. Drivers may batch writes; the promise resolves once written.
+   * The worker passes the request's `context`; without one, the rpc backend sends the result to its own client.
    */
-  store(meta: ResultMeta): Promise<void>;
+  store(meta: ResultMeta, context?: StoreContext): Promise<void>;
   /** The stored meta, or null when nothing is stored (the task is PENDING). */
   get(taskId: string): Promise<ResultMeta | null>;
   /** Resolves with the meta once the task is in a ready state (SUCCESS, FAILURE, REVOKED). */
@@ -102,4 +111,9 @@ export interface BackendContext {
   readonly resultExpires: number | null;
   /** `result_backend_transport_options`, driver-specific. */
   readonly transportOptions: Readonly<Record<string, unknown>>;
+  /** The app's broker URL and options, for backends that talk to the broker (rpc). */
+  readonly brokerUrl?: string | undefined;
+  readonly brokerTransportOptions?: Readonly<Record<string, unknown>> | undefined;
+  /** The app's oid: the `reply_to` of the messages it sends, and the rpc backend's reply queue. */
+  readonly oid?: string | undefined;
 }

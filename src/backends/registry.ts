@@ -12,6 +12,7 @@ const drivers = new Map<string, () => Promise<BackendFactory>>([
   ['redis', async () => (await import('./redis/redis-backend.js')).createRedisBackend],
   ['rediss', async () => (await import('./redis/redis-backend.js')).createRedisBackend],
   ['sentinel', async () => (await import('./redis/redis-backend.js')).createRedisBackend],
+  ['rpc', async () => (await import('./rpc/rpc-backend.js')).createRpcBackend],
 ]);
 
 export function registerBackendDriver(scheme: string, load: () => Promise<BackendFactory>): void {

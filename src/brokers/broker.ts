@@ -78,6 +78,12 @@ export type DeliveryHandler = (delivery: Delivery) => void;
 export interface ConsumeOptions {
   /** Most deliveries held unsettled at once; 0 means unlimited. */
   readonly prefetch: number;
+  /**
+   * Called when the driver lost deliveries it handed out and has not seen settled (the connection or channel
+   * they came on died): the broker delivers them again, so they must not be started, and settling them does
+   * nothing. Drivers whose deliveries cannot be lost this way never call it.
+   */
+  readonly onLost?: (deliveries: readonly Delivery[]) => void;
 }
 
 export interface Consumer {
@@ -116,6 +122,15 @@ export interface Broker {
   size(queue: string): Promise<number>;
   /** Closes connections. Unsettled deliveries are given back (as `requeue`). Idempotent. */
   close(): Promise<void>;
+  /**
+   * Optional, for brokers that take back deliveries held unsettled too long (RabbitMQ's `consumer_timeout`):
+   * hands the delivery back to the broker to be delivered again, to its queue, shortly before `eta` (ms since the
+   * epoch; within a second), and settles it. The worker calls it instead of holding an ETA task due later than
+   * `deferAfterMs`. Rejects with ConnectionError when the delivery was lost meanwhile (it comes back anyway).
+   */
+  defer?(delivery: Delivery, eta: number): Promise<void>;
+  /** With `defer`: ETA tasks due later than this many milliseconds from now are deferred, not held. */
+  readonly deferAfterMs?: number;
 }
 
 /** Passed to every driver factory. */

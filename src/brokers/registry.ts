@@ -11,7 +11,14 @@ const drivers = new Map<string, () => Promise<BrokerFactory>>([
   ['redis', async () => (await import('./redis/redis-broker.js')).createRedisBroker],
   ['rediss', async () => (await import('./redis/redis-broker.js')).createRedisBroker],
   ['sentinel', async () => (await import('./redis/redis-broker.js')).createRedisBroker],
+  ['amqp', loadAmqp],
+  ['amqps', loadAmqp],
+  ['pyamqp', loadAmqp],
 ]);
+
+async function loadAmqp(): Promise<BrokerFactory> {
+  return (await import('./amqp/amqp-broker.js')).createAmqpBroker;
+}
 
 /** Adds or replaces the driver for a URL scheme (for third-party drivers). */
 export function registerBrokerDriver(scheme: string, load: () => Promise<BrokerFactory>): void {

@@ -7,6 +7,7 @@
  */
 import type { Celery } from '../app/celery.js';
 import { emitHook } from '../app/tracer.js';
+import { formatAwareIso } from '../protocol/time.js';
 import type { Broker, Consumer, Delivery, QueueSpec } from '../brokers/broker.js';
 import { ImproperlyConfigured, InvalidTaskError, NotRegistered } from '../errors.js';
 import { disabledDispatcher, type EventDispatcher } from '../events/dispatcher.js';
@@ -14,7 +15,6 @@ import type { Service } from '../lifecycle/service.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { decodeTaskMessage, peekIdentity, type TaskMessage } from '../protocol/message.js';
 import { saferepr } from '../protocol/pyrepr.js';
-import { formatAwareIso } from '../protocol/time.js';
 import { States } from '../types.js';
 import { buildMeta } from '../backends/meta.js';
 import type { ResultBackend } from '../backends/backend.js';
@@ -58,6 +58,8 @@ export class TaskConsumer implements Service {
   private readonly rateBumpedByTask = new Map<string, number>();
   private readonly limiter: RateLimiter<Request>;
   private readonly events: EventDispatcher;
+  /** Requests being handed back to the broker (`defer`), until it confirms. */
+  private readonly deferring = new Set<Request>();
 
   constructor(private readonly deps: ConsumerDeps) {
     this.events = deps.events ?? disabledDispatcher;
@@ -74,6 +76,7 @@ export class TaskConsumer implements Service {
   async start(): Promise<void> {
     this.consumer = await this.deps.broker.consume(this.deps.queues, (d) => this.onDelivery(d), {
       prefetch: this.deps.prefetch,
+      onLost: (deliveries) => this.onLost(deliveries),
     });
   }
 
@@ -125,6 +128,41 @@ export class TaskConsumer implements Service {
   /** The executor calls this when a request is settled, so held ETA capacity is released. */
   done(request: Request): void {
     if (this.etaRequests.delete(request)) this.bumpPrefetch(-1);
+  }
+
+  /**
+   * The broker lost these deliveries (their connection or channel died) and delivers them again: drop the
+   * requests still waiting for their ETA, a rate-limit token or a pool slot, so they do not run twice. Running
+   * ones finish; their acknowledgement is dropped by the driver, and late-ack tasks run again (at least once).
+   */
+  private onLost(deliveries: readonly Delivery[]): void {
+    const lost = new Set(deliveries);
+    const drop = (request: Request): void => {
+      request.settled = true;
+      this.done(request);
+      this.releaseRateBump(request);
+    };
+    let dropped = 0;
+    for (const [request, timer] of this.scheduled) {
+      if (!lost.has(request.delivery)) continue;
+      clearTimeout(timer);
+      this.scheduled.delete(request);
+      drop(request);
+      dropped++;
+    }
+    for (const request of this.limiter.remove((r) => lost.has(r.delivery))) {
+      drop(request);
+      dropped++;
+    }
+    for (const request of this.deferring) {
+      if (lost.has(request.delivery)) this.deferring.delete(request);
+    }
+    dropped += this.deps.executor.discard(lost);
+    if (dropped > 0) {
+      this.deps.logger.info(
+        `Dropped ${dropped} received task(s) whose delivery was lost; the broker redelivers them`,
+      );
+    }
   }
 
   private bumpPrefetch(delta: number): void {
@@ -217,30 +255,71 @@ export class TaskConsumer implements Service {
   }
 
   private releaseLimited(request: Request): void {
+    this.releaseRateBump(request);
+    this.deps.executor.submit(request);
+  }
+
+  private releaseRateBump(request: Request): void {
     if (this.rateBumped.delete(request)) {
       this.rateBumpedByTask.set(request.name, (this.rateBumpedByTask.get(request.name) ?? 1) - 1);
       this.bumpPrefetch(-1);
     }
-    this.deps.executor.submit(request);
   }
 
   private hold(request: Request, delayMs: number): void {
+    const { broker } = this.deps;
+    if (broker.defer && broker.deferAfterMs !== undefined && delayMs > broker.deferAfterMs) {
+      this.defer(request);
+      return;
+    }
     this.etaRequests.add(request);
     this.bumpPrefetch(1);
+    this.arm(request, delayMs);
+  }
+
+  private arm(request: Request, delayMs: number): void {
     // setTimeout cannot wait longer than about 24.8 days; re-arm in steps for ETAs further away.
-    const step = Math.min(delayMs, 2 ** 31 - 1);
-    const timer = setTimeout(() => {
-      this.scheduled.delete(request);
-      const remaining = (request.message.eta ?? 0) - Date.now();
-      if (remaining > 0) {
-        this.etaRequests.delete(request);
-        this.prefetchBump--;
-        this.hold(request, remaining);
-        return;
-      }
-      this.dispatch(request);
-    }, step);
+    const timer = setTimeout(
+      () => {
+        this.scheduled.delete(request);
+        const remaining = (request.message.eta ?? 0) - Date.now();
+        if (remaining > 0) this.arm(request, remaining);
+        else this.dispatch(request);
+      },
+      Math.min(delayMs, 2 ** 31 - 1),
+    );
     this.scheduled.set(request, timer);
+  }
+
+  /**
+   * Hands a far-future ETA task back to the broker (RabbitMQ would close the channel of a consumer holding it
+   * past `consumer_timeout`); it comes back shortly before its ETA and is held then. If that fails for another
+   * reason than a lost delivery, the task is held here instead, as Celery would.
+   */
+  private defer(request: Request): void {
+    const eta = request.message.eta!;
+    request.settled = true;
+    this.deferring.add(request);
+    this.deps.broker.defer!(request.delivery, eta).then(
+      () => {
+        this.deferring.delete(request);
+        this.deps.logger.info(`Task ${request.label} deferred until ${formatAwareIso(eta)}`);
+      },
+      (error: unknown) => {
+        if (!this.deferring.delete(request)) {
+          // onLost took it out: the delivery is gone and the broker delivers the task again.
+          this.deps.logger.info(`Task ${request.label} not deferred: ${(error as Error).message}`);
+          return;
+        }
+        this.deps.logger.warn(
+          `Could not defer task ${request.label} (${(error as Error).message}); holding it until its ETA`,
+        );
+        request.settled = false;
+        this.etaRequests.add(request);
+        this.bumpPrefetch(1);
+        this.arm(request, eta - Date.now());
+      },
+    );
   }
 
   private settingsFor(task: Task<unknown[], unknown>): TaskSettings {
@@ -252,10 +331,21 @@ export class TaskConsumer implements Service {
     return settings;
   }
 
-  private async storeFailure(taskId: string, error: Error, traceback: string | null): Promise<void> {
+  private async storeFailure(
+    taskId: string,
+    error: Error,
+    traceback: string | null,
+    delivery: Delivery,
+  ): Promise<void> {
+    const { properties } = delivery.message;
+    const context = {
+      replyTo: typeof properties.reply_to === 'string' ? properties.reply_to : null,
+      correlationId: typeof properties.correlation_id === 'string' ? properties.correlation_id : null,
+    };
     try {
       await this.deps.backend.store(
         buildMeta({ state: States.FAILURE, result: error, traceback, request: { taskId } }),
+        context,
       );
     } catch (storeError) {
       this.deps.logger.debug({ err: storeError }, `Could not store the failure of ${taskId}`);
@@ -278,6 +368,7 @@ export class TaskConsumer implements Service {
         identity.taskId,
         error instanceof Error ? error : new Error(String(error)),
         null,
+        delivery,
       );
     }
     await emitHook(app.hooks, logger, 'taskRejected', { taskId: identity.taskId, reason, requeue: false });
@@ -302,7 +393,7 @@ export class TaskConsumer implements Service {
       .catch((rejectError: unknown) => {
         logger.error({ err: rejectError }, `Could not reject a message: ${(rejectError as Error).message}`);
       });
-    if (app.conf.backend) await this.storeFailure(message.id, error, null);
+    if (app.conf.backend) await this.storeFailure(message.id, error, null, delivery);
     if (this.events.enabled) {
       void this.events.send('task-failed', {
         uuid: message.id,

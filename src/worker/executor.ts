@@ -14,7 +14,7 @@ import {
   type TraceResult,
 } from '../app/tracer.js';
 import type { ResultBackend } from '../backends/backend.js';
-import type { Broker } from '../brokers/broker.js';
+import type { Broker, Delivery } from '../brokers/broker.js';
 import { isCeleriacError, TaskRevokedError, type Reject, type Retry } from '../errors.js';
 import { disabledDispatcher, type EventDispatcher } from '../events/dispatcher.js';
 import { Batcher } from '../lifecycle/async.js';
@@ -82,6 +82,20 @@ export class Executor {
   submit(request: Request): void {
     this.waiting.push(request);
     this.pump();
+  }
+
+  /** Drops queued requests whose deliveries the broker lost (it delivers them again); returns how many. */
+  discard(lost: ReadonlySet<Delivery>): number {
+    const before = this.waiting.length;
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      const request = this.waiting[i]!;
+      if (lost.has(request.delivery)) {
+        request.settled = true;
+        this.waiting.splice(i, 1);
+        this.deps.onDone(request);
+      }
+    }
+    return before - this.waiting.length;
   }
 
   /** Stops starting queued requests and returns them (to be requeued). */

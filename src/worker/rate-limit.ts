@@ -145,6 +145,17 @@ export class RateLimiter<T> {
     return out;
   }
 
+  /** Removes the waiting requests `drop` selects (their deliveries were lost); returns them. */
+  remove(drop: (item: T) => boolean): T[] {
+    const out: T[] = [];
+    for (const limited of this.limits.values()) {
+      for (let i = limited.waiting.length - 1; i >= 0; i--) {
+        if (drop(limited.waiting[i]!)) out.push(...limited.waiting.splice(i, 1));
+      }
+    }
+    return out;
+  }
+
   /** Releases what the bucket allows now, then sleeps until the next token (Celery's `_schedule_bucket_request`). */
   private schedule(limited: Limited<T>): void {
     if (limited.timer) clearTimeout(limited.timer);

@@ -6,6 +6,7 @@ import type { Config } from '../app/config.js';
 import { ImproperlyConfigured } from '../errors.js';
 import type { TaskRequest } from '../app/context.js';
 import type { Task } from '../app/task.js';
+import type { StoreContext } from '../backends/backend.js';
 import type { Delivery } from '../brokers/broker.js';
 import type { TaskMessage } from '../protocol/message.js';
 
@@ -84,6 +85,11 @@ export class Request {
 
   get id(): string {
     return this.message.id;
+  }
+
+  /** Where this request's results go (the rpc backend sends them to `reply_to`). */
+  get storeContext(): StoreContext {
+    return { replyTo: this.message.replyTo, correlationId: this.message.correlationId };
   }
 
   get name(): string {

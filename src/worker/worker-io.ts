@@ -52,7 +52,9 @@ export class WorkerIO {
       ...(children ? { children } : {}),
     });
     const previous = chains.get(request) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => this.deps.backend.store(meta));
+    const next = previous
+      .catch(() => undefined)
+      .then(() => this.deps.backend.store(meta, request.storeContext));
     chains.set(request, next);
     return next;
   }
@@ -128,7 +130,8 @@ export class WorkerIO {
         result: error instanceof Error ? error : new Error(String(error)),
         request: { taskId: id, parentId: request.id },
       });
-      await this.deps.backend.store(meta);
+      // rpc: the chain's results go to the same caller as this task's.
+      await this.deps.backend.store(meta, { replyTo: request.message.replyTo, correlationId: id });
     }
   }
 

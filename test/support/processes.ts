@@ -38,14 +38,15 @@ export function startCli(
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
+  let exitedFlag = false;
   const exit = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => {
+      // Set before the listeners run, so that a waitFor sees the exit and rejects at once.
+      exitedFlag = true;
       resolve(code ?? signal ?? -1);
       for (const listener of [...listeners]) listener();
     });
   });
-  let exitedFlag = false;
-  void exit.then(() => (exitedFlag = true));
   return {
     child,
     pid: child.pid!,

@@ -1,76 +1,64 @@
 /**
- * A TCP proxy for fault injection: `pass` forwards, `drop` turns every open connection into a black hole (bytes are
- * read and thrown away, no FIN, no RST: a silent partition) and black-holes new ones too, `reset` sends RST on
- * every open connection. Switching back to `pass` only affects new connections, as after a real partition.
+ * A TCP proxy that can black-hole traffic, for silent-partition tests (reliability battery B9): in `drop` mode it
+ * keeps every connection open but forwards nothing, in either direction, and sends no FIN or RST, as a dead
+ * network path would. Back in `pass` mode, new connections work; the ones open during the drop stay dead.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, connect, type Server, type Socket } from 'node:net';
 
-export type ProxyMode = 'pass' | 'drop';
+export interface TcpProxy {
+  readonly port: number;
+  drop(): void;
+  pass(): void;
+  close(): Promise<void>;
+}
 
-export class TcpProxy {
-  private mode: ProxyMode = 'pass';
-  private readonly pairs = new Set<{ client: Socket; upstream: Socket | undefined }>();
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+  dead: boolean;
+}
 
-  private constructor(
-    private readonly server: Server,
-    readonly port: number,
-  ) {}
-
-  static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
-    const server = createServer();
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const address = server.address();
-    const proxy = new TcpProxy(server, typeof address === 'object' && address ? address.port : 0);
-    server.on('connection', (client) => proxy.accept(client, targetPort, targetHost));
-    return proxy;
-  }
-
-  private accept(client: Socket, port: number, host: string): void {
-    const pair: { client: Socket; upstream: Socket | undefined } = { client, upstream: undefined };
-    this.pairs.add(pair);
-    client.on('error', () => undefined);
-    client.on('close', () => {
-      this.pairs.delete(pair);
-      pair.upstream?.destroy();
-    });
-    if (this.mode === 'drop') {
-      client.on('data', () => undefined);
-      return;
-    }
-    const upstream = connect(port, host);
-    pair.upstream = upstream;
-    upstream.on('error', () => client.destroy());
-    upstream.on('close', () => client.destroy());
-    client.pipe(upstream);
-    upstream.pipe(client);
-  }
-
-  setMode(mode: ProxyMode): void {
-    this.mode = mode;
-    if (mode !== 'drop') return;
-    for (const { client, upstream } of this.pairs) {
-      client.unpipe();
-      upstream?.unpipe();
-      client.removeAllListeners('data');
-      upstream?.removeAllListeners('data');
-      client.on('data', () => undefined);
-      upstream?.on('data', () => undefined);
-    }
-  }
-
-  /** Sends RST on every open connection. */
-  reset(): void {
-    for (const { client, upstream } of this.pairs) {
-      client.resetAndDestroy();
-      upstream?.destroy();
-    }
-  }
-
-  async close(): Promise<void> {
-    for (const { client, upstream } of this.pairs) {
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
+  let dropping = false;
+  const pairs = new Set<Pair>();
+  const server: Server = createServer((client) => {
+    const upstream = connect(targetPort, targetHost);
+    const pair: Pair = { client, upstream, dead: dropping };
+    pairs.add(pair);
+    const forward = (to: Socket) => (chunk: Buffer) => {
+      if (!pair.dead) to.write(chunk);
+    };
+    client.on('data', forward(upstream));
+    upstream.on('data', forward(client));
+    const end = (): void => {
+      pairs.delete(pair);
+      if (pair.dead) return; // a black hole never tells the other side
       client.destroy();
-      upstream?.destroy();
-    }
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
+      upstream.destroy();
+    };
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('error', () => undefined);
+    upstream.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  if (typeof address !== 'object' || !address) throw new Error('proxy has no port');
+  return {
+    port: address.port,
+    drop: () => {
+      dropping = true;
+      for (const pair of pairs) pair.dead = true;
+    },
+    pass: () => {
+      dropping = false;
+    },
+    close: async () => {
+      for (const pair of pairs) {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }

@@ -11,6 +11,16 @@ import { buildMeta } from '../meta.js';
 export interface BackendSuiteOptions {
   /** Creates a new, unconnected backend; `resultExpires` in seconds (null = never). */
   create(options: { resultExpires: number | null }): Promise<ResultBackend> | ResultBackend;
+  /**
+   * What the backend cannot do. The tests of those guarantees are reported as skipped, and the suite checks that
+   * the backend's capabilities say the same.
+   */
+  lacks?: {
+    /** No `saveGroup`/`getGroup` (capabilities.groups false): they must fail loudly. */
+    readonly groups?: true;
+    /** Results do not survive on their own, so they do not expire either (capabilities.persistent false). */
+    readonly persistence?: true;
+  };
 }
 
 function meta(taskId: string, state: string, result: unknown, extra: Partial<ResultMeta> = {}): ResultMeta {
@@ -20,6 +30,7 @@ function meta(taskId: string, state: string, result: unknown, extra: Partial<Res
 export function backendConformance(driver: string, options: BackendSuiteOptions): void {
   describe(`backend conformance: ${driver}`, () => {
     const open: ResultBackend[] = [];
+    const lacks = options.lacks ?? {};
 
     async function connected(resultExpires: number | null = 86_400): Promise<ResultBackend> {
       const backend = await options.create({ resultExpires });
@@ -105,9 +116,24 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       expect(await backend.get(id)).toBeNull();
     });
 
-    it('saves, restores and deletes group meta', async () => {
+    it('declares in its capabilities what it lacks', async () => {
       const backend = await connected();
-      if (!backend.capabilities.groups) return;
+      expect(backend.capabilities.groups).toBe(!lacks.groups);
+      expect(backend.capabilities.persistent).toBe(!lacks.persistence);
+    });
+
+    it.runIf(lacks.groups)(
+      'refuses group operations with an error that names a backend that has them',
+      async () => {
+        const backend = await connected();
+        const gid = uuid();
+        await expect(backend.saveGroup(gid, { result: [[gid, null], []] })).rejects.toThrow(/redis|sqlite/);
+        await expect(backend.getGroup(gid)).rejects.toThrow(/redis|sqlite/);
+      },
+    );
+
+    it.skipIf(lacks.groups)('saves, restores and deletes group meta', async () => {
+      const backend = await connected();
       const gid = uuid();
       const group = { result: [[gid, null], [[[uuid(), null], null]]] } as const;
       await backend.saveGroup(gid, structuredClone(group) as never);
@@ -116,9 +142,8 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       expect(await backend.getGroup(gid)).toBeNull();
     });
 
-    it('expires results after resultExpires when persistent', async () => {
+    it.skipIf(lacks.persistence)('expires results after resultExpires when persistent', async () => {
       const backend = await connected(1);
-      if (!backend.capabilities.persistent) return;
       const id = uuid();
       await backend.store(meta(id, States.SUCCESS, 'short-lived'));
       expect((await backend.get(id))?.result).toBe('short-lived');

@@ -7,4 +7,5 @@ const url = `memory://backend-conformance-${uuid()}`;
 backendConformance('memory', {
   create: ({ resultExpires }) =>
     createMemoryBackend(url, { logger: silentLogger(), resultExpires, transportOptions: {} }),
+  lacks: { persistence: true },
 });

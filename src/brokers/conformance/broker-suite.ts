@@ -269,6 +269,30 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       await broker.ack([first!, second!]);
     });
 
+    it('defers a delivery to its ETA and settles the original, when the driver can', async () => {
+      const broker = await connected();
+      if (!broker.defer) return;
+      expect(broker.deferAfterMs).toBeGreaterThanOrEqual(0);
+      const q = queue('defer');
+      await broker.declare([q]);
+      const sent = testMessage('later');
+      await broker.publish(sent, { exchange: '', routingKey: q.name });
+      const c = collector();
+      await broker.consume([q], c.handler, { prefetch: 10 });
+      const [first] = await c.waitFor(1);
+      const eta = Date.now() + 2_500;
+      await broker.defer(first!, eta);
+      expect(await broker.size(q.name)).toBe(0);
+      const [, again] = await c.waitFor(2, 10_000);
+      // Back within a second before the ETA (the worker holds it for the rest), with the same message.
+      expect(Date.now()).toBeGreaterThanOrEqual(eta - 1_000);
+      expect(again!.message.headers).toMatchObject(sent.headers);
+      expect(again!.message.body.equals(sent.body)).toBe(true);
+      await broker.ack([again!]);
+      await broker.ack([first!]); // already settled by defer: a no-op
+      expect(await broker.size(q.name)).toBe(0);
+    });
+
     it('orders by priority as its capability says', async () => {
       const broker = await connected();
       const mode = broker.capabilities.priority;

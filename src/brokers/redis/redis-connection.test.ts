@@ -12,7 +12,7 @@ import {
   testClient,
   testPrefix,
 } from '../../../test/support/redis.js';
-import { TcpProxy } from '../../../test/support/tcp-proxy.js';
+import { startTcpProxy } from '../../../test/support/tcp-proxy.js';
 import { ConnectionError } from '../../errors.js';
 import { silentLogger } from '../../lifecycle/logger.js';
 import { uuid } from '../../protocol/ids.js';
@@ -123,7 +123,7 @@ describe('redis broker connection loss', () => {
   });
 
   it('notices a silent partition and resumes on new connections', async () => {
-    const proxy = await TcpProxy.start(privateRedis.port);
+    const proxy = await startTcpProxy(privateRedis.port);
     try {
       const queue = `partition-${uuid().slice(0, 8)}`;
       const consumerSide = broker(`redis://127.0.0.1:${proxy.port}/0`, {
@@ -136,10 +136,10 @@ describe('redis broker connection loss', () => {
       await producer.connect();
       const c = collector();
       await consumerSide.consume([{ name: queue }], c.handler, { prefetch: 10 });
-      proxy.setMode('drop');
+      proxy.drop();
       await producer.publish(testMessage('lost-in-the-void'), { exchange: '', routingKey: queue });
       // Heal: new connections pass again; the black-holed ones stay silent until the client gives up on them.
-      proxy.setMode('pass');
+      proxy.pass();
       const [delivery] = await c.waitFor(1, 30_000);
       expect(labelOf(delivery!)).toBe('lost-in-the-void');
       await consumerSide.ack([delivery!]);

@@ -1,0 +1,3 @@
+import { pythonProducerSuite } from './amqp-suites.js';
+
+pythonProducerSuite('rpc');

@@ -1,0 +1,3 @@
+import { pythonWorkerSuite } from './amqp-suites.js';
+
+pythonWorkerSuite('redis');
