@@ -6,7 +6,8 @@
 import type { Celery } from '../app/celery.js';
 import type { SignatureDict } from '../protocol/message.js';
 import type { AsyncResult } from '../result/async-result.js';
-import { chainDict, tasksOf } from './freeze.js';
+import { foldChain } from './compose.js';
+import { tasksOf } from './freeze.js';
 import {
   registerSignatureKind,
   Signature,
@@ -57,5 +58,6 @@ export function chain(...input: unknown[]): Chain {
     AnySignature | SignatureDict
   )[];
   if (tasks.length === 0) throw new TypeError('chain() needs at least one signature');
-  return new Chain(firstApp(tasks), chainDict(tasks.map(toDict)));
+  // Built as Celery builds it (a fold of `|`): a group followed by a task is already a chord, and so on.
+  return Signature.fromDict(foldChain(tasks.map(toDict)), firstApp(tasks)) as unknown as Chain;
 }

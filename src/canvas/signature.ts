@@ -14,7 +14,8 @@ import type { AsyncResult } from '../result/async-result.js';
 import type { ResultNode } from '../result/group-result.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { applyDict } from './apply.js';
-import { addErrback, chainDict, freeze, kindOf, normalizeDict, type CanvasKind } from './freeze.js';
+import { pipeDicts } from './compose.js';
+import { addErrback, freeze, kindOf, normalizeDict, type CanvasKind } from './freeze.js';
 import { appendListOption, toSignatureOptions } from './options.js';
 import type { Chain, LinkFrom } from './chain.js';
 
@@ -182,11 +183,13 @@ export class Signature<A extends unknown[] = unknown[], R = unknown, H extends R
     return this.applyAsync(args);
   }
 
-  /** Chains another signature after this one: it receives this one's result (Python's `a | b`). */
+  /**
+   * Chains another signature after this one: it receives this one's result (Python's `a | b`, with its rules: a
+   * group followed by a task becomes a chord, a task after a chord joins its body).
+   */
   pipe<S extends AnySignature>(next: S & LinkFrom<S, R>): Chain<A, ResultOf<S>> {
-    const Chained = kinds.get('chain')!;
-    const tasks = [this.toDict(), toDict(next)];
-    return new Chained(this.app ?? next.app, chainDict(tasks)) as unknown as Chain<A, ResultOf<S>>;
+    const piped = pipeDicts(this.dict, toDict(next));
+    return Signature.fromDict(piped, this.app ?? next.app) as unknown as Chain<A, ResultOf<S>>;
   }
 
   /** The dict form (a copy), for `link`, messages and JSON. */
