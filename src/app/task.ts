@@ -161,12 +161,19 @@ export type AnyTaskFn = (...args: any[]) => unknown;
 /** Every tail of an argument list: what `task.s(...)` may be given (partial args are the last ones). */
 export type Suffixes<A extends unknown[]> = A extends [unknown, ...infer T] ? A | Suffixes<T> : A;
 
+/** `A` without its last `P['length']` elements (optional ones counted as given). */
+type DropLast<A extends unknown[], P extends unknown[]> = P extends [unknown, ...infer PT]
+  ? A extends [...infer Init, unknown]
+    ? DropLast<Init, PT>
+    : unknown[]
+  : A;
+
 /** What a signature still takes once `P` was given to `task.s(...P)`: the leading arguments. */
-export type Remaining<A extends unknown[], P extends unknown[]> = P extends []
-  ? A
-  : A extends [...infer Rest, ...P]
-    ? Rest
-    : unknown[];
+export type Remaining<A extends unknown[], P extends unknown[]> = number extends A['length']
+  ? unknown[]
+  : P extends []
+    ? A
+    : DropLast<Required<A>, P>;
 
 export class Task<A extends unknown[] = unknown[], R = unknown> {
   constructor(

@@ -19,9 +19,10 @@ import {
 
 /**
  * `unknown` when signature `S` can follow a task returning `P` (it takes exactly that one remaining argument, or
- * it is immutable), else `never`: `S & LinkFrom<S, P>` then fails to compile.
+ * it is immutable, or `P` is unknown: a signature by name), else `never`: `S & LinkFrom<S, P>` then fails to
+ * compile.
  */
-export type LinkFrom<S, P> = [P] extends ArgsOf<S> ? unknown : never;
+export type LinkFrom<S, P> = unknown extends P ? unknown : [P] extends ArgsOf<S> ? unknown : never;
 
 /** Checks each link of a chain against the result of the one before it. */
 export type CheckLinks<T extends readonly unknown[], P> = T extends readonly [infer H, ...infer Rest]

@@ -132,7 +132,7 @@ describe('canvas messages are the ones Celery 5.2.6 sends', () => {
     }
   }
 
-  const byArgs = (v: View): string => String(v.headers.argsrepr);
+  const byArgs = (v: View): string => JSON.stringify(v.headers.argsrepr);
 
   it('chain(add.s(1, 2), mul.s(3), tsum.s())', async () => {
     await setup();
