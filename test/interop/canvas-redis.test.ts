@@ -4,7 +4,7 @@
  * between a Python-only and a TypeScript-only task returns the right result to both languages.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Worker as WorkerType } from '../../src/index.js';
+import type { RemoteTaskError as RemoteTaskErrorType, Worker as WorkerType } from '../../src/index.js';
 import { uuid } from '../../src/protocol/ids.js';
 import { runPythonCanvas, startPythonWorker, type PythonWorker } from '../support/python.js';
 import { deletePrefix, REDIS_URL, testClient, testPrefix } from '../support/redis.js';
@@ -12,10 +12,15 @@ import { deletePrefix, REDIS_URL, testClient, testPrefix } from '../support/redi
 const prefix = testPrefix('interop-canvas');
 const tsQueue = `interop-canvas-ts-${uuid().slice(0, 8)}`;
 const pyQueue = `interop-canvas-py-${uuid().slice(0, 8)}`;
-const env = { INTEROP_BROKER: REDIS_URL, INTEROP_PREFIX: prefix, INTEROP_QUEUE: tsQueue, INTEROP_PREFETCH: '4' };
+const env = {
+  INTEROP_BROKER: REDIS_URL,
+  INTEROP_PREFIX: prefix,
+  INTEROP_QUEUE: tsQueue,
+  INTEROP_PREFETCH: '4',
+};
 Object.assign(process.env, env);
-const { app, add, tsinc, tsum, closeRecorder } = await import('./fixtures/interop-app.js');
-const { Worker, chain, chord, signature } = await import('../../src/index.js');
+const { app, add, fail, tsinc, tsum, closeRecorder } = await import('./fixtures/interop-app.js');
+const { Worker, RemoteTaskError, chain, chord, signature } = await import('../../src/index.js');
 const { silentLogger } = await import('../../src/lifecycle/logger.js');
 
 const redis = testClient();
@@ -61,6 +66,24 @@ describe('canvas between Python Celery and Celeriac (Redis)', () => {
     expect(await result.get({ timeout: 60_000 })).toBe(expectedSum);
     const outcome = await runPythonCanvas(['get', result.id], env);
     expect(outcome.result).toBe(expectedSum);
+  });
+
+  it('fails the body of a chord sent from Python with ChordError when a member fails on Celeriac', async () => {
+    const outcome = await runPythonCanvas(['chordfail'], env);
+    // Celery's AsyncResult.get() re-raises the failed parent (the header group) before the body's own error.
+    expect(outcome.error?.type).toBe('ValueError');
+    const body = await runPythonCanvas(['get', outcome.id], env);
+    expect(body.error?.type).toBe('ChordError');
+    expect(body.error?.message).toMatch(/Dependency .* raised ValueError\('boom'\)/);
+  });
+
+  it('fails the body of a chord sent from Celeriac with ChordError when a member fails on Python', async () => {
+    const header = [add.s(1, 1), fail.s('boom'), add.s(2, 2)].map((s) => s.set({ queue: pyQueue }));
+    const result = await chord(header, tsum.s().set({ queue: pyQueue })).applyAsync();
+    const error = (await result.get({ timeout: 60_000, propagate: false })) as RemoteTaskErrorType;
+    expect(error).toBeInstanceOf(RemoteTaskError);
+    expect(error.excType).toBe('ChordError');
+    expect(error.remoteMessage).toMatch(/Dependency .* raised ValueError\('boom'\)/);
   });
 
   it('runs a chain alternating Python and TypeScript tasks, sent from Python', async () => {

@@ -3,6 +3,7 @@
   canvas.py chord N        chord(group(add.s(i, i) for i in range(N)), tsum.s()) -> sum
   canvas.py chain PYQ TSQ  chain(pydouble.s(1) @PYQ, tsinc.s() @TSQ, pydouble.s() @PYQ, tsinc.s() @TSQ) -> 7
                            (interop.tsinc exists only on the TypeScript side: it is sent by name)
+  canvas.py chordfail      chord([add.s(1, 1), fail.s('boom'), add.s(2, 2)], tsum.s()) -> ChordError
   canvas.py get ID         waits for a result sent by the TypeScript side
 
 Prints {"id": ..., "result": ...} or {"id": ..., "error": {"type", "message"}}.
@@ -12,7 +13,7 @@ import sys
 
 from celery import chain, chord, group, signature
 
-from interop_app import add, app, pydouble, tsum
+from interop_app import add, app, fail, pydouble, tsum
 
 TIMEOUT = 60
 
@@ -29,6 +30,8 @@ def main():
     if command == 'chord':
         size = int(sys.argv[2])
         result = chord(group(add.s(i, i) for i in range(size)), tsum.s()).apply_async()
+    elif command == 'chordfail':
+        result = chord([add.s(1, 1), fail.s('boom'), add.s(2, 2)], tsum.s()).apply_async()
     elif command == 'chain':
         pyq, tsq = sys.argv[2], sys.argv[3]
         tsinc = signature('interop.tsinc', app=app)
