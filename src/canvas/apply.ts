@@ -17,6 +17,7 @@ import {
   chordParts,
   chordSizeOf,
   chunksToGroup,
+  groupDict,
   freeze,
   freezeGroup,
   isDict,
@@ -105,6 +106,7 @@ const CHAIN_OWN = ['group_id', 'chord', 'task_id', 'link', 'link_error', 'root_i
 async function applyChain(app: Celery, d: SignatureDict, extra: ApplyExtra): Promise<ResultNode> {
   const args = d.immutable ? d.args : [...(extra.args ?? []), ...d.args];
   const options: JsonObject = { ...d.options, ...extra.options };
+  if (app.conf.taskAlwaysEager) return applyChainEagerly(app, d, args, extra);
   const { steps, results } = prepareSteps(app, d, args, extra.kwargs ?? {}, {
     id: str(options.task_id),
     groupId: str(options.group_id),
@@ -178,6 +180,15 @@ export async function chordCounterFor(app: Celery) {
 async function applyChord(app: Celery, d: SignatureDict, extra: ApplyExtra): Promise<ResultNode> {
   const { header, body } = chordParts(d);
   const partialArgs = d.immutable ? d.args : [...(extra.args ?? []), ...d.args];
+  if (app.conf.taskAlwaysEager) {
+    // Celery's chord.apply: the header runs here, then the body with its results (a failure is thrown).
+    const members = unrollGroup(tasksOf(header)).map((m) => structuredClone(m));
+    const headerResult = await applyGroup(app, groupDict(members), { args: partialArgs });
+    const values = await headerResult.get();
+    const bodyResult = await applyDict(app, body, { args: [values as JsonValue] });
+    linkToRoot(bodyResult, headerResult);
+    return bodyResult;
+  }
   const overrideBody = extra.kwargs?.body;
   const theBody = isDict(overrideBody) ? structuredClone(overrideBody) : body;
   const options: JsonObject = { ...d.options, ...extra.options };
@@ -204,4 +215,28 @@ async function applyChord(app: Celery, d: SignatureDict, extra: ApplyExtra): Pro
   });
   linkToRoot(bodyResult, sent);
   return bodyResult;
+}
+
+/**
+ * Celery's `chain.apply` (with `taskAlwaysEager`): each link runs here, in order, with the previous result; the
+ * chain stops at a failure, and its result is the last link that ran.
+ */
+async function applyChainEagerly(
+  app: Celery,
+  d: SignatureDict,
+  args: readonly JsonValue[],
+  extra: ApplyExtra,
+): Promise<ResultNode> {
+  const { steps } = prepareSteps(app, d, args, extra.kwargs ?? {}, {});
+  let last: ResultNode | null = null;
+  for (const step of steps.reverse()) {
+    const previous: ResultNode | null = last;
+    const input = previous ? { args: [(await previous.get()) as JsonValue] } : {};
+    const result = await applyDict(app, step, input);
+    if (previous && !result.parent) result.parent = previous;
+    last = result;
+    if (await result.failed()) break;
+  }
+  if (!last) throw new TypeError('chain() needs at least one signature');
+  return last;
 }
