@@ -231,5 +231,36 @@ export function canvasSuite(driver: CanvasDriver): void {
         .applyAsync();
       expect(await chunks.get(T)).toEqual([[0, 2], [4, 6], [8]]);
     });
+
+    it("runs Python's celery.chord_unlock: it polls the header until it is ready, then sends the body", async () => {
+      const { app, add, tsum } = await setup();
+      const header = await group(add.s(1, 1).set({ countdown: 0.3 }), add.s(2, 2)).applyAsync();
+      const body = tsum.s();
+      const bodyId = uuid();
+      body.set({ taskId: bodyId });
+      // What Celery sends for backends without a native counter (celery/backends/base.py fallback_chord_unlock).
+      await app.sendTask('celery.chord_unlock', [header.id, body.toDict()], {
+        interval: 0.05,
+        max_retries: null,
+        result: header.results.map((r) => r.asTuple()),
+      });
+      expect(await app.AsyncResult(bodyId).get(T)).toBe(6);
+    });
+
+    it('fails the body from celery.chord_unlock when a header member failed', async () => {
+      const { app, add, fail, tsum, onError, errbacks, errbackCalled } = await setup();
+      const header = await group(add.s(1, 1), fail.s(1)).applyAsync();
+      const body = tsum.s().linkError(onError.s());
+      const bodyId = uuid();
+      body.set({ taskId: bodyId });
+      await app.sendTask('celery.chord_unlock', [header.id, body.toDict()], {
+        interval: 0.05,
+        max_retries: null,
+        result: header.results.map((r) => r.asTuple()),
+      });
+      await expect(app.AsyncResult(bodyId).get(T)).rejects.toMatchObject({ excType: 'ChordError' });
+      await errbackCalled();
+      expect(errbacks).toEqual([bodyId]);
+    });
   });
 }
