@@ -178,6 +178,17 @@ export function canvasSuite(driver: CanvasDriver): void {
       expect(errbacks).toEqual([id]);
     });
 
+    it('calls the errback of a group for the member that failed', async () => {
+      const { add, fail, onError, errbacks, errbackCalled } = await setup();
+      const failing = fail.s(1);
+      const id = uuid();
+      failing.set({ taskId: id });
+      const result = await group(add.s(1, 1), failing).linkError(onError.s()).applyAsync();
+      await expect(result.get(T)).rejects.toMatchObject({ excType: 'TypeError' });
+      await errbackCalled();
+      expect(errbacks).toEqual([id]);
+    });
+
     it('upgrades a group followed by a task in a chain to a chord', async () => {
       const { add, tsum } = await setup();
       const result = await chain(add.s(1, 1), group(add.s(1), add.s(2)), tsum.s()).applyAsync();
