@@ -58,6 +58,7 @@ function migrate(db: SqliteDatabase): void {
       result TEXT NOT NULL,
       group_index REAL,
       seq INTEGER NOT NULL,
+      expires_at INTEGER,
       PRIMARY KEY (group_id, task_id)
     );
   `);
@@ -129,8 +130,8 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
            ON CONFLICT(group_id) DO UPDATE SET extra = extra + excluded.extra`,
       ),
       chordPart: db.prepare(
-        `INSERT INTO celeriac_chord_parts (group_id, task_id, state, result, group_index, seq)
-           VALUES (?, ?, ?, ?, ?, (SELECT COUNT(*) FROM celeriac_chord_parts WHERE group_id = ?))
+        `INSERT INTO celeriac_chord_parts (group_id, task_id, state, result, group_index, seq, expires_at)
+           VALUES (?, ?, ?, ?, ?, (SELECT COUNT(*) FROM celeriac_chord_parts WHERE group_id = ?), ?)
            ON CONFLICT(group_id, task_id) DO UPDATE SET state = excluded.state, result = excluded.result`,
       ),
       chordCount: db.prepare('SELECT COUNT(*) AS ready FROM celeriac_chord_parts WHERE group_id = ?'),
@@ -142,8 +143,7 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
       chordDelete: db.prepare('DELETE FROM celeriac_chords WHERE group_id = ?'),
       chordDeleteParts: db.prepare('DELETE FROM celeriac_chord_parts WHERE group_id = ?'),
       sweepChords: db.prepare(
-        `DELETE FROM celeriac_chord_parts WHERE group_id IN
-           (SELECT group_id FROM celeriac_chords WHERE expires_at IS NOT NULL AND expires_at <= ?)`,
+        'DELETE FROM celeriac_chord_parts WHERE expires_at IS NOT NULL AND expires_at <= ?',
       ),
       sweepChordSizes: db.prepare(
         'DELETE FROM celeriac_chords WHERE expires_at IS NOT NULL AND expires_at <= ?',
@@ -218,6 +218,7 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
         JSON.stringify(part.result),
         part.groupIndex,
         groupId,
+        this.expiresAt(),
       );
       const { ready } = stmts.chordCount.get(groupId) as { ready: number };
       const info = stmts.chordInfo.get(groupId) as { size: number | null; extra: number } | undefined;
