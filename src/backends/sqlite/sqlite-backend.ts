@@ -104,7 +104,8 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
         `INSERT INTO celeriac_results (task_id, status, meta, expires_at) VALUES (?, ?, ?, ?)
            ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, meta = excluded.meta,
              expires_at = excluded.expires_at
-           WHERE celeriac_results.status != 'SUCCESS'`,
+           WHERE celeriac_results.status != 'SUCCESS'
+             OR (celeriac_results.expires_at IS NOT NULL AND celeriac_results.expires_at <= ?)`,
       ),
       get: db.prepare(
         'SELECT meta FROM celeriac_results WHERE task_id = ? AND (expires_at IS NULL OR expires_at > ?)',
@@ -169,8 +170,11 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
     if (!db) throw new ConnectionError(`result backend ${this.url} is closed; cannot store results`);
     const stmts = this.stmts;
     const expiresAt = this.expiresAt();
+    const now = Date.now();
     db.transaction(() => {
-      for (const meta of metas) stmts.upsert.run(meta.task_id, meta.status, JSON.stringify(meta), expiresAt);
+      // A stored SUCCESS is final, unless it has expired (and is only waiting for the sweep).
+      for (const meta of metas)
+        stmts.upsert.run(meta.task_id, meta.status, JSON.stringify(meta), expiresAt, now);
     })();
     for (const meta of metas) this.notifier.emit(meta.task_id);
   }
