@@ -221,6 +221,20 @@ export function canvasSuite(driver: CanvasDriver): void {
       expect(await result.get(T)).toBe(30);
     });
 
+    it('runs a group of chords and a chord whose header holds a chord', async () => {
+      const { add, tsum } = await setup();
+      const gc = await group(
+        chord([add.s(1, 1), add.s(2, 2)], tsum.s()),
+        chord([add.s(3, 3), add.s(4, 4)], tsum.s()),
+      ).applyAsync();
+      expect(await gc.get(T)).toEqual([6, 14]);
+      const nested = await chord(
+        [chord([add.s(1, 1), add.s(2, 2)], tsum.s()), add.s(3, 3)],
+        tsum.s(),
+      ).applyAsync();
+      expect(await nested.get(T)).toBe(12);
+    });
+
     it('runs map, starmap and chunks', async () => {
       const { add, ident } = await setup();
       expect(await (await ident.map([1, 'a', null]).delay()).get(T)).toEqual([1, 'a', null]);
