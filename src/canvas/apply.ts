@@ -7,6 +7,7 @@
 import type { Celery } from '../app/celery.js';
 import { callOptionsFromSignature } from '../app/publish.js';
 import type { CallOptions } from '../app/task.js';
+import type { ChordCounter } from '../backends/backend.js';
 import { ImproperlyConfigured } from '../errors.js';
 import { uuid } from '../protocol/ids.js';
 import type { SignatureDict } from '../protocol/message.js';
@@ -166,7 +167,7 @@ async function applyGroup(app: Celery, d: SignatureDict, extra: ApplyExtra): Pro
 }
 
 /** The backend's chord counter, or an error naming a backend that has one. */
-export async function chordCounterFor(app: Celery) {
+export async function chordCounterFor(app: Celery): Promise<ChordCounter> {
   const backend = await app.getBackend();
   if (backend.capabilities.chords === 'none' || !backend.chordCounter) {
     throw new ImproperlyConfigured(
