@@ -15,7 +15,7 @@ import type { ResultNode } from '../result/group-result.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { applyDict } from './apply.js';
 import { pipeDicts } from './compose.js';
-import { addErrback, freeze, kindOf, normalizeDict, type CanvasKind } from './freeze.js';
+import { addCallback, addErrback, freeze, kindOf, normalizeDict, type CanvasKind } from './freeze.js';
 import { appendListOption, toSignatureOptions } from './options.js';
 import type { Chain, LinkFrom } from './chain.js';
 
@@ -140,9 +140,12 @@ export class Signature<A extends unknown[] = unknown[], R = unknown, H extends R
     return new Ctor(this.app, d);
   }
 
-  /** Adds a callback, called with this task's result (`link`); returns this signature. */
+  /**
+   * Adds a callback, called with this task's result (`link`): on a chain with its last result, on a chord with
+   * its body's; on a group it is added (immutable) to the first member, as Celery does. Returns this signature.
+   */
   link(callback: AnySignature | SignatureDict): this {
-    appendListOption(this.dict, 'link', toDict(callback));
+    addCallback(this.dict, toDict(callback));
     return this;
   }
 

@@ -235,6 +235,18 @@ export function canvasSuite(driver: CanvasDriver): void {
       expect(await nested.get(T)).toBe(12);
     });
 
+    it('calls the link of a chain with its last result and the link of a chord with its body result', async () => {
+      const { app, add, tsum, ident } = await setup();
+      const afterChain = ident.s().set({ taskId: uuid() });
+      await chain(add.s(1, 1), add.s(10)).link(afterChain).applyAsync();
+      expect(await app.AsyncResult(afterChain.id!).get(T)).toBe(12);
+      const afterChord = ident.s().set({ taskId: uuid() });
+      await chord([add.s(1, 1), add.s(2, 2)], tsum.s())
+        .link(afterChord)
+        .applyAsync();
+      expect(await app.AsyncResult(afterChord.id!).get(T)).toBe(6);
+    });
+
     it('runs map, starmap and chunks', async () => {
       const { add, ident } = await setup();
       expect(await (await ident.map([1, 'a', null]).delay()).get(T)).toEqual([1, 'a', null]);
