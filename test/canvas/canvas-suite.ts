@@ -212,7 +212,7 @@ export function canvasSuite(driver: CanvasDriver): void {
         tsum.s(),
         group(add.s(1), add.s(2)),
       ).applyAsync();
-      expect(await (cg as unknown as GroupResult).get(T)).toEqual([7, 8]);
+      expect(await cg.get(T)).toEqual([7, 8]);
     });
 
     it('runs a chord whose header holds chains', async () => {
@@ -245,6 +245,14 @@ export function canvasSuite(driver: CanvasDriver): void {
         .link(afterChord)
         .applyAsync();
       expect(await app.AsyncResult(afterChord.id!).get(T)).toBe(6);
+    });
+
+    it('runs a group followed by a group (a chord with a group body) and group -> chain -> group', async () => {
+      const { add, tsum } = await setup();
+      const gg = await chain(group(add.s(1, 1), add.s(2, 2)), group(tsum.s(), tsum.s())).applyAsync();
+      expect(await gg.get(T)).toEqual([6, 6]);
+      const gcg = await group(chain(add.s(1, 1), group(add.s(1), add.s(2))), add.s(5, 5)).applyAsync();
+      expect(await gcg.get(T)).toEqual([[3, 4], 10]);
     });
 
     it('runs map, starmap and chunks', async () => {
