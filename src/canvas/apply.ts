@@ -29,6 +29,9 @@ import {
   unrollGroup,
 } from './freeze.js';
 
+/** How many group members are being sent at once. */
+const PUBLISH_SLICE = 500;
+
 /** What is added to a signature when it is sent: partial args (prepended), kwargs and options (merged). */
 export interface ApplyExtra {
   args?: readonly JsonValue[] | undefined;
@@ -160,9 +163,17 @@ async function applyGroup(app: Celery, d: SignatureDict, extra: ApplyExtra): Pro
       members.reduce((sum, m) => sum + chordSizeOf(m), 0),
     );
   }
-  const results = await Promise.all(
-    frozen.map((m) => applyDict(app, m, { args: extra.args, kwargs: extra.kwargs, options })),
-  );
+  const results: ResultNode[] = [];
+  // Sent in slices: each slice's publishes go out together (pipelined by the driver), without holding a whole
+  // huge group in flight at once.
+  for (let i = 0; i < frozen.length; i += PUBLISH_SLICE) {
+    const slice = frozen.slice(i, i + PUBLISH_SLICE);
+    results.push(
+      ...(await Promise.all(
+        slice.map((m) => applyDict(app, m, { args: extra.args, kwargs: extra.kwargs, options })),
+      )),
+    );
+  }
   return new GroupResult(groupId, results, app);
 }
 
