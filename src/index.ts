@@ -22,6 +22,14 @@ export {
   type SignatureLike,
 } from './app/task.js';
 export { AsyncResult, type GetOptions } from './result/async-result.js';
+export { GroupResult, resultFromTuple, type ResultNode, type RevokeOptions } from './result/group-result.js';
+export { Signature, signature, type AnySignature, type ResultOf, type ArgsOf } from './canvas/signature.js';
+export { Chain, chain, type LinkFrom } from './canvas/chain.js';
+export { Group, group, type ResultsOf } from './canvas/group.js';
+export { Chord, chord, type HeaderResult, type ChordStarter } from './canvas/chord.js';
+export { Chunks } from './canvas/chunks.js';
+export type { Suffixes, Remaining } from './app/task.js';
+export type { GroupResultFactory } from './app/celery.js';
 export { Worker, type WorkerOptions, type WorkerState, type WorkerStats } from './worker/worker.js';
 export { registerBrokerDriver } from './brokers/registry.js';
 export { registerBackendDriver } from './backends/registry.js';

@@ -13,6 +13,9 @@ import { createLogger, type Logger } from '../lifecycle/logger.js';
 import { anonNodename, generateOid, uuid } from '../protocol/ids.js';
 import { encodeTaskMessage, type WireMessage } from '../protocol/message.js';
 import { AsyncResult, type ResultSource } from '../result/async-result.js';
+import { GroupResult, type ResultNode } from '../result/group-result.js';
+import { signature as makeSignature, type Signature } from '../canvas/signature.js';
+import type { SignatureDict } from '../protocol/message.js';
 import { compileConfig, normalizeOptions, type CeleryOptions, type Config } from './config.js';
 import { currentTaskScope } from './context.js';
 import { Hooks } from './hooks.js';
@@ -231,6 +234,31 @@ export class Celery implements TaskHost, ResultSource {
     return new AsyncResult<R>(id, this);
   }
 
+  /**
+   * A signature of a task by name, sent by this app (Celery's `app.signature`): for tasks this process does not
+   * define, such as Python ones. A dict (Celery's dict form, e.g. received from Python) gives back its signature.
+   */
+  signature<R = unknown>(
+    name: string | SignatureDict,
+    args: readonly unknown[] = [],
+    kwargs: Readonly<Record<string, unknown>> = {},
+    options: CallOptions & { immutable?: boolean } = {},
+  ): Signature<unknown[], R> {
+    return makeSignature<R>(name, args, kwargs, options, this);
+  }
+
+  /**
+   * Handles on groups: `app.GroupResult(id, results)` builds one, `app.GroupResult.restore(id)` reads back one
+   * saved with `save()`.
+   */
+  get GroupResult(): GroupResultFactory {
+    const factory = (id: string, results: readonly ResultNode[]): GroupResult =>
+      new GroupResult(id, results, this);
+    return Object.assign(factory, {
+      restore: <R extends unknown[] = unknown[]>(id: string) => GroupResult.restore<R>(this, id),
+    });
+  }
+
   /** The connected broker (connected on first use). */
   getBroker(): Promise<Broker> {
     this.brokerPromise ??= (async () => {
@@ -293,4 +321,10 @@ export class Celery implements TaskHost, ResultSource {
       }
     }
   }
+}
+
+/** `app.GroupResult`: builds a GroupResult, or restores a saved one. */
+export interface GroupResultFactory {
+  (id: string, results: readonly ResultNode[]): GroupResult;
+  restore<R extends unknown[] = unknown[]>(id: string): Promise<GroupResult<R> | null>;
 }

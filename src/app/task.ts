@@ -3,6 +3,9 @@
  * options Celery puts on its Task class (`celery/app/task.py`).
  */
 import type { ExchangeType } from '../brokers/broker.js';
+import type { Celery } from './celery.js';
+import { chunksSignature, mapSignature, type Chunks } from '../canvas/chunks.js';
+import { Signature } from '../canvas/signature.js';
 import { ImproperlyConfigured, InvalidTaskError } from '../errors.js';
 import type { SignatureDict } from '../protocol/message.js';
 import type { AsyncResult } from '../result/async-result.js';
@@ -155,6 +158,23 @@ export interface TaskHost {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyTaskFn = (...args: any[]) => unknown;
 
+/** Every tail of an argument list: what `task.s(...)` may be given (partial args are the last ones). */
+export type Suffixes<A extends unknown[]> = A extends [unknown, ...infer T] ? A | Suffixes<T> : A;
+
+/** `A` without its last `P['length']` elements (optional ones counted as given). */
+type DropLast<A extends unknown[], P extends unknown[]> = P extends [unknown, ...infer PT]
+  ? A extends [...infer Init, unknown]
+    ? DropLast<Init, PT>
+    : unknown[]
+  : A;
+
+/** What a signature still takes once `P` was given to `task.s(...P)`: the leading arguments. */
+export type Remaining<A extends unknown[], P extends unknown[]> = number extends A['length']
+  ? unknown[]
+  : P extends []
+    ? A
+    : DropLast<Required<A>, P>;
+
 export class Task<A extends unknown[] = unknown[], R = unknown> {
   constructor(
     private readonly host: TaskHost,
@@ -196,6 +216,47 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   ): Promise<EagerResult<R>> {
     if (this.options.typing !== false) checkArity(this, args, kwargs);
     return this.host.applyEager<R>(this, args, kwargs, options, false);
+  }
+
+  /**
+   * A signature of this task with partial arguments (Celery's `task.s(...)`). The arguments given are the *last*
+   * ones: the result of a previous chain link (or a chord header) is prepended when it runs, so `add.s(2)` still
+   * takes `x` of `add(x, y)`.
+   */
+  s<P extends Suffixes<A> | [] = []>(...args: P): Signature<Remaining<A, P>, R> {
+    return new Signature<Remaining<A, P>, R>(this.host as unknown as Celery, this.signatureDict(args));
+  }
+
+  private signatureDict(args: readonly unknown[]): SignatureDict {
+    return {
+      task: this.name,
+      args: [...args] as JsonValue[],
+      kwargs: {},
+      options: {},
+      subtask_type: null,
+      immutable: false,
+    };
+  }
+
+  /** An immutable signature (Celery's `task.si(...)`): it ignores the result of the task before it. */
+  si(...args: A): Signature<unknown[], R> {
+    const sig = this.s(...(args as never)) as unknown as Signature<unknown[], R>;
+    return sig.set({ immutable: true });
+  }
+
+  /** One `celery.map` message calling this task once per item, in one worker; the result is the list. */
+  map(it: Iterable<A[0]>): Signature<unknown[], R[]> {
+    return mapSignature<R>(this.host as unknown as Celery, 'celery.map', this.signatureDict([]), it);
+  }
+
+  /** One `celery.starmap` message calling this task once per argument list, in one worker. */
+  starmap(it: Iterable<A>): Signature<unknown[], R[]> {
+    return mapSignature<R>(this.host as unknown as Celery, 'celery.starmap', this.signatureDict([]), it);
+  }
+
+  /** The calls split into a group of `celery.starmap` tasks of `n` calls each; the result is a list per chunk. */
+  chunks(it: Iterable<A>, n: number): Chunks<R> {
+    return chunksSignature<R>(this.host as unknown as Celery, this.signatureDict([]), it, n);
   }
 
   /** Calls the task function directly, in this process, without a worker (no scope, no hooks). */

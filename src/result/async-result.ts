@@ -3,6 +3,7 @@
  * they ask the result backend; `get()` waits (pub/sub where the backend has it, polling otherwise).
  */
 import type { ResultBackend } from '../backends/backend.js';
+import type { GroupResult } from './group-result.js';
 import { pendingMeta } from '../backends/meta.js';
 import { ImproperlyConfigured } from '../errors.js';
 import { exceptionFromMeta } from '../protocol/exception.js';
@@ -35,6 +36,8 @@ export interface GetOptions {
 export class AsyncResult<R = unknown> {
   /** True when the task was sent with `ignoreResult`: nothing will ever be stored. */
   ignored = false;
+  /** The result this one follows in a chain or chord (set by the canvas that sent it), or null. */
+  parent: AsyncResult<unknown> | GroupResult<unknown[]> | null = null;
 
   constructor(
     readonly id: string,
@@ -105,9 +108,21 @@ export class AsyncResult<R = unknown> {
     await backend.forget(this.id);
   }
 
-  /** `[[id, null], null]`, Celery's result tuple. */
+  /**
+   * The results of what this task started (its callbacks, the next link of its chain, tasks it sent), as stored
+   * in its meta's `children` once it finished.
+   */
+  async children(): Promise<(AsyncResult<unknown> | GroupResult<unknown[]>)[]> {
+    const { resultFromTuple } = await import('./group-result.js');
+    const meta = await this.meta();
+    return (meta.children ?? [])
+      .filter((c): c is ResultTuple => Array.isArray(c))
+      .map((c) => resultFromTuple(this.source, c));
+  }
+
+  /** `[[id, parent], null]`, Celery's result tuple. */
   asTuple(): ResultTuple {
-    return [[this.id, null], null];
+    return [[this.id, this.parent ? this.parent.asTuple() : null], null];
   }
 
   toString(): string {

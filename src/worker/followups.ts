@@ -5,8 +5,10 @@
  */
 import type { Celery } from '../app/celery.js';
 import { callOptionsFromSignature } from '../app/publish.js';
+import { applyDict } from '../canvas/apply.js';
+import { groupDict, kindOf } from '../canvas/freeze.js';
 import type { SignatureDict } from '../protocol/message.js';
-import type { ResultTuple } from '../types.js';
+import type { JsonObject, JsonValue, ResultTuple } from '../types.js';
 import type { Request } from './request.js';
 
 /** Publishes a signature received in a message, with `prefix` prepended to its args unless it is immutable. */
@@ -28,7 +30,11 @@ export async function applySignature(
   return result.asTuple();
 }
 
-/** Publishes callbacks and the next chain link after a success; returns their result tuples (`children`). */
+/**
+ * Publishes callbacks and the next chain link after a success; returns their result tuples (`children`). Several
+ * callbacks are sent as one group, as Celery does; any signature may be a canvas (a chord upgraded from a group in a
+ * chain, a group, a chain), which is sent as such.
+ */
 export async function publishSuccessFollowUps(
   app: Celery,
   request: Request,
@@ -36,13 +42,24 @@ export async function publishSuccessFollowUps(
 ): Promise<ResultTuple[]> {
   const { embed } = request.message;
   const children: ResultTuple[] = [];
-  for (const callback of embed.callbacks ?? []) {
-    children.push(await applySignature(app, callback, [value], request));
+  const lineage: JsonObject = { parent_id: request.id, root_id: request.message.rootId ?? request.id };
+  const args = [value as JsonValue];
+  const callbacks = embed.callbacks ?? [];
+  if (callbacks.length === 1) {
+    children.push((await applyDict(app, callbacks[0]!, { args, options: lineage })).asTuple());
+  } else if (callbacks.length > 1) {
+    const groups = callbacks.filter((c) => kindOf(c) === 'group');
+    const plain = callbacks.filter((c) => kindOf(c) !== 'group');
+    for (const g of groups) children.push((await applyDict(app, g, { args, options: lineage })).asTuple());
+    if (plain.length > 0) {
+      children.push((await applyDict(app, groupDict(plain), { args, options: lineage })).asTuple());
+    }
   }
   if (embed.chain && embed.chain.length > 0) {
     const rest = [...embed.chain];
     const next = rest.pop()!;
-    children.push(await applySignature(app, next, [value], request, { chain: rest }));
+    const sent = await applyDict(app, next, { args, options: { ...lineage, chain: rest } });
+    children.push(sent.asTuple());
   }
   return children;
 }

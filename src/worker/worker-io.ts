@@ -10,7 +10,9 @@ import type { ResultBackend } from '../backends/backend.js';
 import { buildMeta, type MetaRequest } from '../backends/meta.js';
 import type { Retry } from '../errors.js';
 import type { Logger } from '../lifecycle/logger.js';
-import { States, type ResultTuple } from '../types.js';
+import { isReadyState, States, type ResultTuple } from '../types.js';
+import { onChordPartReturn, outcomeIds } from '../canvas/chord-join.js';
+import { isDict } from '../canvas/freeze.js';
 import { publishErrbacks, publishSuccessFollowUps } from './followups.js';
 import type { Request } from './request.js';
 
@@ -73,16 +75,44 @@ export class WorkerIO {
     return !request.ignoreResult;
   }
 
-  /** Stores by policy; resolves false (and logs) when the write failed. */
+  /**
+   * Stores by policy; resolves false (and logs) when the write failed. A finished chord header task then records
+   * its part (even when its result is ignored, as Celery's `mark_as_done`).
+   */
   async store(request: Request, state: string, result: unknown, children?: ResultTuple[]): Promise<boolean> {
-    if (!this.stores(request, state)) return true;
+    let stored = true;
+    if (this.stores(request, state)) {
+      try {
+        await this.write(request, state, result, children);
+      } catch (error) {
+        this.deps.logger.error(
+          { err: error },
+          `Could not store the ${state} state of ${request.label}: ${(error as Error).message}`,
+        );
+        stored = false;
+      }
+    }
+    if (stored && request.message.embed.chord && isReadyState(state)) {
+      stored = await this.chordPart(request, state, result);
+    }
+    return stored;
+  }
+
+  /** Counts a finished header task in its chord; false (logged) when the counter could not be reached. */
+  private async chordPart(request: Request, state: string, result: unknown): Promise<boolean> {
+    const m = request.message;
     try {
-      await this.write(request, state, result, children);
+      await onChordPartReturn(
+        this.deps,
+        { id: m.id, group: m.group, groupIndex: m.groupIndex, chord: m.embed.chord!, rootId: m.rootId },
+        state,
+        result,
+      );
       return true;
     } catch (error) {
       this.deps.logger.error(
         { err: error },
-        `Could not store the ${state} state of ${request.label}: ${(error as Error).message}`,
+        `Could not record ${request.label} as a part of chord ${m.group}: ${(error as Error).message}`,
       );
       return false;
     }
@@ -121,17 +151,32 @@ export class WorkerIO {
    * (`celery/backends/base.py mark_as_failure`).
    */
   private async propagateToChain(request: Request, error: unknown): Promise<void> {
-    if (!this.stores(request, States.FAILURE)) return;
+    const failure = error instanceof Error ? error : new Error(String(error));
     for (const link of request.message.embed.chain ?? []) {
-      const id = link.options?.task_id;
-      if (typeof id !== 'string' || id === '') continue;
-      const meta = buildMeta({
-        state: States.FAILURE,
-        result: error instanceof Error ? error : new Error(String(error)),
-        request: { taskId: id, parentId: request.id },
-      });
-      // rpc: the chain's results go to the same caller as this task's.
-      await this.deps.backend.store(meta, { replyTo: request.message.replyTo, correlationId: id });
+      if (this.stores(request, States.FAILURE)) {
+        // Every id that stands for the link's outcome: a chord's body too, so that waiting on it never hangs.
+        for (const id of outcomeIds(link)) {
+          const meta = buildMeta({
+            state: States.FAILURE,
+            result: failure,
+            request: { taskId: id, parentId: request.id },
+          });
+          // rpc: the chain's results go to the same caller as this task's.
+          await this.deps.backend.store(meta, { replyTo: request.message.replyTo, correlationId: id });
+        }
+      }
+      // A link that is a member of a chord (the last task of a chain in a chord header) fails its part there.
+      const chord = link.options.chord;
+      const id = link.options.task_id;
+      if (isDict(chord) && typeof id === 'string' && typeof link.options.group_id === 'string') {
+        const index = link.options.group_index;
+        await onChordPartReturn(
+          this.deps,
+          { id, group: link.options.group_id, groupIndex: typeof index === 'number' ? index : null, chord },
+          States.FAILURE,
+          failure,
+        );
+      }
     }
   }
 

@@ -5,6 +5,7 @@
  * back everything unacknowledged at once.
  */
 import { availableParallelism } from 'node:os';
+import { registerBuiltinTasks } from '../canvas/builtins.js';
 import type { Celery } from '../app/celery.js';
 import type { PoolName } from '../app/config.js';
 import type { QueueSpec } from '../brokers/broker.js';
@@ -113,6 +114,7 @@ export class Worker {
     readonly app: Celery,
     options: WorkerOptions = {},
   ) {
+    registerBuiltinTasks(app);
     const conf = app.conf;
     this.hostname = expandNodename(options.hostname);
     this.poolName = options.pool ?? conf.workerPool;

@@ -9,6 +9,7 @@ How to regenerate:
   2. The Debian Python with Celery 5.2.6, kombu 5.2.4 and redis-py importable (the msgpack case also needs
      `apt-get install python3-msgpack`). Use /usr/bin/python3, not a pyenv shim.
   3. From the repository root:  /usr/bin/python3 test/golden/capture.py
+     (or `... capture.py --only chain,map` to capture only those message cases)
   4. Review `git diff test/golden/fixtures` (volatile fields always change, see below) and run
      `npx vitest run test/golden`.
 
@@ -377,6 +378,46 @@ def _chain_group_chord():
     chain(add.s(1, 1), group(add.s(1), add.s(2)), tsum.s()).apply_async()
 
 
+@message_case('group-of-chains', 'group(chain(add.s(1, 1), mul.s(2)), chain(add.s(2, 2), mul.s(3))).apply_async()',
+              {'canvas': 'group'})
+def _group_of_chains():
+    group(chain(add.s(1, 1), mul.s(2)), chain(add.s(2, 2), mul.s(3))).apply_async()
+
+
+@message_case('chain-chord-tail', 'chain(add.s(1, 1), chord([add.s(1), add.s(2)], tsum.s()), mul.s(2)).apply_async()',
+              {'canvas': 'chain'})
+def _chain_chord_tail():
+    chain(add.s(1, 1), chord([add.s(1), add.s(2)], tsum.s()), mul.s(2)).apply_async()
+
+
+@message_case('chord-header-chains', 'chord([chain(add.s(1, 1), mul.s(2)), add.s(3, 3)], tsum.s()).apply_async()',
+              {'canvas': 'chord'})
+def _chord_header_chains():
+    res = chord([chain(add.s(1, 1), mul.s(2)), add.s(3, 3)], tsum.s()).apply_async()
+    return [f'celery-taskset-meta-{res.parent.id}.s']
+
+
+@message_case('chain-link-error', "chain(add.s(1, 1), mul.s(2)).on_error(fail.si('e')).apply_async()",
+              {'canvas': 'chain'})
+def _chain_link_error():
+    chain(add.s(1, 1), mul.s(2)).on_error(fail.si('e')).apply_async()
+
+
+@message_case('map', 'add.map([1, 2]) / echo.map([1, 2]).apply_async()', {'canvas': 'map'})
+def _map():
+    echo.map([1, 2]).apply_async()
+
+
+@message_case('starmap', 'add.starmap([(1, 2), (3, 4)]).apply_async()', {'canvas': 'map'})
+def _starmap():
+    add.starmap([(1, 2), (3, 4)]).apply_async()
+
+
+@message_case('chunks', 'add.chunks([(1, 1), (2, 2), (3, 3)], 2).apply_async()', {'canvas': 'group'})
+def _chunks():
+    add.chunks([(1, 1), (2, 2), (3, 3)], 2).apply_async()
+
+
 @message_case('protocol-1', 'add.apply_async((2, 3)) with task_protocol=1',
               {'task': 'golden.add', 'args': [2, 3], 'kwargs': {}, 'protocol': 1})
 def _protocol_1():
@@ -649,6 +690,18 @@ def our_keys():
 
 def main():
     os.makedirs(FIXTURES, exist_ok=True)
+    if len(sys.argv) > 2 and sys.argv[1] == '--only':
+        # Captures only the named message cases (comma-separated), leaving every other fixture as it is.
+        wanted = set(sys.argv[2].split(','))
+        MESSAGE_CASES[:] = [case for case in MESSAGE_CASES if case[0] in wanted]
+        before = set(r.keys('*'))
+        try:
+            capture_messages()
+        finally:
+            created = [k for k in r.keys('*') if k not in before]
+            if created:
+                r.delete(*created)
+        return
     capture_saferepr()
     stale = our_keys()
     if stale:

@@ -37,7 +37,7 @@ export interface CapturedCall {
   compression?: string;
   protocol?: 1;
   /** Canvas captures: the ids, group fields and embed come from Celery's canvas code, not from the call. */
-  canvas?: 'chain' | 'group' | 'chord';
+  canvas?: 'chain' | 'group' | 'chord' | 'map';
   /** The message was published by the worker (a retry), not by the client. */
   worker?: boolean;
 }

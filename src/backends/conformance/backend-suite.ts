@@ -171,5 +171,41 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       await counter!.deleteChord(gid);
       expect(await counter!.chordParts(gid)).toEqual([]);
     });
+
+    it('counts a header part recorded twice (a redelivered task) once, when chords are native', async () => {
+      const backend = await connected();
+      if (backend.capabilities.chords !== 'native') return;
+      const counter = backend.chordCounter!;
+      const gid = uuid();
+      await counter.setChordSize(gid, 2);
+      const part = { taskId: 'a', state: States.SUCCESS, result: [1, 'x'], groupIndex: 0 };
+      expect((await counter.addChordPart(gid, part)).ready).toBe(1);
+      expect((await counter.addChordPart(gid, part)).ready).toBe(1);
+      const failed = { taskId: 'b', state: States.FAILURE, result: { exc_type: 'E' }, groupIndex: null };
+      expect(await counter.addChordPart(gid, failed)).toEqual({ ready: 2, size: 2, extra: 0 });
+      expect(await counter.chordParts(gid)).toEqual([
+        [1, 'a', States.SUCCESS, [1, 'x']],
+        [1, 'b', States.FAILURE, { exc_type: 'E' }],
+      ]);
+      await counter.deleteChord(gid);
+    });
+
+    it('reports no size before setChordSize and counts parts added to a running chord', async () => {
+      const backend = await connected();
+      if (backend.capabilities.chords !== 'native') return;
+      const counter = backend.chordCounter!;
+      const gid = uuid();
+      const part = (taskId: string) => ({ taskId, state: States.SUCCESS, result: null, groupIndex: null });
+      expect((await counter.addChordPart(gid, part('a'))).size).toBeNull();
+      await counter.setChordSize(gid, 1);
+      await counter.addToChord(gid, 2);
+      expect(await counter.addChordPart(gid, part('b'))).toEqual({ ready: 2, size: 1, extra: 2 });
+      await counter.deleteChord(gid);
+    });
+
+    it('declares chords none exactly when it has no chord counter', async () => {
+      const backend = await connected();
+      expect(backend.capabilities.chords === 'native').toBe(backend.chordCounter !== undefined);
+    });
   });
 }

@@ -1,8 +1,10 @@
 /** `memory://[name]`: results kept in this process. Backends of one name share their results. */
 import { EventEmitter } from 'node:events';
 import type { ResultMeta } from '../../types.js';
+import { MemoryChordCounter } from '../chord-parts.js';
 import type {
   BackendCapabilities,
+  ChordCounter,
   BackendContext,
   GroupMeta,
   ResultBackend,
@@ -15,6 +17,7 @@ interface Space {
   results: Map<string, ResultMeta>;
   groups: Map<string, GroupMeta>;
   notifier: EventEmitter;
+  chords: MemoryChordCounter;
 }
 
 const spaces = new Map<string, Space>();
@@ -25,9 +28,14 @@ export class MemoryBackend implements ResultBackend {
     shared: false,
     push: true,
     groups: true,
-    chords: 'none',
+    chords: 'native',
   };
   private readonly space: Space;
+
+  /** Chord parts, counted in this process (memory:// is one process). */
+  get chordCounter(): ChordCounter {
+    return this.space.chords;
+  }
 
   constructor(
     readonly url: string,
@@ -37,7 +45,7 @@ export class MemoryBackend implements ResultBackend {
     if (!space) {
       const notifier = new EventEmitter();
       notifier.setMaxListeners(0);
-      space = { results: new Map(), groups: new Map(), notifier };
+      space = { results: new Map(), groups: new Map(), notifier, chords: new MemoryChordCounter() };
       spaces.set(name, space);
     }
     this.space = space;

@@ -6,9 +6,12 @@ import { EventEmitter } from 'node:events';
 import { ConnectionError } from '../../errors.js';
 import { Batcher } from '../../lifecycle/async.js';
 import { openSqlite, sqlitePath, type SqliteDatabase } from '../../lifecycle/sqlite-file.js';
-import type { ResultMeta } from '../../types.js';
+import type { JsonValue, ResultMeta } from '../../types.js';
 import type {
   BackendCapabilities,
+  ChordCounter,
+  ChordPart,
+  ChordProgress,
   BackendContext,
   GroupMeta,
   ResultBackend,
@@ -42,17 +45,35 @@ function migrate(db: SqliteDatabase): void {
       meta TEXT NOT NULL,
       expires_at INTEGER
     );
+    CREATE TABLE IF NOT EXISTS celeriac_chords (
+      group_id TEXT PRIMARY KEY,
+      size INTEGER,
+      extra INTEGER NOT NULL DEFAULT 0,
+      expires_at INTEGER
+    );
+    CREATE TABLE IF NOT EXISTS celeriac_chord_parts (
+      group_id TEXT NOT NULL,
+      task_id TEXT NOT NULL,
+      state TEXT NOT NULL,
+      result TEXT NOT NULL,
+      group_index REAL,
+      seq INTEGER NOT NULL,
+      expires_at INTEGER,
+      PRIMARY KEY (group_id, task_id)
+    );
   `);
 }
 
-export class SqliteBackend implements ResultBackend {
+export class SqliteBackend implements ResultBackend, ChordCounter {
   readonly capabilities: BackendCapabilities = {
     persistent: true,
     shared: true,
     push: false,
     groups: true,
-    chords: 'none',
+    chords: 'native',
   };
+  /** Chord parts in tables, counted in one immediate transaction per part (so several processes count together). */
+  readonly chordCounter: ChordCounter = this;
   private db: SqliteDatabase | undefined;
   private statements: ReturnType<SqliteBackend['prepare']> | undefined;
   private readonly notifier: EventEmitter;
@@ -101,6 +122,33 @@ export class SqliteBackend implements ResultBackend {
         'DELETE FROM celeriac_results WHERE expires_at IS NOT NULL AND expires_at <= ?',
       ),
       sweepGroups: db.prepare('DELETE FROM celeriac_groups WHERE expires_at IS NOT NULL AND expires_at <= ?'),
+      chordSize: db.prepare(
+        `INSERT INTO celeriac_chords (group_id, size, extra, expires_at) VALUES (?, ?, 0, ?)
+           ON CONFLICT(group_id) DO UPDATE SET size = excluded.size, expires_at = excluded.expires_at`,
+      ),
+      chordExtra: db.prepare(
+        `INSERT INTO celeriac_chords (group_id, size, extra, expires_at) VALUES (?, NULL, ?, ?)
+           ON CONFLICT(group_id) DO UPDATE SET extra = extra + excluded.extra`,
+      ),
+      chordPart: db.prepare(
+        `INSERT INTO celeriac_chord_parts (group_id, task_id, state, result, group_index, seq, expires_at)
+           VALUES (?, ?, ?, ?, ?, (SELECT COUNT(*) FROM celeriac_chord_parts WHERE group_id = ?), ?)
+           ON CONFLICT(group_id, task_id) DO UPDATE SET state = excluded.state, result = excluded.result`,
+      ),
+      chordCount: db.prepare('SELECT COUNT(*) AS ready FROM celeriac_chord_parts WHERE group_id = ?'),
+      chordInfo: db.prepare('SELECT size, extra FROM celeriac_chords WHERE group_id = ?'),
+      chordParts: db.prepare(
+        `SELECT task_id, state, result FROM celeriac_chord_parts WHERE group_id = ?
+           ORDER BY CASE WHEN group_index IS NULL THEN 1 ELSE 0 END, group_index, seq`,
+      ),
+      chordDelete: db.prepare('DELETE FROM celeriac_chords WHERE group_id = ?'),
+      chordDeleteParts: db.prepare('DELETE FROM celeriac_chord_parts WHERE group_id = ?'),
+      sweepChords: db.prepare(
+        'DELETE FROM celeriac_chord_parts WHERE expires_at IS NOT NULL AND expires_at <= ?',
+      ),
+      sweepChordSizes: db.prepare(
+        'DELETE FROM celeriac_chords WHERE expires_at IS NOT NULL AND expires_at <= ?',
+      ),
     };
   }
 
@@ -158,11 +206,58 @@ export class SqliteBackend implements ResultBackend {
     this.stmts.deleteGroup.run(groupId);
   }
 
+  async setChordSize(groupId: string, size: number): Promise<void> {
+    this.stmts.chordSize.run(groupId, size, this.expiresAt());
+  }
+
+  async addChordPart(groupId: string, part: ChordPart): Promise<ChordProgress> {
+    const db = this.db;
+    if (!db) throw new ConnectionError(`result backend ${this.url} is closed; cannot count chord parts`);
+    const stmts = this.stmts;
+    const record = db.transaction(() => {
+      stmts.chordPart.run(
+        groupId,
+        part.taskId,
+        part.state,
+        JSON.stringify(part.result),
+        part.groupIndex,
+        groupId,
+        this.expiresAt(),
+      );
+      const { ready } = stmts.chordCount.get(groupId) as { ready: number };
+      const info = stmts.chordInfo.get(groupId) as { size: number | null; extra: number } | undefined;
+      return { ready, size: info?.size ?? null, extra: info?.extra ?? 0 };
+    });
+    // IMMEDIATE: the write lock is taken before the count is read, so two processes never see the same count.
+    return record.immediate();
+  }
+
+  async chordParts(groupId: string): Promise<[number, string, string, JsonValue][]> {
+    const rows = this.stmts.chordParts.all(groupId) as { task_id: string; state: string; result: string }[];
+    return rows.map((r) => [1, r.task_id, r.state, JSON.parse(r.result) as JsonValue]);
+  }
+
+  async addToChord(groupId: string, count = 1): Promise<void> {
+    this.stmts.chordExtra.run(groupId, count, this.expiresAt());
+  }
+
+  async deleteChord(groupId: string): Promise<void> {
+    const db = this.db;
+    if (!db) return;
+    const stmts = this.stmts;
+    db.transaction(() => {
+      stmts.chordDelete.run(groupId);
+      stmts.chordDeleteParts.run(groupId);
+    })();
+  }
+
   /** Deletes expired results (`result_expires`), as Celery's `celery.backend_cleanup` does for database backends. */
   private sweep(): void {
     const now = Date.now();
     this.stmts.sweepResults.run(now);
     this.stmts.sweepGroups.run(now);
+    this.stmts.sweepChords.run(now);
+    this.stmts.sweepChordSizes.run(now);
   }
 
   async close(): Promise<void> {

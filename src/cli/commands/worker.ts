@@ -89,7 +89,9 @@ function banner(app: Celery, worker: Worker): string {
         `                .> ${q.name.padEnd(16)} exchange=${q.exchange ?? q.name}(${q.exchangeType ?? 'direct'}) key=${q.routingKey ?? q.name}`,
     )
     .join('\n');
+  // Celery's banner leaves its built-in tasks out too.
   const tasks = [...app.tasks.keys()]
+    .filter((name) => !name.startsWith('celery.'))
     .sort()
     .map((name) => `  . ${name}`)
     .join('\n');

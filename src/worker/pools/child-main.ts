@@ -20,6 +20,7 @@ import { invokeTask } from '../../app/trace.js';
 import { EncodeError, ImproperlyConfigured, NotRegistered, SoftTimeLimitExceeded } from '../../errors.js';
 import { deferred, type Deferred } from '../../lifecycle/async.js';
 import { urlScheme } from '../../lifecycle/url.js';
+import { registerBuiltinTasks } from '../../canvas/builtins.js';
 import { loadAppModule } from '../app-module.js';
 import { ParentBackend, ParentBroker } from './connections.js';
 import {
@@ -130,6 +131,7 @@ class Child {
           'worker; pool children need the module to import the same package (check for duplicate installs)',
       );
     }
+    registerBuiltinTasks(app);
     app.logger = this.logger;
     app.origin = init.hostname;
     this.app = app;

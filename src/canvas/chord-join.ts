@@ -1,0 +1,183 @@
+/**
+ * The worker's side of a chord (`celery/backends/redis.py:452 on_chord_part_return`): each finished header task
+ * records its part in the backend's counter, in one round trip; the one that completes the count reads the parts in
+ * header order and sends the body with their results, or, when a part failed, fails the body with a ChordError
+ * naming that part and calls the body's errbacks (`chord_error_from_stack`).
+ */
+import type { Celery } from '../app/celery.js';
+import type { ChordCounter, ResultBackend } from '../backends/backend.js';
+import { buildMeta } from '../backends/meta.js';
+import { ChordError } from '../errors.js';
+import type { Logger } from '../lifecycle/logger.js';
+import { serializeException } from '../protocol/exception.js';
+import type { SignatureDict } from '../protocol/message.js';
+import { saferepr } from '../protocol/pyrepr.js';
+import { EXCEPTION_STATES, PROPAGATE_STATES, States, type JsonValue } from '../types.js';
+import { applyDict } from './apply.js';
+import { chordParts, isDict, kindOf, tasksOf } from './freeze.js';
+
+/** The header task that finished: its id, group, position and the chord body it carries. */
+export interface ChordMember {
+  readonly id: string;
+  readonly group: string | null;
+  readonly groupIndex: number | null;
+  readonly chord: SignatureDict;
+  readonly rootId?: string | null | undefined;
+}
+
+export interface ChordDeps {
+  readonly app: Celery;
+  readonly backend: ResultBackend;
+  readonly logger: Logger;
+}
+
+function encodeResult(state: string, result: unknown): JsonValue {
+  if (EXCEPTION_STATES.has(state)) return serializeException(result) as unknown as JsonValue;
+  return result === undefined ? null : (result as JsonValue);
+}
+
+/** `ValueError('boom')`, as Python's repr of the stored exception. */
+function reprStored(value: JsonValue): string {
+  if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'exc_type' in value) {
+    const message = value.exc_message;
+    const args = Array.isArray(message)
+      ? message.map((a) => saferepr(a, 1024)).join(', ')
+      : saferepr(message);
+    const type = typeof value.exc_type === 'string' ? value.exc_type : 'Exception';
+    return `${type}(${args})`;
+  }
+  return saferepr(value, 1024);
+}
+
+/** Records a finished header part and, if it was the last one, sends the body (or fails it). */
+export async function onChordPartReturn(
+  deps: ChordDeps,
+  member: ChordMember,
+  state: string,
+  result: unknown,
+): Promise<void> {
+  const { backend, logger } = deps;
+  const gid = member.group;
+  if (!gid) return;
+  const counter = backend.chordCounter;
+  if (backend.capabilities.chords === 'none' || !counter) {
+    logger.error(
+      `Task ${member.id} is part of chord ${gid}, but the result backend ${backend.url} cannot count chord parts; ` +
+        'the chord body will not run (use a redis://, sqlite:// or memory:// result backend for chords)',
+    );
+    return;
+  }
+  const encoded = encodeResult(state, result);
+  const progress = await counter.addChordPart(gid, {
+    taskId: member.id,
+    state,
+    result: encoded,
+    groupIndex: member.groupIndex,
+  });
+  const complete = progress.size !== null && progress.ready === progress.size + progress.extra;
+  if (PROPAGATE_STATES.has(state) && !complete && progress.size !== null) {
+    // Fail fast: the body cannot run any more, so it fails now rather than when the last part finishes (Celery
+    // waits for every part). The counter is deleted first: without its size, the parts still running (on
+    // Celeriac or Python workers) find nothing to complete, so the body is not failed or sent a second time.
+    await counter.deleteChord(gid);
+    const error = new ChordError(`Dependency ${member.id} raised ${reprStored(encoded)}`);
+    await failOnce(deps, member.chord, error);
+    return;
+  }
+  if (complete) await fireChord(deps, counter, gid, member, progress.ready);
+}
+
+/** Fails the body unless it already failed (a part that failed earlier did it). */
+async function failOnce(deps: ChordDeps, body: SignatureDict, error: ChordError): Promise<void> {
+  const bodyId = body.options.task_id;
+  if (typeof bodyId === 'string') {
+    const stored = await deps.backend.get(bodyId);
+    if (stored?.status === States.FAILURE) return;
+  }
+  await chordError(deps, body, error);
+}
+
+async function fireChord(
+  deps: ChordDeps,
+  counter: ChordCounter,
+  gid: string,
+  member: ChordMember,
+  expected: number,
+): Promise<void> {
+  const body = member.chord;
+  const parts = await counter.chordParts(gid);
+  // Fewer parts than counted: a failing part deleted the counter meanwhile (fail fast) and fails the body.
+  if (parts.length < expected) return;
+  try {
+    // A failed part here was not failed fast (the counter would be gone): its size was not stored yet then.
+    const failed = parts.find(([, , state]) => PROPAGATE_STATES.has(state));
+    if (failed) {
+      const [, taskId, , value] = failed;
+      await failOnce(deps, body, new ChordError(`Dependency ${taskId} raised ${reprStored(value)}`));
+      return;
+    }
+    try {
+      await applyDict(deps.app, body, { args: [parts.map(([, , , value]) => value)] });
+    } catch (error) {
+      deps.logger.error({ err: error }, `Chord ${gid}: could not send the body: ${(error as Error).message}`);
+      await chordError(deps, body, new ChordError(`Callback error: ${String(error)}`));
+    }
+  } finally {
+    await counter.deleteChord(gid);
+  }
+}
+
+/** Every task id whose result stands for this signature's outcome (a chain's links, a chord's body, ...). */
+export function outcomeIds(d: SignatureDict): string[] {
+  switch (kindOf(d)) {
+    case 'chain':
+    case 'group':
+      return tasksOf(d).flatMap(outcomeIds);
+    case 'chord':
+      return outcomeIds(chordParts(d).body);
+    default: {
+      const id = d.options.task_id;
+      const chain = Array.isArray(d.options.chain) ? d.options.chain.filter(isDict) : [];
+      return [...(typeof id === 'string' ? [id] : []), ...chain.flatMap(outcomeIds)];
+    }
+  }
+}
+
+/**
+ * Fails a chord body: stores FAILURE (the ChordError) for it and for the rest of its chain, counts it as a failed
+ * part when the body is itself a member of an outer chord, and calls its errbacks with its id.
+ */
+export async function chordError(deps: ChordDeps, body: SignatureDict, error: ChordError): Promise<void> {
+  const { app, backend, logger } = deps;
+  const bodyId = typeof body.options.task_id === 'string' ? body.options.task_id : null;
+  logger.error(`Chord body ${body.task}[${bodyId ?? '?'}] fails: ${error.message}`);
+  (error as { pyArgs?: JsonValue[] }).pyArgs = [error.message];
+  const replyTo = typeof body.options.reply_to === 'string' ? body.options.reply_to : null;
+  for (const id of outcomeIds(body)) {
+    const meta = buildMeta({ state: States.FAILURE, result: error, request: { taskId: id } });
+    await backend.store(meta, { replyTo, correlationId: id });
+  }
+  const errbacks = Array.isArray(body.options.link_error) ? body.options.link_error.filter(isDict) : [];
+  const rootId = typeof body.options.root_id === 'string' ? body.options.root_id : bodyId;
+  for (const errback of errbacks) {
+    try {
+      await applyDict(app, errback, {
+        args: bodyId ? [bodyId] : [],
+        options: { ...(bodyId ? { parent_id: bodyId } : {}), ...(rootId ? { root_id: rootId } : {}) },
+      });
+    } catch (sendError) {
+      logger.error({ err: sendError }, `Could not send the errback ${errback.task} of chord body ${bodyId}`);
+    }
+  }
+  const outer = body.options.chord;
+  const groupId = body.options.group_id;
+  if (bodyId && isDict(outer) && typeof groupId === 'string') {
+    const index = body.options.group_index;
+    await onChordPartReturn(
+      deps,
+      { id: bodyId, group: groupId, groupIndex: typeof index === 'number' ? index : null, chord: outer },
+      States.FAILURE,
+      error,
+    );
+  }
+}
