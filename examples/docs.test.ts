@@ -32,7 +32,7 @@ function runByATest(file: string): boolean {
     });
 }
 
-for (const doc of ['docs/tasks.md', 'docs/calling.md']) {
+for (const doc of ['docs/tasks.md', 'docs/calling.md', 'docs/canvas.md']) {
   it(`${doc}: every example is an excerpt of a file the test suite runs`, () => {
     const found = blocks(doc);
     expect(found.length).toBeGreaterThan(3);

@@ -7,6 +7,7 @@
 import type { Celery } from '../app/celery.js';
 import { callOptionsFromSignature } from '../app/publish.js';
 import type { CallOptions } from '../app/task.js';
+import type { ChordCounter } from '../backends/backend.js';
 import { ImproperlyConfigured } from '../errors.js';
 import { uuid } from '../protocol/ids.js';
 import type { SignatureDict } from '../protocol/message.js';
@@ -17,6 +18,7 @@ import {
   chordParts,
   chordSizeOf,
   chunksToGroup,
+  groupDict,
   freeze,
   freezeGroup,
   isDict,
@@ -26,6 +28,9 @@ import {
   tasksOf,
   unrollGroup,
 } from './freeze.js';
+
+/** How many group members are being sent at once. */
+const PUBLISH_SLICE = 500;
 
 /** What is added to a signature when it is sent: partial args (prepended), kwargs and options (merged). */
 export interface ApplyExtra {
@@ -105,6 +110,7 @@ const CHAIN_OWN = ['group_id', 'chord', 'task_id', 'link', 'link_error', 'root_i
 async function applyChain(app: Celery, d: SignatureDict, extra: ApplyExtra): Promise<ResultNode> {
   const args = d.immutable ? d.args : [...(extra.args ?? []), ...d.args];
   const options: JsonObject = { ...d.options, ...extra.options };
+  if (app.conf.taskAlwaysEager) return applyChainEagerly(app, d, args, extra);
   const { steps, results } = prepareSteps(app, d, args, extra.kwargs ?? {}, {
     id: str(options.task_id),
     groupId: str(options.group_id),
@@ -157,14 +163,22 @@ async function applyGroup(app: Celery, d: SignatureDict, extra: ApplyExtra): Pro
       members.reduce((sum, m) => sum + chordSizeOf(m), 0),
     );
   }
-  const results = await Promise.all(
-    frozen.map((m) => applyDict(app, m, { args: extra.args, kwargs: extra.kwargs, options })),
-  );
+  const results: ResultNode[] = [];
+  // Sent in slices: each slice's publishes go out together (pipelined by the driver), without holding a whole
+  // huge group in flight at once.
+  for (let i = 0; i < frozen.length; i += PUBLISH_SLICE) {
+    const slice = frozen.slice(i, i + PUBLISH_SLICE);
+    results.push(
+      ...(await Promise.all(
+        slice.map((m) => applyDict(app, m, { args: extra.args, kwargs: extra.kwargs, options })),
+      )),
+    );
+  }
   return new GroupResult(groupId, results, app);
 }
 
 /** The backend's chord counter, or an error naming a backend that has one. */
-export async function chordCounterFor(app: Celery) {
+export async function chordCounterFor(app: Celery): Promise<ChordCounter> {
   const backend = await app.getBackend();
   if (backend.capabilities.chords === 'none' || !backend.chordCounter) {
     throw new ImproperlyConfigured(
@@ -178,6 +192,15 @@ export async function chordCounterFor(app: Celery) {
 async function applyChord(app: Celery, d: SignatureDict, extra: ApplyExtra): Promise<ResultNode> {
   const { header, body } = chordParts(d);
   const partialArgs = d.immutable ? d.args : [...(extra.args ?? []), ...d.args];
+  if (app.conf.taskAlwaysEager) {
+    // Celery's chord.apply: the header runs here, then the body with its results (a failure is thrown).
+    const members = unrollGroup(tasksOf(header)).map((m) => structuredClone(m));
+    const headerResult = await applyGroup(app, groupDict(members), { args: partialArgs });
+    const values = await headerResult.get();
+    const bodyResult = await applyDict(app, body, { args: [values as JsonValue] });
+    linkToRoot(bodyResult, headerResult);
+    return bodyResult;
+  }
   const overrideBody = extra.kwargs?.body;
   const theBody = isDict(overrideBody) ? structuredClone(overrideBody) : body;
   const options: JsonObject = { ...d.options, ...extra.options };
@@ -204,4 +227,28 @@ async function applyChord(app: Celery, d: SignatureDict, extra: ApplyExtra): Pro
   });
   linkToRoot(bodyResult, sent);
   return bodyResult;
+}
+
+/**
+ * Celery's `chain.apply` (with `taskAlwaysEager`): each link runs here, in order, with the previous result; the
+ * chain stops at a failure, and its result is the last link that ran.
+ */
+async function applyChainEagerly(
+  app: Celery,
+  d: SignatureDict,
+  args: readonly JsonValue[],
+  extra: ApplyExtra,
+): Promise<ResultNode> {
+  const { steps } = prepareSteps(app, d, args, extra.kwargs ?? {}, {});
+  let last: ResultNode | null = null;
+  for (const step of steps.reverse()) {
+    const previous: ResultNode | null = last;
+    const input = previous ? { args: [(await previous.get()) as JsonValue] } : {};
+    const result = await applyDict(app, step, input);
+    if (previous && !result.parent) result.parent = previous;
+    last = result;
+    if (await result.failed()) break;
+  }
+  if (!last) throw new TypeError('chain() needs at least one signature');
+  return last;
 }

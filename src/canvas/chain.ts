@@ -14,8 +14,10 @@ import {
   toDict,
   type AnySignature,
   type ArgsOf,
+  type HandleOf,
   type ResultOf,
 } from './signature.js';
+import type { ResultNode } from '../result/group-result.js';
 
 /**
  * `unknown` when signature `S` can follow a task returning `P` (it takes exactly that one remaining argument, or
@@ -36,7 +38,11 @@ type ValidChain<T extends readonly unknown[]> = T extends readonly [infer F, ...
 type LastOf<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? L : never;
 type FirstOf<T extends readonly unknown[]> = T extends readonly [infer F, ...unknown[]] ? F : never;
 
-export class Chain<A extends unknown[] = unknown[], R = unknown> extends Signature<A, R, AsyncResult<R>> {
+export class Chain<
+  A extends unknown[] = unknown[],
+  R = unknown,
+  H extends ResultNode = AsyncResult<R>,
+> extends Signature<A, R, H> {
   /** The links, as signatures. */
   get tasks(): AnySignature[] {
     return tasksOf(this.dict).map((t) => Signature.fromDict(t, this.app));
@@ -52,7 +58,7 @@ function firstApp(tasks: readonly (AnySignature | SignatureDict)[]): Celery | un
 /** A chain of signatures; its result is its last task's. A link that cannot take the previous result fails to compile. */
 export function chain<T extends readonly [AnySignature, ...AnySignature[]]>(
   ...tasks: T & ValidChain<T>
-): Chain<ArgsOf<FirstOf<T>>, ResultOf<LastOf<T>>>;
+): Chain<ArgsOf<FirstOf<T>>, ResultOf<LastOf<T>>, HandleOf<LastOf<T>>>;
 export function chain(tasks: readonly (AnySignature | SignatureDict)[]): Chain;
 export function chain(...input: unknown[]): Chain {
   const tasks = (input.length === 1 && Array.isArray(input[0]) ? input[0] : input) as readonly (

@@ -75,17 +75,16 @@ export async function onChordPartReturn(
     groupIndex: member.groupIndex,
   });
   const complete = progress.size !== null && progress.ready === progress.size + progress.extra;
-  if (PROPAGATE_STATES.has(state) && !complete) {
+  if (PROPAGATE_STATES.has(state) && !complete && progress.size !== null) {
     // Fail fast: the body cannot run any more, so it fails now rather than when the last part finishes (Celery
-    // waits for every part). The parts still running are counted as usual and the keys deleted at the end.
-    await failOnce(
-      deps,
-      member.chord,
-      new ChordError(`Dependency ${member.id} raised ${reprStored(encoded)}`),
-    );
+    // waits for every part). The counter is deleted first: without its size, the parts still running (on
+    // Celeriac or Python workers) find nothing to complete, so the body is not failed or sent a second time.
+    await counter.deleteChord(gid);
+    const error = new ChordError(`Dependency ${member.id} raised ${reprStored(encoded)}`);
+    await failOnce(deps, member.chord, error);
     return;
   }
-  if (complete) await fireChord(deps, counter, gid, member);
+  if (complete) await fireChord(deps, counter, gid, member, progress.ready);
 }
 
 /** Fails the body unless it already failed (a part that failed earlier did it). */
@@ -103,19 +102,18 @@ async function fireChord(
   counter: ChordCounter,
   gid: string,
   member: ChordMember,
+  expected: number,
 ): Promise<void> {
   const body = member.chord;
+  const parts = await counter.chordParts(gid);
+  // Fewer parts than counted: a failing part deleted the counter meanwhile (fail fast) and fails the body.
+  if (parts.length < expected) return;
   try {
-    const parts = await counter.chordParts(gid);
-    const failed = parts.filter(([, , state]) => PROPAGATE_STATES.has(state));
-    if (failed.length > 0) {
-      // A part that failed before this one already failed the body (fail fast); only this part's own failure is
-      // left to report.
-      const own = failed.find(([, taskId]) => taskId === member.id);
-      if (own && failed.length === 1) {
-        const [, taskId, , value] = own;
-        await failOnce(deps, body, new ChordError(`Dependency ${taskId} raised ${reprStored(value)}`));
-      }
+    // A failed part here was not failed fast (the counter would be gone): its size was not stored yet then.
+    const failed = parts.find(([, , state]) => PROPAGATE_STATES.has(state));
+    if (failed) {
+      const [, taskId, , value] = failed;
+      await failOnce(deps, body, new ChordError(`Dependency ${taskId} raised ${reprStored(value)}`));
       return;
     }
     try {

@@ -247,6 +247,26 @@ export function addErrback(d: SignatureDict, errback: SignatureDict): void {
 }
 
 /**
+ * Adds a callback as Celery's `link` methods do: on a chord to its body; on a group to its first member, made
+ * immutable (it cannot get the other members' results: use a chord for that); elsewhere to the signature itself
+ * (a chain hands it to its last task when it is sent).
+ */
+export function addCallback(d: SignatureDict, callback: SignatureDict): void {
+  switch (kindOf(d)) {
+    case 'chord':
+      addCallback(chordParts(d).body, callback);
+      return;
+    case 'group': {
+      const first = tasksOf(d)[0];
+      if (first) addCallback(first, { ...structuredClone(callback), immutable: true });
+      return;
+    }
+    default:
+      appendListOption(d, 'link', callback);
+  }
+}
+
+/**
  * `_chain.prepare_steps`: walks the chain backwards, splices nested chains, upgrades a group followed by a task
  * into a chord, freezes each step and links each result to the one before it. Returns the steps last-first (the
  * order of `embed.chain`) and their results (the last task's first).

@@ -15,7 +15,7 @@ import type { ResultNode } from '../result/group-result.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { applyDict } from './apply.js';
 import { pipeDicts } from './compose.js';
-import { addErrback, freeze, kindOf, normalizeDict, type CanvasKind } from './freeze.js';
+import { addCallback, addErrback, freeze, kindOf, normalizeDict, type CanvasKind } from './freeze.js';
 import { appendListOption, toSignatureOptions } from './options.js';
 import type { Chain, LinkFrom } from './chain.js';
 
@@ -24,6 +24,9 @@ export type AnySignature = Signature<unknown[], unknown, ResultNode>;
 
 /** The result type of a signature. */
 export type ResultOf<S> = S extends Signature<infer _A, infer R, infer _H> ? R : never;
+
+/** What sending a signature resolves to: an AsyncResult, or a GroupResult for a group. */
+export type HandleOf<S> = S extends Signature<infer _A, infer _R, infer H> ? H : never;
 
 /** The arguments a signature still takes. */
 export type ArgsOf<S> = S extends Signature<infer A, infer _R, infer _H> ? A : never;
@@ -140,9 +143,12 @@ export class Signature<A extends unknown[] = unknown[], R = unknown, H extends R
     return new Ctor(this.app, d);
   }
 
-  /** Adds a callback, called with this task's result (`link`); returns this signature. */
+  /**
+   * Adds a callback, called with this task's result (`link`): on a chain with its last result, on a chord with
+   * its body's; on a group it is added (immutable) to the first member, as Celery does. Returns this signature.
+   */
   link(callback: AnySignature | SignatureDict): this {
-    appendListOption(this.dict, 'link', toDict(callback));
+    addCallback(this.dict, toDict(callback));
     return this;
   }
 
@@ -187,9 +193,9 @@ export class Signature<A extends unknown[] = unknown[], R = unknown, H extends R
    * Chains another signature after this one: it receives this one's result (Python's `a | b`, with its rules: a
    * group followed by a task becomes a chord, a task after a chord joins its body).
    */
-  pipe<S extends AnySignature>(next: S & LinkFrom<S, R>): Chain<A, ResultOf<S>> {
+  pipe<S extends AnySignature>(next: S & LinkFrom<S, R>): Chain<A, ResultOf<S>, HandleOf<S>> {
     const piped = pipeDicts(this.dict, toDict(next));
-    return Signature.fromDict(piped, this.app ?? next.app) as unknown as Chain<A, ResultOf<S>>;
+    return Signature.fromDict(piped, this.app ?? next.app) as unknown as Chain<A, ResultOf<S>, HandleOf<S>>;
   }
 
   /** The dict form (a copy), for `link`, messages and JSON. */

@@ -234,6 +234,10 @@ export class Executor {
     const io = this.io.forRequest(request);
     const target = { name: request.name, handlers: request.task.options, request: request.context() };
     await tracePrerun(io, target);
+    // As celery/app/trace.py: STARTED is stored after task_prerun and before before_start and the task body, so
+    // both see it. Pools running in this process know the pid now; threads and prefork report theirs on start.
+    const inProcess = pool.kind === 'async' || pool.kind === 'solo';
+    if (inProcess) await this.io.store(request, States.STARTED, { pid: process.pid, hostname });
     await traceBeforeStart(io, target);
     const limits = request.timeLimits;
     const outcome = await pool.run({
@@ -243,7 +247,9 @@ export class Executor {
       softTimeLimit: limits.soft,
       updateState: (state, meta) => this.io.updateState(request, state, meta),
       sendEvent: async (type, fields) => this.event(request, type, fields),
-      onStart: (pid) => void this.io.store(request, States.STARTED, { pid, hostname }),
+      ...(inProcess
+        ? {}
+        : { onStart: (pid: number) => void this.io.store(request, States.STARTED, { pid, hostname }) }),
     });
     request.finished = true;
     const runtime = Number(((performance.now() - request.startedAt) / 1000).toFixed(6));

@@ -373,14 +373,13 @@ export class Worker {
       ...(this.consumer?.takeScheduled() ?? []),
       ...(this.executor?.takeWaiting() ?? []),
     ];
-    if (notStarted.length > 0) {
-      await broker
-        .requeue(notStarted.filter((r) => !r.settled).map((r) => r.delivery))
-        .catch((error: unknown) => {
-          this.logger.error({ err: error }, `Could not give back ${notStarted.length} prefetched message(s)`);
-        });
-      for (const request of notStarted) request.settled = true;
+    const giveBack = notStarted.filter((r) => !r.settled).map((r) => r.delivery);
+    if (giveBack.length > 0) {
+      await broker.requeue(giveBack).catch((error: unknown) => {
+        this.logger.error({ err: error }, `Could not give back ${giveBack.length} prefetched message(s)`);
+      });
     }
+    for (const request of notStarted) request.settled = true;
     if (!cold) {
       const waits: Promise<unknown>[] = [
         this.executor?.idle() ?? Promise.resolve(),

@@ -178,6 +178,17 @@ export function canvasSuite(driver: CanvasDriver): void {
       expect(errbacks).toEqual([id]);
     });
 
+    it('calls the errback of a group for the member that failed', async () => {
+      const { add, fail, onError, errbacks, errbackCalled } = await setup();
+      const failing = fail.s(1);
+      const id = uuid();
+      failing.set({ taskId: id });
+      const result = await group(add.s(1, 1), failing).linkError(onError.s()).applyAsync();
+      await expect(result.get(T)).rejects.toMatchObject({ excType: 'TypeError' });
+      await errbackCalled();
+      expect(errbacks).toEqual([id]);
+    });
+
     it('upgrades a group followed by a task in a chain to a chord', async () => {
       const { add, tsum } = await setup();
       const result = await chain(add.s(1, 1), group(add.s(1), add.s(2)), tsum.s()).applyAsync();
@@ -201,13 +212,47 @@ export function canvasSuite(driver: CanvasDriver): void {
         tsum.s(),
         group(add.s(1), add.s(2)),
       ).applyAsync();
-      expect(await (cg as unknown as GroupResult).get(T)).toEqual([7, 8]);
+      expect(await cg.get(T)).toEqual([7, 8]);
     });
 
     it('runs a chord whose header holds chains', async () => {
       const { add, mul, tsum } = await setup();
       const result = await chord([chain(add.s(1, 1), mul.s(10)), add.s(5, 5)], tsum.s()).applyAsync();
       expect(await result.get(T)).toBe(30);
+    });
+
+    it('runs a group of chords and a chord whose header holds a chord', async () => {
+      const { add, tsum } = await setup();
+      const gc = await group(
+        chord([add.s(1, 1), add.s(2, 2)], tsum.s()),
+        chord([add.s(3, 3), add.s(4, 4)], tsum.s()),
+      ).applyAsync();
+      expect(await gc.get(T)).toEqual([6, 14]);
+      const nested = await chord(
+        [chord([add.s(1, 1), add.s(2, 2)], tsum.s()), add.s(3, 3)],
+        tsum.s(),
+      ).applyAsync();
+      expect(await nested.get(T)).toBe(12);
+    });
+
+    it('calls the link of a chain with its last result and the link of a chord with its body result', async () => {
+      const { app, add, tsum, ident } = await setup();
+      const afterChain = ident.s().set({ taskId: uuid() });
+      await chain(add.s(1, 1), add.s(10)).link(afterChain).applyAsync();
+      expect(await app.AsyncResult(afterChain.id!).get(T)).toBe(12);
+      const afterChord = ident.s().set({ taskId: uuid() });
+      await chord([add.s(1, 1), add.s(2, 2)], tsum.s())
+        .link(afterChord)
+        .applyAsync();
+      expect(await app.AsyncResult(afterChord.id!).get(T)).toBe(6);
+    });
+
+    it('runs a group followed by a group (a chord with a group body) and group -> chain -> group', async () => {
+      const { add, tsum } = await setup();
+      const gg = await chain(group(add.s(1, 1), add.s(2, 2)), group(tsum.s(), tsum.s())).applyAsync();
+      expect(await gg.get(T)).toEqual([6, 6]);
+      const gcg = await group(chain(add.s(1, 1), group(add.s(1), add.s(2))), add.s(5, 5)).applyAsync();
+      expect(await gcg.get(T)).toEqual([[3, 4], 10]);
     });
 
     it('runs map, starmap and chunks', async () => {
@@ -230,6 +275,37 @@ export function canvasSuite(driver: CanvasDriver): void {
         )
         .applyAsync();
       expect(await chunks.get(T)).toEqual([[0, 2], [4, 6], [8]]);
+    });
+
+    it("runs Python's celery.chord_unlock: it polls the header until it is ready, then sends the body", async () => {
+      const { app, add, tsum } = await setup();
+      const header = await group(add.s(1, 1).set({ countdown: 0.3 }), add.s(2, 2)).applyAsync();
+      const body = tsum.s();
+      const bodyId = uuid();
+      body.set({ taskId: bodyId });
+      // What Celery sends for backends without a native counter (celery/backends/base.py fallback_chord_unlock).
+      await app.sendTask('celery.chord_unlock', [header.id, body.toDict()], {
+        interval: 0.05,
+        max_retries: null,
+        result: header.results.map((r) => r.asTuple()),
+      });
+      expect(await app.AsyncResult(bodyId).get(T)).toBe(6);
+    });
+
+    it('fails the body from celery.chord_unlock when a header member failed', async () => {
+      const { app, add, fail, tsum, onError, errbacks, errbackCalled } = await setup();
+      const header = await group(add.s(1, 1), fail.s(1)).applyAsync();
+      const body = tsum.s().linkError(onError.s());
+      const bodyId = uuid();
+      body.set({ taskId: bodyId });
+      await app.sendTask('celery.chord_unlock', [header.id, body.toDict()], {
+        interval: 0.05,
+        max_retries: null,
+        result: header.results.map((r) => r.asTuple()),
+      });
+      await expect(app.AsyncResult(bodyId).get(T)).rejects.toMatchObject({ excType: 'ChordError' });
+      await errbackCalled();
+      expect(errbacks).toEqual([bodyId]);
     });
   });
 }

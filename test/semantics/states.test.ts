@@ -12,6 +12,27 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     expect(await result.result()).toBeNull();
   });
 
+  it('stores STARTED before the task body and beforeStart run, as Celery does', async () => {
+    const app = makeApp();
+    const seen: string[] = [];
+    const probe = app.task(
+      'states.probe',
+      async () => {
+        seen.push(`body:${await app.AsyncResult(currentTask().request.id).state()}`);
+        return 'ok';
+      },
+      {
+        trackStarted: true,
+        beforeStart: async (request) => {
+          seen.push(`beforeStart:${await app.AsyncResult(request.id).state()}`);
+        },
+      },
+    );
+    await startWorker(app);
+    expect(await (await probe.delay()).get({ timeout: 10_000 })).toBe('ok');
+    expect(seen).toEqual(['beforeStart:STARTED', 'body:STARTED']);
+  });
+
   it('stores STARTED with pid and hostname when trackStarted is on, then SUCCESS', async () => {
     const app = makeApp();
     const release = gate();

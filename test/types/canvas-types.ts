@@ -65,6 +65,10 @@ export async function checks(): Promise<void> {
   // @ts-expect-error toStr returns a string, add takes a number first
   add.s(1, 2).pipe(toStr.s()).pipe(add.s(1));
 
+  // A chain ending in a group gives its GroupResult.
+  const _cg = await chain(add.s(1, 2), group(add.s(1), toStr.s())).applyAsync();
+  assertType<Equals<typeof _cg, GroupResult<[number, string]>>>();
+
   // A group's result is a tuple of its members' results (an array for a list).
   const g = group(add.s(1, 2), toStr.s(3));
   const gr = await g.applyAsync();

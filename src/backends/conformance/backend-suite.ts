@@ -148,6 +148,9 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       await backend.store(meta(id, States.SUCCESS, 'short-lived'));
       expect((await backend.get(id))?.result).toBe('short-lived');
       await expect.poll(() => backend.get(id), { timeout: 5_000, interval: 200 }).toBeNull();
+      // An expired SUCCESS no longer guards the id: a new run of the same task id is recorded.
+      await backend.store(meta(id, States.STARTED, null));
+      expect((await backend.get(id))?.status).toBe(States.STARTED);
     });
 
     it('counts chord parts in header order when chords are native', async () => {

@@ -58,6 +58,7 @@ function migrate(db: SqliteDatabase): void {
       result TEXT NOT NULL,
       group_index REAL,
       seq INTEGER NOT NULL,
+      expires_at INTEGER,
       PRIMARY KEY (group_id, task_id)
     );
   `);
@@ -103,7 +104,8 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
         `INSERT INTO celeriac_results (task_id, status, meta, expires_at) VALUES (?, ?, ?, ?)
            ON CONFLICT(task_id) DO UPDATE SET status = excluded.status, meta = excluded.meta,
              expires_at = excluded.expires_at
-           WHERE celeriac_results.status != 'SUCCESS'`,
+           WHERE celeriac_results.status != 'SUCCESS'
+             OR (celeriac_results.expires_at IS NOT NULL AND celeriac_results.expires_at <= ?)`,
       ),
       get: db.prepare(
         'SELECT meta FROM celeriac_results WHERE task_id = ? AND (expires_at IS NULL OR expires_at > ?)',
@@ -129,8 +131,8 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
            ON CONFLICT(group_id) DO UPDATE SET extra = extra + excluded.extra`,
       ),
       chordPart: db.prepare(
-        `INSERT INTO celeriac_chord_parts (group_id, task_id, state, result, group_index, seq)
-           VALUES (?, ?, ?, ?, ?, (SELECT COUNT(*) FROM celeriac_chord_parts WHERE group_id = ?))
+        `INSERT INTO celeriac_chord_parts (group_id, task_id, state, result, group_index, seq, expires_at)
+           VALUES (?, ?, ?, ?, ?, (SELECT COUNT(*) FROM celeriac_chord_parts WHERE group_id = ?), ?)
            ON CONFLICT(group_id, task_id) DO UPDATE SET state = excluded.state, result = excluded.result`,
       ),
       chordCount: db.prepare('SELECT COUNT(*) AS ready FROM celeriac_chord_parts WHERE group_id = ?'),
@@ -142,8 +144,7 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
       chordDelete: db.prepare('DELETE FROM celeriac_chords WHERE group_id = ?'),
       chordDeleteParts: db.prepare('DELETE FROM celeriac_chord_parts WHERE group_id = ?'),
       sweepChords: db.prepare(
-        `DELETE FROM celeriac_chord_parts WHERE group_id IN
-           (SELECT group_id FROM celeriac_chords WHERE expires_at IS NOT NULL AND expires_at <= ?)`,
+        'DELETE FROM celeriac_chord_parts WHERE expires_at IS NOT NULL AND expires_at <= ?',
       ),
       sweepChordSizes: db.prepare(
         'DELETE FROM celeriac_chords WHERE expires_at IS NOT NULL AND expires_at <= ?',
@@ -169,8 +170,11 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
     if (!db) throw new ConnectionError(`result backend ${this.url} is closed; cannot store results`);
     const stmts = this.stmts;
     const expiresAt = this.expiresAt();
+    const now = Date.now();
     db.transaction(() => {
-      for (const meta of metas) stmts.upsert.run(meta.task_id, meta.status, JSON.stringify(meta), expiresAt);
+      // A stored SUCCESS is final, unless it has expired (and is only waiting for the sweep).
+      for (const meta of metas)
+        stmts.upsert.run(meta.task_id, meta.status, JSON.stringify(meta), expiresAt, now);
     })();
     for (const meta of metas) this.notifier.emit(meta.task_id);
   }
@@ -218,6 +222,7 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
         JSON.stringify(part.result),
         part.groupIndex,
         groupId,
+        this.expiresAt(),
       );
       const { ready } = stmts.chordCount.get(groupId) as { ready: number };
       const info = stmts.chordInfo.get(groupId) as { size: number | null; extra: number } | undefined;

@@ -83,6 +83,7 @@ export class RedisConsumer implements Consumer, LeaseOwner {
     queues: readonly string[],
     private readonly handler: DeliveryHandler,
     private prefetch: number,
+    private readonly onLost?: (deliveries: readonly Delivery[]) => void,
   ) {
     this.cycle = [...queues];
   }
@@ -118,6 +119,10 @@ export class RedisConsumer implements Consumer, LeaseOwner {
   released(count: number): void {
     this.held -= count;
     this.poke();
+  }
+
+  lost(deliveries: readonly Delivery[]): void {
+    this.onLost?.(deliveries);
   }
 
   private poke(): void {

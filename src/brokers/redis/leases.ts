@@ -21,6 +21,8 @@ import type { RedisBrokerOptions } from './options.js';
 /** Who holds a delivery: told when it is settled, so it can fetch more (prefetch credit). */
 export interface LeaseOwner {
   released(count: number): void;
+  /** Deliveries whose lease was lost (restored for another worker): they must not run here any more. */
+  lost?(deliveries: readonly Delivery[]): void;
 }
 
 interface Held {
@@ -257,6 +259,7 @@ export class Leases {
       for (const held of chunk) {
         if (held.score === score && !lost.has(held.delivery.tag)) held.confirmed = score;
       }
+      const byOwner = new Map<LeaseOwner, Delivery[]>();
       for (const tag of lost) {
         const held = this.held.get(tag);
         if (!held) continue;
@@ -264,7 +267,10 @@ export class Leases {
         this.logger.warn(
           `Lost the lease of ${tag} (${held.delivery.queue}): it was restored for another worker while this one held it`,
         );
+        byOwner.set(held.owner, [...(byOwner.get(held.owner) ?? []), held.delivery]);
       }
+      // Told after the loop, so an owner that settles its requests at once sees every lease already marked lost.
+      for (const [owner, deliveries] of byOwner) owner.lost?.(deliveries);
     }
   }
 

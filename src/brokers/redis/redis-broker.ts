@@ -214,7 +214,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     const fanouts = queues.filter((q) => this.exchangeTypes.get(q.exchange ?? q.name) === 'fanout');
     const names = lists.map((q) => q.name);
     if (this.options.queueOrderStrategy === 'sorted') names.sort();
-    const consumer = new RedisConsumer(this, names, handler, options.prefetch);
+    const consumer = new RedisConsumer(this, names, handler, options.prefetch, options.onLost);
     this.consumers.add(consumer);
     if (fanouts.length > 0) {
       const { fanout } = this.fanout();

@@ -97,6 +97,26 @@ describe('redis broker leases', () => {
     expect(await client.hexists(UNACKED, again!.tag)).toBe(0);
   });
 
+  it('tells the consumer when a held delivery was restored for another worker', async () => {
+    const stale = await connected({ visibility_timeout: 1 });
+    const q = queue('lost');
+    await stale.publish(testMessage('taken'), { exchange: '', routingKey: q.name });
+    const c = collector();
+    const lost: string[] = [];
+    await stale.consume([q], c.handler, { prefetch: 1, onLost: (ds) => lost.push(...ds.map((d) => d.tag)) });
+    const [first] = await c.waitFor(1);
+    freezeLeases(stale);
+    await expect
+      .poll(async () => (await score(first!.tag)) < Date.now() / 1000 - 1, { timeout: 10_000 })
+      .toBe(true);
+    const fresh = await connected({ visibility_timeout: 1 });
+    const c2 = collector();
+    await fresh.consume([q], c2.handler, { prefetch: 1 });
+    await c2.waitFor(1);
+    await stale.renewLeases();
+    expect(lost).toEqual([first!.tag]);
+  });
+
   it("restores entries written by kombu exactly as kombu's restore_visible does", async () => {
     const broker = await connected({ visibility_timeout: 5 });
     const raw = messageFixture('plain').messages[0]!.raw;
