@@ -168,6 +168,27 @@ export function runPythonPlan(
   });
 }
 
+export interface CanvasOutcome {
+  id: string;
+  result?: unknown;
+  error?: { type: string; message: string };
+}
+
+/** Runs test/interop/python/canvas.py (`chord N`, `chain PYQ TSQ` or `get ID`); resolves with what it printed. */
+export function runPythonCanvas(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CanvasOutcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(PYTHON, ['canvas.py', ...args], { cwd: PYTHON_DIR, env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+    child.on('exit', (code) => {
+      if (code === 0) resolve(JSON.parse(stdout) as CanvasOutcome);
+      else reject(new Error(`canvas.py ${args.join(' ')} exited with ${code}:\n${stderr}`));
+    });
+  });
+}
+
 /** Runs kombu's restore of stale unacked messages once (test/interop/python/restore.py). */
 export function runPythonRestore(env: NodeJS.ProcessEnv): Promise<{ unacked: string[]; index: string[] }> {
   return new Promise((resolve, reject) => {

@@ -71,6 +71,18 @@ def mark(label):
     return label
 
 
+@app.task(name='interop.tsum')
+def tsum(numbers):
+    """A chord body: the sum of the header's results."""
+    return sum(numbers)
+
+
+@app.task(name='interop.pydouble')
+def pydouble(x):
+    """Only the Python app has this task: a chain link that must run on a Python worker."""
+    return x * 2
+
+
 @app.task(name='interop.record', bind=True)
 def record(self, i):
     """Counts runs per task id (outside the broker under test): exactly-once checks read these counters."""
