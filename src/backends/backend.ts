@@ -66,6 +66,13 @@ export interface ChordCounter {
   chordParts(groupId: string): Promise<[number, string, string, JsonValue][]>;
   /** Raises the expected number of parts by `count` (Celery's `add_to_chord`). */
   addToChord(groupId: string, count?: number): Promise<void>;
+  /**
+   * Takes the chord, atomically, for exactly one caller: with `'complete'` only once every part is recorded (the
+   * caller then sends or fails the body), with `'incomplete'` only while parts are still missing (a failed part
+   * failing the body early). The size is removed, so parts recorded later (by Celeriac or Python workers) find no
+   * size and leave the body alone. Returns whether this caller took it.
+   */
+  claimChord(groupId: string, when: 'complete' | 'incomplete'): Promise<boolean>;
   /** Deletes the chord's keys once its body has been sent. */
   deleteChord(groupId: string): Promise<void>;
 }

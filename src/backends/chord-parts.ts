@@ -53,6 +53,15 @@ export class MemoryChordCounter implements ChordCounter {
     this.state(groupId).extra += count;
   }
 
+  async claimChord(groupId: string, when: 'complete' | 'incomplete'): Promise<boolean> {
+    const state = this.chords.get(groupId);
+    if (!state || state.size === null) return false;
+    const complete = state.parts.size >= state.size + state.extra;
+    if (complete !== (when === 'complete')) return false;
+    state.size = null;
+    return true;
+  }
+
   async deleteChord(groupId: string): Promise<void> {
     this.chords.delete(groupId);
   }

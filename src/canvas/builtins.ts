@@ -7,12 +7,12 @@
 import type { Celery } from '../app/celery.js';
 import type { TaskContext } from '../app/context.js';
 import type { AnyTaskFn, TaskOptions } from '../app/task.js';
-import { ChordError, NotRegistered } from '../errors.js';
+import { ChordError, NotRegistered, RemoteTaskError } from '../errors.js';
 import type { SignatureDict } from '../protocol/message.js';
 import { GroupResult, resultFromTuple } from '../result/group-result.js';
 import type { JsonObject, JsonValue, ResultTuple } from '../types.js';
 import { applyDict } from './apply.js';
-import { chordError } from './chord-join.js';
+import { chordError, reprStored } from './chord-join.js';
 import { chordDict, groupDict, normalizeDict } from './freeze.js';
 
 /** Celery's `result_chord_retry_interval` default: seconds between two `celery.chord_unlock` checks. */
@@ -56,9 +56,10 @@ export function registerBuiltinTasks(app: Celery): void {
     app,
     'celery.map',
     async (sig: SignatureDict, it: JsonValue[]) => {
-      const { task, d } = taskNamed(app, sig, 'celery.map');
+      const { task } = taskNamed(app, sig, 'celery.map');
       const out: unknown[] = [];
-      for (const item of it) out.push(await task.run(...([...d.args, item] as never[])));
+      // As Celery's xmap: the task is called with the item alone (the signature's own args are not used).
+      for (const item of it) out.push(await task.run(...([item] as never[])));
       return out;
     },
     { params: ['task', 'it'], typing: false },
@@ -67,9 +68,9 @@ export function registerBuiltinTasks(app: Celery): void {
     app,
     'celery.starmap',
     async (sig: SignatureDict, it: JsonValue[][]) => {
-      const { task, d } = taskNamed(app, sig, 'celery.starmap');
+      const { task } = taskNamed(app, sig, 'celery.starmap');
       const out: unknown[] = [];
-      for (const item of it) out.push(await task.run(...([...d.args, ...item] as never[])));
+      for (const item of it) out.push(await task.run(...(item as never[])));
       return out;
     },
     { params: ['task', 'it'], typing: false },
@@ -170,7 +171,12 @@ async function chordUnlock(app: Celery, ctx: TaskContext, a: UnlockArgs): Promis
   } catch (error) {
     let culprit: string | undefined;
     for (const r of deps.results) if (await r.failed()) culprit ??= r.id;
-    const reason = culprit ? `Dependency ${culprit} raised ${(error as Error).message}` : String(error);
+    // Python's `{exc!r}`: `ValueError('boom')` for a remote failure, as chord-join.ts words it.
+    const repr =
+      error instanceof RemoteTaskError
+        ? reprStored({ exc_type: error.excType, exc_message: error.excArgs })
+        : String(error);
+    const reason = culprit ? `Dependency ${culprit} raised ${repr}` : repr;
     await chordError(chordDeps, body, new ChordError(reason));
     return;
   }

@@ -37,7 +37,7 @@ function encodeResult(state: string, result: unknown): JsonValue {
 }
 
 /** `ValueError('boom')`, as Python's repr of the stored exception. */
-function reprStored(value: JsonValue): string {
+export function reprStored(value: JsonValue): string {
   if (typeof value === 'object' && value !== null && !Array.isArray(value) && 'exc_type' in value) {
     const message = value.exc_message;
     const args = Array.isArray(message)
@@ -68,63 +68,85 @@ export async function onChordPartReturn(
     return;
   }
   const encoded = encodeResult(state, result);
-  const progress = await counter.addChordPart(gid, {
-    taskId: member.id,
-    state,
-    result: encoded,
-    groupIndex: member.groupIndex,
-  });
-  const complete = progress.size !== null && progress.ready === progress.size + progress.extra;
-  if (PROPAGATE_STATES.has(state) && !complete && progress.size !== null) {
-    // Fail fast: the body cannot run any more, so it fails now rather than when the last part finishes (Celery
-    // waits for every part). The counter is deleted first: without its size, the parts still running (on
-    // Celeriac or Python workers) find nothing to complete, so the body is not failed or sent a second time.
-    await counter.deleteChord(gid);
-    const error = new ChordError(`Dependency ${member.id} raised ${reprStored(encoded)}`);
-    await failOnce(deps, member.chord, error);
+  const progress = await withRetries(deps, `record part ${member.id} of chord ${gid}`, () =>
+    counter.addChordPart(gid, { taskId: member.id, state, result: encoded, groupIndex: member.groupIndex }),
+  );
+  if (progress.size === null) return; // Not sized yet, or taken already (sent, or failed early).
+  const complete = progress.ready >= progress.size + progress.extra;
+  if (complete) {
+    // Exactly one caller takes a complete chord, even when a redelivered part completes it a second time.
+    if (await counter.claimChord(gid, 'complete')) await fireChord(deps, counter, gid, member.chord);
     return;
   }
-  if (complete) await fireChord(deps, counter, gid, member, progress.ready);
-}
-
-/** Fails the body unless it already failed (a part that failed earlier did it). */
-async function failOnce(deps: ChordDeps, body: SignatureDict, error: ChordError): Promise<void> {
-  const bodyId = body.options.task_id;
-  if (typeof bodyId === 'string') {
-    const stored = await deps.backend.get(bodyId);
-    if (stored?.status === States.FAILURE) return;
+  if (PROPAGATE_STATES.has(state) && (await counter.claimChord(gid, 'incomplete'))) {
+    // Fail fast: the body cannot run any more, so it fails now rather than when the last part finishes (Celery
+    // waits for every part). The claim removed the size atomically, so the parts still running (on Celeriac or
+    // Python workers) find nothing to complete. When the claim fails, the chord was completed meanwhile and
+    // whoever completed it fails the body for this part.
+    await counter.deleteChord(gid);
+    await chordError(
+      deps,
+      member.chord,
+      new ChordError(`Dependency ${member.id} raised ${reprStored(encoded)}`),
+    );
   }
-  await chordError(deps, body, error);
 }
 
+/** Retries a counter call through a short outage (a Redis reconnect, a busy SQLite file), then gives up loudly. */
+async function withRetries<T>(deps: ChordDeps, what: string, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= CHORD_RETRIES) {
+        deps.logger.error(
+          { err: error },
+          `Could not ${what} after ${attempt} attempts; the chord body will not run`,
+        );
+        throw error;
+      }
+      deps.logger.warn(`Could not ${what} (${(error as Error).message}); retrying`);
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+    }
+  }
+}
+
+const CHORD_RETRIES = 5;
+
+/**
+ * Sends the body of a chord this caller took, with the parts' results in header order, or fails it when a part
+ * failed or the parts cannot be read (Celery's "Join error"). The counter is deleted only once the body was sent
+ * or its failure stored.
+ */
 async function fireChord(
   deps: ChordDeps,
   counter: ChordCounter,
   gid: string,
-  member: ChordMember,
-  expected: number,
+  body: SignatureDict,
 ): Promise<void> {
-  const body = member.chord;
-  const parts = await counter.chordParts(gid);
-  // Fewer parts than counted: a failing part deleted the counter meanwhile (fail fast) and fails the body.
-  if (parts.length < expected) return;
+  let error: ChordError | undefined;
   try {
-    // A failed part here was not failed fast (the counter would be gone): its size was not stored yet then.
+    const parts = await withRetries(deps, `read the parts of chord ${gid}`, () => counter.chordParts(gid));
     const failed = parts.find(([, , state]) => PROPAGATE_STATES.has(state));
     if (failed) {
       const [, taskId, , value] = failed;
-      await failOnce(deps, body, new ChordError(`Dependency ${taskId} raised ${reprStored(value)}`));
-      return;
+      error = new ChordError(`Dependency ${taskId} raised ${reprStored(value)}`);
+    } else {
+      try {
+        await applyDict(deps.app, body, { args: [parts.map(([, , , value]) => value)] });
+      } catch (sendError) {
+        deps.logger.error(
+          { err: sendError },
+          `Chord ${gid}: could not send the body: ${(sendError as Error).message}`,
+        );
+        error = new ChordError(`Callback error: ${String(sendError)}`);
+      }
     }
-    try {
-      await applyDict(deps.app, body, { args: [parts.map(([, , , value]) => value)] });
-    } catch (error) {
-      deps.logger.error({ err: error }, `Chord ${gid}: could not send the body: ${(error as Error).message}`);
-      await chordError(deps, body, new ChordError(`Callback error: ${String(error)}`));
-    }
-  } finally {
-    await counter.deleteChord(gid);
+  } catch (joinError) {
+    error = new ChordError(`Join error: ${String(joinError)}`);
   }
+  if (error) await chordError(deps, body, error);
+  await counter.deleteChord(gid);
 }
 
 /** Every task id whose result stands for this signature's outcome (a chain's links, a chord's body, ...). */

@@ -203,6 +203,54 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       await counter.deleteChord(gid);
     });
 
+    it('lets exactly one caller take a chord, complete or failing early, when chords are native', async () => {
+      const backend = await connected();
+      if (backend.capabilities.chords !== 'native') return;
+      const counter = backend.chordCounter!;
+      const part = (taskId: string, state: string = States.SUCCESS) => ({
+        taskId,
+        state,
+        result: null,
+        groupIndex: null,
+      });
+      const early = uuid();
+      await counter.setChordSize(early, 2);
+      await counter.addChordPart(early, part('a', States.FAILURE));
+      expect(await counter.claimChord(early, 'complete')).toBe(false);
+      const claims = await Promise.all([1, 2, 3].map(() => counter.claimChord(early, 'incomplete')));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      // Taken: a later part finds no size, so it neither sends nor fails the body again.
+      expect((await counter.addChordPart(early, part('b'))).size).toBeNull();
+      await counter.deleteChord(early);
+
+      const done = uuid();
+      await counter.setChordSize(done, 1);
+      expect(await counter.claimChord(done, 'complete')).toBe(false);
+      await counter.addChordPart(done, part('a'));
+      expect(await counter.claimChord(done, 'incomplete')).toBe(false);
+      const taken = await Promise.all([1, 2].map(() => counter.claimChord(done, 'complete')));
+      expect(taken.filter(Boolean)).toHaveLength(1);
+      expect(await counter.chordParts(done)).toEqual([[1, 'a', States.SUCCESS, null]]);
+      await counter.deleteChord(done);
+    });
+
+    it('counts a redelivered part with a different result once, when chords are native', async () => {
+      const backend = await connected();
+      if (backend.capabilities.chords !== 'native') return;
+      const counter = backend.chordCounter!;
+      const gid = uuid();
+      await counter.setChordSize(gid, 2);
+      await counter.addChordPart(gid, { taskId: 'a', state: States.SUCCESS, result: 1, groupIndex: 0 });
+      const again = await counter.addChordPart(gid, {
+        taskId: 'a',
+        state: States.SUCCESS,
+        result: 2,
+        groupIndex: 0,
+      });
+      expect(again).toEqual({ ready: 1, size: 2, extra: 0 });
+      await counter.deleteChord(gid);
+    });
+
     it('declares chords none exactly when it has no chord counter', async () => {
       const backend = await connected();
       expect(backend.capabilities.chords === 'native').toBe(backend.chordCounter !== undefined);

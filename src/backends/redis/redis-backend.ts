@@ -25,6 +25,7 @@ import type {
   ResultBackend,
   WaitOptions,
 } from '../backend.js';
+import { addChordPartScript, claimChordScript } from './lua/chord.js';
 import { storeScript } from './lua/store.js';
 import { ResultListener, TASK_KEY_PREFIX } from './result-listener.js';
 
@@ -180,9 +181,9 @@ export class RedisBackend implements ResultBackend, ChordCounter {
 
   // Chord counter (reference §2.7.5, `celery/backends/redis.py:452 on_chord_part_return`).
 
-  private chordKeys(groupId: string): { j: string; t: string; s: string } {
+  private chordKeys(groupId: string): { j: string; t: string; s: string; ids: string } {
     const base = GROUP_KEY_PREFIX + groupId;
-    return { j: `${base}.j`, t: `${base}.t`, s: `${base}.s` };
+    return { j: `${base}.j`, t: `${base}.t`, s: `${base}.s`, ids: `${base}.celeriac.ids` };
   }
 
   async setChordSize(groupId: string, size: number): Promise<void> {
@@ -190,27 +191,27 @@ export class RedisBackend implements ResultBackend, ChordCounter {
   }
 
   async addChordPart(groupId: string, part: ChordPart): Promise<ChordProgress> {
-    const { j, t, s } = this.chordKeys(groupId);
+    const { j, t, s, ids } = this.chordKeys(groupId);
     // Python's json.dumps formatting, so that the same part recorded by a Python worker is the same member.
     const member = pythonJsonDumps([1, part.taskId, part.state, part.result]);
-    const multi = this.client.multi();
-    if (this.options.chordOrdered) {
-      multi.zadd(j, part.groupIndex === null ? '+inf' : part.groupIndex, member).zcount(j, '-inf', '+inf');
-    } else {
-      multi.rpush(j, member).llen(j);
-    }
-    multi.get(t).get(s);
-    if (this.expires !== null) multi.expire(j, this.expires).expire(t, this.expires).expire(s, this.expires);
-    const replies = (await multi.exec()) ?? [];
-    const failed = replies.find(([error]) => error !== null);
-    if (failed) throw failed[0]!;
-    const value = (i: number): unknown => replies[i]?.[1];
-    const size = value(3);
-    return {
-      ready: Number(value(1)),
-      size: size === null || size === undefined ? null : Number(size),
-      extra: Number(value(2) ?? 0),
-    };
+    const [ready, extra, size] = (await addChordPartScript.run(
+      this.client,
+      [j, t, s, ids],
+      [
+        this.options.chordOrdered ? '1' : '0',
+        member,
+        part.groupIndex === null ? '+inf' : part.groupIndex,
+        part.taskId,
+        this.expires === null ? '' : this.expires,
+      ],
+    )) as [number, string | null, string | null];
+    return { ready: Number(ready), size: size === null ? null : Number(size), extra: Number(extra ?? 0) };
+  }
+
+  async claimChord(groupId: string, when: 'complete' | 'incomplete'): Promise<boolean> {
+    const { j, t, s } = this.chordKeys(groupId);
+    const ordered = this.options.chordOrdered ? '1' : '0';
+    return (await claimChordScript.run(this.client, [j, t, s], [ordered, when])) === 1;
   }
 
   async chordParts(groupId: string): Promise<[number, string, string, JsonValue][]> {
@@ -226,8 +227,8 @@ export class RedisBackend implements ResultBackend, ChordCounter {
   }
 
   async deleteChord(groupId: string): Promise<void> {
-    const { j, t, s } = this.chordKeys(groupId);
-    await this.client.del(j, t, s);
+    const { j, t, s, ids } = this.chordKeys(groupId);
+    await this.client.del(j, t, s, ids);
   }
 
   async close(): Promise<void> {

@@ -136,6 +136,8 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
            ON CONFLICT(group_id, task_id) DO UPDATE SET state = excluded.state, result = excluded.result`,
       ),
       chordCount: db.prepare('SELECT COUNT(*) AS ready FROM celeriac_chord_parts WHERE group_id = ?'),
+      chordTouch: db.prepare('UPDATE celeriac_chords SET expires_at = ? WHERE group_id = ?'),
+      chordUnsize: db.prepare('UPDATE celeriac_chords SET size = NULL WHERE group_id = ?'),
       chordInfo: db.prepare('SELECT size, extra FROM celeriac_chords WHERE group_id = ?'),
       chordParts: db.prepare(
         `SELECT task_id, state, result FROM celeriac_chord_parts WHERE group_id = ?
@@ -143,8 +145,10 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
       ),
       chordDelete: db.prepare('DELETE FROM celeriac_chords WHERE group_id = ?'),
       chordDeleteParts: db.prepare('DELETE FROM celeriac_chord_parts WHERE group_id = ?'),
+      // Parts live as long as their chord: its expiry is pushed back by every part (as Redis' EXPIRE on .j/.s/.t).
       sweepChords: db.prepare(
-        'DELETE FROM celeriac_chord_parts WHERE expires_at IS NOT NULL AND expires_at <= ?',
+        `DELETE FROM celeriac_chord_parts WHERE expires_at IS NOT NULL AND expires_at <= ?
+           AND group_id NOT IN (SELECT group_id FROM celeriac_chords WHERE expires_at IS NULL OR expires_at > ?)`,
       ),
       sweepChordSizes: db.prepare(
         'DELETE FROM celeriac_chords WHERE expires_at IS NOT NULL AND expires_at <= ?',
@@ -224,6 +228,7 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
         groupId,
         this.expiresAt(),
       );
+      stmts.chordTouch.run(this.expiresAt(), groupId);
       const { ready } = stmts.chordCount.get(groupId) as { ready: number };
       const info = stmts.chordInfo.get(groupId) as { size: number | null; extra: number } | undefined;
       return { ready, size: info?.size ?? null, extra: info?.extra ?? 0 };
@@ -241,6 +246,22 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
     this.stmts.chordExtra.run(groupId, count, this.expiresAt());
   }
 
+  async claimChord(groupId: string, when: 'complete' | 'incomplete'): Promise<boolean> {
+    const db = this.db;
+    if (!db) throw new ConnectionError(`result backend ${this.url} is closed; cannot claim chord ${groupId}`);
+    const stmts = this.stmts;
+    const claim = db.transaction(() => {
+      const info = stmts.chordInfo.get(groupId) as { size: number | null; extra: number } | undefined;
+      if (!info || info.size === null) return false;
+      const { ready } = stmts.chordCount.get(groupId) as { ready: number };
+      if (ready >= info.size + info.extra !== (when === 'complete')) return false;
+      stmts.chordUnsize.run(groupId);
+      return true;
+    });
+    // IMMEDIATE, as addChordPart: the count and the claim are one step for every process on this file.
+    return claim.immediate();
+  }
+
   async deleteChord(groupId: string): Promise<void> {
     const db = this.db;
     if (!db) return;
@@ -256,7 +277,7 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
     const now = Date.now();
     this.stmts.sweepResults.run(now);
     this.stmts.sweepGroups.run(now);
-    this.stmts.sweepChords.run(now);
+    this.stmts.sweepChords.run(now, now);
     this.stmts.sweepChordSizes.run(now);
   }
 
