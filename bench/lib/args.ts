@@ -15,7 +15,7 @@ export interface Options {
 
 export const USAGE = `Usage: npm run bench -- [--full | --smoke] [--only 1,3,5] [--n N] [--reps R] [--out DIR]
 
-  (default)     quick mode: 2,000 tasks per run, 500 latency calls, 3 repetitions (a few minutes)
+  (default)     quick mode: 5,000 tasks per run, 500 latency calls, 3 repetitions (a few minutes)
   --full        20,000 tasks per run, 1,000 latency calls, 5 repetitions
   --smoke       tiny runs, 1 repetition: checks that every contender works (used by the test suite)
   --only LIST   scenarios to run, comma-separated, from 1-8 (8 runs with 3; 7 is 7.1, 7.3 and 7.5 on RabbitMQ)
@@ -90,7 +90,7 @@ export function parseArgs(argv: readonly string[], defaultOut: string): Options 
     }
   }
   const preset = {
-    quick: { n: 2000, latencyCalls: 500, chordSize: 1000, reps: 3 },
+    quick: { n: 5000, latencyCalls: 500, chordSize: 1000, reps: 3 },
     full: { n: 20_000, latencyCalls: 1000, chordSize: 1000, reps: 5 },
     smoke: { n: 30, latencyCalls: 20, chordSize: 20, reps: 1 },
   }[mode];

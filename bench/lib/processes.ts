@@ -143,15 +143,37 @@ export function runToEnd(
   });
 }
 
-export async function until(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  everyMs = 10,
-): Promise<void> {
+export interface UntilOptions {
+  timeoutMs: number;
+  what: string;
+  everyMs?: number;
+  /**
+   * A cheap measure of work left (queue length...), read every few seconds: if it has not changed for `stallMs`,
+   * the wait fails as stalled instead of running into the timeout.
+   */
+  progress?: () => Promise<number>;
+  stallMs?: number;
+}
+
+export async function until(check: () => Promise<boolean>, options: UntilOptions): Promise<void> {
+  const { timeoutMs, what, everyMs = 10, progress, stallMs = 30_000 } = options;
   const deadline = Date.now() + timeoutMs;
+  let last = Number.NaN;
+  let lastChange = Date.now();
+  let nextProbe = Date.now() + 2000;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    const now = Date.now();
+    if (now > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (progress && now >= nextProbe) {
+      nextProbe = now + 2000;
+      const left = await progress();
+      if (left !== last) {
+        last = left;
+        lastChange = now;
+      } else if (now - lastChange > stallMs) {
+        throw new Error(`stalled: no progress for ${stallMs / 1000} s waiting for ${what} (${left} left)`);
+      }
+    }
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }

@@ -80,6 +80,16 @@ export async function allStored(redis: Redis, ids: readonly string[]): Promise<b
   return true;
 }
 
+/** How many of `ids` have no stored result yet (a full count: for progress checks, not for tight loops). */
+export async function missingResults(redis: Redis, ids: readonly string[]): Promise<number> {
+  let missing = 0;
+  for (let i = 0; i < ids.length; i += 5000) {
+    const keys = ids.slice(i, i + 5000).map(resultKey);
+    missing += keys.length - (await redis.exists(...keys));
+  }
+  return missing;
+}
+
 export async function deleteResults(redis: Redis, ids: readonly string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 5000) {
     const keys = ids.slice(i, i + 5000).map(resultKey);

@@ -18,6 +18,7 @@ import { QueueProbe, deleteAmqpQueue, holdQueue } from '../lib/amqp.js';
 import { until, type WorkerProcess } from '../lib/processes.js';
 import {
   allStored,
+  missingResults,
   bullConnection,
   client,
   deletePrefix,
@@ -74,14 +75,13 @@ async function kombuRedisRun(
     const cpu0 = await redisCpuSeconds(redis);
     const t0 = performance.now();
     await redis.rename(staging, queueKey);
-    await until(
-      withResults
-        ? () => allStored(redis, ids)
-        : async () =>
-            (await redis.llen(queueKey)) === 0 && (await redis.hlen(`${target.prefix}unacked`)) === 0,
-      TIMEOUT_MS,
-      `${settings.n} tasks to be processed`,
-    );
+    const left = async (): Promise<number> =>
+      (await redis.llen(queueKey)) + (await redis.hlen(`${target.prefix}unacked`));
+    await until(withResults ? () => allStored(redis, ids) : async () => (await left()) === 0, {
+      timeoutMs: TIMEOUT_MS,
+      what: `${settings.n} tasks to be processed`,
+      progress: withResults ? async () => (await left()) + (await missingResults(redis, ids)) : left,
+    });
     const seconds = (performance.now() - t0) / 1000;
     const cpu = (await redisCpuSeconds(redis)) - cpu0;
     const rssAfter = mib(worker.rssKiB());
@@ -112,7 +112,12 @@ async function amqpRun(settings: Settings, target: Target, start: StartKombuWork
     await settle();
     const t0 = performance.now();
     await held.release();
-    await until(async () => (await probe.ready(target.queue)) === 0, TIMEOUT_MS, 'the queue to drain');
+    const left = (): Promise<number> => probe.ready(target.queue);
+    await until(async () => (await left()) === 0, {
+      timeoutMs: TIMEOUT_MS,
+      what: 'the queue to drain',
+      progress: left,
+    });
     const seconds = (performance.now() - t0) / 1000;
     return { rate: settings.n / seconds };
   } finally {
@@ -189,11 +194,11 @@ function bullContender(scenario: string): Contender {
         const cpu0 = await redisCpuSeconds(connection);
         const t0 = performance.now();
         await queue.resume();
-        await until(
-          () => waitBull(queue, settings.n, withResults),
-          TIMEOUT_MS,
-          `${settings.n} jobs to complete`,
-        );
+        await until(() => waitBull(queue, settings.n, withResults), {
+          timeoutMs: TIMEOUT_MS,
+          what: `${settings.n} jobs to complete`,
+          progress: () => queue.getJobCountByTypes('waiting', 'paused', 'active', 'prioritized', 'completed'),
+        });
         const seconds = (performance.now() - t0) / 1000;
         const cpu = (await redisCpuSeconds(connection)) - cpu0;
         const rssAfter = mib(worker.rssKiB());
@@ -232,7 +237,6 @@ export function amqpProcessScenario(settings: Settings): Scenario {
     contenders: [
       kombuContender('celeriac', 'Celeriac async -c 50', id, 'amqp', celeriacWorker),
       kombuContender('celery', 'Celery prefork -c 2', id, 'amqp', celeryWorker('prefork', 2)),
-      kombuContender('celery', 'Celery threads -c 8', id, 'amqp', celeryWorker('threads', 8)),
     ],
   };
 }
