@@ -106,12 +106,24 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-/** Sum of VmRSS over a process and all its descendants (Linux /proc), in KiB. */
+function commandName(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Sum of VmRSS over a process and all its descendants (Linux /proc), in KiB. The esbuild service that the tsx
+ * loader starts next to a TypeScript worker is not counted: a deployed worker runs compiled JavaScript.
+ */
 export function treeRssKiB(pid: number): number {
   let total = 0;
   const stack = [pid];
   while (stack.length > 0) {
     const next = stack.pop()!;
+    if (next !== pid && commandName(next) === 'esbuild') continue;
     total += statusRss(next);
     stack.push(...childrenOf(next));
   }
