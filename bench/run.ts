@@ -11,6 +11,7 @@ import { machineInfo } from './lib/machine.js';
 import { PYTHON_DIR, runToEnd } from './lib/processes.js';
 import { derive, only, runScenario } from './lib/runner.js';
 import { formatMarkdown, formatTable } from './lib/table.js';
+import { checkTargets, formatTargets } from './lib/targets.js';
 import type { Scenario, ScenarioReport } from './lib/types.js';
 import { celeryVersion, probePython } from './scenarios/common.js';
 import { chordScenario } from './scenarios/chord.js';
@@ -88,9 +89,10 @@ async function main(): Promise<void> {
 
   const finishedAt = new Date();
   const table = formatTable(reports);
+  const targets = checkTargets(reports);
   process.stdout.write(
     `\nCeleriac ${machine.celeriac} (${machine.commit}) vs Python Celery ${machine.celery} and BullMQ ${machine.bullmq}, ` +
-      `${options.mode} mode, ${settings.n} tasks, median of ${settings.reps}; "Celeriac x" = how many times faster (or cheaper) Celeriac is\n\n${table}`,
+      `${options.mode} mode, ${settings.n} tasks, median of ${settings.reps}; "Celeriac x" = how many times faster (or cheaper) Celeriac is\n\n${table}\n${formatTargets(targets)}\n\n`,
   );
   mkdirSync(options.outDir, { recursive: true });
   const file = join(options.outDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
@@ -107,7 +109,8 @@ async function main(): Promise<void> {
         settings: publicSettings,
         machine,
         scenarios: reports,
-        markdown: formatMarkdown(reports),
+        targets,
+        markdown: `${formatMarkdown(reports)}\n${formatTargets(targets, true)}\n`,
       },
       null,
       2,

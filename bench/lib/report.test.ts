@@ -89,3 +89,62 @@ describe('bench table', () => {
     expect(markdown).toContain('| BullMQ | n/a (down) | |');
   });
 });
+
+describe('bench targets', () => {
+  it('checks ratios and absolute bounds from a run, and skips scenarios not run', async () => {
+    const { checkTargets, formatTargets } = await import('./targets.js');
+    const rate = (median: number) => ({ median, min: median, max: median, samples: [median] });
+    const checks = checkTargets([
+      {
+        id: '3',
+        title: 'Process',
+        metrics: [{ key: 'rate', label: 'tasks/s', unit: 'tasks/s', better: 'higher' }],
+        rows: [
+          {
+            scenario: '3',
+            contender: 'Celeriac',
+            system: 'celeriac',
+            figures: { rate: rate(20_000) },
+            ratios: {},
+          },
+          {
+            scenario: '3',
+            contender: 'Celery prefork -c 2',
+            system: 'celery',
+            figures: { rate: rate(1000) },
+            ratios: { rate: 20 },
+          },
+          {
+            scenario: '3',
+            contender: 'BullMQ',
+            system: 'bullmq',
+            figures: { rate: rate(16_000) },
+            ratios: { rate: 1.25 },
+          },
+        ],
+      },
+      {
+        id: '5',
+        title: 'Latency',
+        metrics: [{ key: 'p50', label: 'p50 ms', unit: 'ms', better: 'lower' }],
+        rows: [
+          {
+            scenario: '5',
+            contender: 'Celeriac',
+            system: 'celeriac',
+            figures: { p50: rate(0.4) },
+            ratios: {},
+          },
+        ],
+      },
+    ]);
+    expect(checks).toEqual([
+      { goal: 'processing, results ignored: >= 10x Celery prefork', measured: 20, met: true },
+      { goal: 'processing, results ignored: >= 1.5x BullMQ', measured: 1.25, met: false },
+      { goal: 'latency p50 < 1 ms on Redis', measured: 0.4, met: true },
+      { goal: 'latency p50 < 1/5 of Celery' },
+    ]);
+    expect(formatTargets(checks)).toMatch(/>= 1.5x BullMQ\s+1.3x {2}NOT met/);
+    expect(formatTargets(checks, true)).toContain('| latency p50 < 1 ms on Redis | 0.40 ms | met |');
+  });
+});
