@@ -79,6 +79,8 @@ export interface TargetCheck {
   /** The ratio (or, for an absolute bound, Celeriac's figure); undefined when not measured in this run. */
   measured?: number;
   met?: boolean;
+  /** Why it was not measured (the Celeriac or peer row's note), when it was not. */
+  note?: string;
 }
 
 export function checkTargets(reports: readonly ScenarioReport[]): TargetCheck[] {
@@ -95,14 +97,17 @@ export function checkTargets(reports: readonly ScenarioReport[]): TargetCheck[] 
     }
     const row = report.rows.find((r) => r.system !== 'celeriac' && r.contender.startsWith(target.peer ?? ''));
     const ratio = row?.ratios[target.metric];
-    if (ratio === undefined || !Number.isFinite(ratio)) return [{ goal: target.goal }];
+    if (ratio === undefined || !Number.isFinite(ratio)) {
+      const note = report.rows.find((r) => r.system === 'celeriac')?.note ?? row?.note;
+      return [note ? { goal: target.goal, note } : { goal: target.goal }];
+    }
     return [{ goal: target.goal, measured: ratio, met: ratio >= (target.atLeast ?? 1) }];
   });
 }
 
 export function formatTargets(checks: readonly TargetCheck[], markdown = false): string {
   const shown = (check: TargetCheck): [string, string] => {
-    if (check.measured === undefined) return ['not measured', ''];
+    if (check.measured === undefined) return [check.note ?? 'not measured', ''];
     const value = check.goal.includes('< 1 ms')
       ? `${check.measured.toFixed(2)} ms`
       : `${check.measured.toFixed(1)}x`;
