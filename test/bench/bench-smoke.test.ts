@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { REDIS_URL } from '../support/redis.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const dirs: string[] = [];
@@ -50,7 +51,8 @@ function bench(
       ['--import', 'tsx', 'bench/run.ts', '--smoke', '--out', out, ...args],
       {
         cwd: ROOT,
-        env: { ...process.env, ...env },
+        // The test Redis database: keys under the run's own prefixes, deleted afterwards.
+        env: { ...process.env, BENCH_REDIS_URL: REDIS_URL, ...env },
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
