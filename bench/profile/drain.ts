@@ -4,6 +4,7 @@
  * from its "ready" until the queue is drained (and every result stored, with results). Redis CPU per task from INFO.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { encodeEnvelope } from '../../src/protocol/envelope.js';
@@ -62,13 +63,31 @@ async function drained(prefix: string, ids: string[]): Promise<void> {
   }
 }
 
-async function timed(name: string, run: () => Promise<void>): Promise<void> {
+/** User + system CPU seconds of a process (and its reaped children), from /proc. */
+function processCpu(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+async function timed(name: string, run: () => Promise<void>, pid?: number): Promise<void> {
   const cpu0 = await redisCpuSeconds(redis);
+  const worker0 = processCpu(pid);
   const t0 = performance.now();
   await run();
   const s = (performance.now() - t0) / 1000;
+  const worker = processCpu(pid) - worker0;
   const cpu = (await redisCpuSeconds(redis)) - cpu0;
-  print(name, { perSecond: N / s, seconds: s, redisUsPerTask: (cpu / N) * 1e6 });
+  print(name, {
+    perSecond: N / s,
+    seconds: s,
+    redisUsPerTask: (cpu / N) * 1e6,
+    workerUsPerTask: (worker / N) * 1e6,
+  });
 }
 
 function nodeChild(script: string, env: Record<string, string>): Promise<ChildProcess> {
@@ -103,7 +122,7 @@ async function celeriac(concurrency: number): Promise<void> {
     BENCH_CONCURRENCY: String(concurrency),
     BENCH_IGNORE: withResults ? '0' : '1',
   });
-  await timed(`celeriac async -c ${concurrency}`, () => drained(prefix, ids));
+  await timed(`celeriac async -c ${concurrency}`, () => drained(prefix, ids), child.pid);
   await stop(child);
   await cleanup(prefix, ids);
 }
@@ -113,7 +132,7 @@ async function python(): Promise<void> {
   const ids = await prefill(prefix, !withResults);
   const worker = pythonWorker(prefix, 'prefork', 2);
   while ((await redis.hlen(`${prefix}unacked`)) === 0) await new Promise((r) => setTimeout(r, 5));
-  await timed('python prefork -c 2', () => drained(prefix, ids));
+  await timed('python prefork -c 2', () => drained(prefix, ids), worker.pid);
   const exited = new Promise((resolve) => worker.once('exit', resolve));
   worker.kill('SIGTERM');
   await exited;
@@ -136,13 +155,17 @@ async function bullmq(): Promise<void> {
     BENCH_CONCURRENCY: '50',
     ...(withResults ? { BENCH_KEEP: '1' } : {}),
   });
-  await timed('bullmq concurrency 50', async () => {
-    for (;;) {
-      const counts = await queue.getJobCounts('wait', 'active', 'prioritized', 'delayed');
-      if (Object.values(counts).every((c) => c === 0)) return;
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  });
+  await timed(
+    'bullmq concurrency 50',
+    async () => {
+      for (;;) {
+        const counts = await queue.getJobCounts('wait', 'active', 'prioritized', 'delayed');
+        if (Object.values(counts).every((c) => c === 0)) return;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+    child.pid,
+  );
   await stop(child);
   await queue.obliterate({ force: true });
   await queue.close();

@@ -211,7 +211,7 @@ export class TaskConsumer implements Service {
       return;
     }
     const request = new Request(message, delivery, task, this.settingsFor(task), this.deps.hostname);
-    logger.info(`Task ${request.label} received`);
+    if (logger.isLevelEnabled('info')) logger.info(`Task ${request.label} received`);
     const now = Date.now();
     // Expired requests are discarded before anything announces them (celery/worker/strategy.py:160).
     if (request.isExpired(now)) {

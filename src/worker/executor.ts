@@ -201,10 +201,20 @@ export class Executor {
    * `workerDeduplicateSuccessfulTasks`: a redelivered late-ack task that already succeeded is acknowledged and
    * skipped (`celery/app/trace.py:396`), by this worker's memory of recent successes or by its stored state.
    */
+  /** The cheap part of `alreadySucceeded`, so that the common case awaits nothing. */
+  private mayHaveSucceeded(request: Request): boolean {
+    const { conf } = this.deps.app;
+    return (
+      conf.workerDeduplicateSuccessfulTasks &&
+      request.settings.acksLate &&
+      request.delivery.redelivered &&
+      Boolean(conf.backend)
+    );
+  }
+
   private async alreadySucceeded(request: Request): Promise<boolean> {
-    const { app, backend, logger } = this.deps;
-    if (!app.conf.workerDeduplicateSuccessfulTasks || !request.settings.acksLate) return false;
-    if (!request.delivery.redelivered || !app.conf.backend) return false;
+    const { backend, logger } = this.deps;
+    if (!this.mayHaveSucceeded(request)) return false;
     let done = this.successful.has(request.id);
     if (!done) {
       try {
@@ -223,7 +233,7 @@ export class Executor {
       await this.revoke(request, 'expired');
       return;
     }
-    if (await this.alreadySucceeded(request)) {
+    if (this.mayHaveSucceeded(request) && (await this.alreadySucceeded(request))) {
       await this.ack(request);
       return;
     }
@@ -233,8 +243,8 @@ export class Executor {
     this.event(request, 'task-started');
     const io = this.io.forRequest(request);
     const target = { name: request.name, handlers: request.task.options, request: request.context() };
-    await tracePrerun(io, target);
-    await traceBeforeStart(io, target);
+    if (this.deps.app.hooks.has('taskPrerun')) await tracePrerun(io, target);
+    if (target.handlers.beforeStart) await traceBeforeStart(io, target);
     const limits = request.timeLimits;
     const outcome = await pool.run({
       request: target.request,
