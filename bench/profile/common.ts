@@ -12,6 +12,8 @@ import { uuid } from '../../src/protocol/ids.js';
 export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/12';
 export const PYTHON_DIR = fileURLToPath(new URL('../../test/interop/python/', import.meta.url));
 export const QUEUE = 'bench';
+/** The broker of the Celeriac app (the Redis URL unless BENCH_BROKER_URL says otherwise, e.g. amqp://...). */
+export const BROKER_URL = process.env.BENCH_BROKER_URL ?? REDIS_URL;
 
 export function newPrefix(): string {
   return `bench:${uuid().slice(0, 8)}:`;
@@ -19,12 +21,14 @@ export function newPrefix(): string {
 
 export function celeriacApp(prefix: string, options: { ignoreResult?: boolean } = {}): Celery {
   const app = new Celery('bench', {
-    broker: REDIS_URL,
+    broker: BROKER_URL,
     backend: REDIS_URL,
-    brokerTransportOptions: { global_keyprefix: prefix },
+    brokerTransportOptions: BROKER_URL.startsWith('amqp') ? {} : { global_keyprefix: prefix },
     taskDefaultQueue: QUEUE,
     taskIgnoreResult: options.ignoreResult ?? false,
     resultExpires: 300,
+    // As the Python AMQP interop app declares its queues (x-max-priority 10).
+    ...(BROKER_URL.startsWith('amqp') ? { taskQueueMaxPriority: 10 } : {}),
   });
   app.logger = silentLogger();
   app.task('interop.add', (x: number, y: number) => x + y);

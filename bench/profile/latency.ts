@@ -87,7 +87,12 @@ print(json.dumps(samples))
 async function bullmq(): Promise<void> {
   const { Queue, QueueEvents } = await import('bullmq');
   const prefix = newPrefix().slice(0, -1);
-  const worker = await nodeChild('bullmq-worker.ts', { BENCH_PREFIX: prefix, BENCH_CONCURRENCY: '10' });
+  // Completed jobs are kept (waitUntilFinished reads them), as with results stored.
+  const worker = await nodeChild('bullmq-worker.ts', {
+    BENCH_PREFIX: prefix,
+    BENCH_CONCURRENCY: '10',
+    BENCH_KEEP: '1',
+  });
   const connection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
   const queue = new Queue('bench', { connection, prefix });
   const eventsConnection = new Redis(REDIS_URL, { maxRetriesPerRequest: null });
@@ -96,7 +101,7 @@ async function bullmq(): Promise<void> {
   const samples: number[] = [];
   for (let i = 0; i < N + 100; i++) {
     const t0 = performance.now();
-    const job = await queue.add('add', { x: i, y: 1 }, { removeOnComplete: true });
+    const job = await queue.add('add', { x: i, y: 1 });
     await job.waitUntilFinished(events);
     if (i >= 100) samples.push(performance.now() - t0);
   }
