@@ -61,7 +61,7 @@ function celeriacWorker(): Promise<ChildProcess> {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   return new Promise((resolve) =>
-    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve(child)),
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve(child)),
   );
 }
 
