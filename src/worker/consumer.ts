@@ -218,21 +218,24 @@ export class TaskConsumer implements Service {
       void executor.revoke(request, 'expired');
       return;
     }
-    void emitHook(app.hooks, logger, 'taskReceived', {
-      taskId: request.id,
-      taskName: request.name,
-      request: request.context(),
-    });
-    executor.event(request, 'task-received', {
-      name: request.name,
-      args: message.argsrepr ?? '',
-      kwargs: message.kwargsrepr ?? '',
-      root_id: message.rootId,
-      parent_id: message.parentId,
-      retries: message.retries,
-      eta: message.eta === null ? null : formatAwareIso(message.eta),
-      expires: message.expires === null ? null : formatAwareIso(message.expires),
-    });
+    if (app.hooks.has('taskReceived')) {
+      void emitHook(app.hooks, logger, 'taskReceived', {
+        taskId: request.id,
+        taskName: request.name,
+        request: request.context(),
+      });
+    }
+    if (executor.sendsEvents(request))
+      executor.event(request, 'task-received', {
+        name: request.name,
+        args: message.argsrepr ?? '',
+        kwargs: message.kwargsrepr ?? '',
+        root_id: message.rootId,
+        parent_id: message.parentId,
+        retries: message.retries,
+        eta: message.eta === null ? null : formatAwareIso(message.eta),
+        expires: message.expires === null ? null : formatAwareIso(message.expires),
+      });
     if (message.eta !== null && message.eta > now) {
       this.hold(request, message.eta - now);
       return;

@@ -120,6 +120,11 @@ export class Executor {
     return this.acks.flush().catch(() => undefined);
   }
 
+  /** Whether task events for this request are sent (events on, and the task sends them). */
+  sendsEvents(request: Request): boolean {
+    return this.events.enabled && request.settings.sendEvents !== false;
+  }
+
   /** Sends a task event for a request, if events are on and the task sends them. */
   event(request: Request, type: string, fields: Record<string, JsonValue> = {}): void {
     if (!this.events.enabled || !request.settings.sendEvents) return;
@@ -301,7 +306,9 @@ export class Executor {
         if (this.deps.app.conf.workerDeduplicateSuccessfulTasks) this.remember(request.id);
         if (!result.stored && settings.acksLate) await this.reject(request, true, 'result-store-failed');
         else await this.ack(request);
-        this.event(request, 'task-succeeded', { result: saferepr(result.value, 1024), runtime });
+        if (this.sendsEvents(request)) {
+          this.event(request, 'task-succeeded', { result: saferepr(result.value, 1024), runtime });
+        }
         return;
       case States.RETRY: {
         await this.ack(request);
