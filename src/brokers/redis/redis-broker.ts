@@ -89,7 +89,14 @@ export class RedisBroker implements Broker, ConsumerHost {
       maxRetries: context.connectionMaxRetries,
       setting: 'broker',
     };
-    this.main = this.connection('broker', { failFast: true, autoPipelining: true, policy: this.policy });
+    // LPUSH (publish) is written at once: an awaited publish loop would otherwise wait a turn of the event loop
+    // per message. Batches go through publishMany's explicit pipeline.
+    this.main = this.connection('broker', {
+      failFast: true,
+      autoPipelining: true,
+      directCommands: ['lpush'],
+      policy: this.policy,
+    });
     this.leases = new Leases(this.main, this.keys, this.options, this.logger);
     this.restorer = new Restorer(this.main, this.keys, this.options, this.logger, (ex, rk) =>
       this.queuesFor(ex, rk),
