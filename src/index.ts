@@ -1,5 +1,5 @@
 /** Celeriac's public API. Everything not exported here is internal. */
-export { Celery } from './app/celery.js';
+export { Celery, type TaskCall } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
 export type { TaskRequest, DeliveryInfo, TaskContext, StateUpdate } from './app/context.js';
 export { currentTask, maybeCurrentTask } from './app/current-task.js';

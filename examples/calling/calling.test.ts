@@ -12,6 +12,7 @@ afterAll(() => worker.stop());
 
 it('basics: delay, applyAsync, apply and sendTask', async () => {
   expect(await calling.basics()).toEqual([4, 4, 4, 4]);
+  expect(await calling.many()).toEqual([2, 4, 6, 20, 24]);
 });
 
 it('linking: link and linkError', async () => {

@@ -38,6 +38,19 @@ export async function basics(): Promise<number[]> {
   return Promise.all([a, b, c, d].map((r) => r.get({ timeout: 10_000 })));
 }
 
+export async function many(): Promise<number[]> {
+  const sums = await add.applyAsyncMany([
+    [1, 1],
+    [2, 2],
+    [3, 3],
+  ]); // one round trip for the batch
+  const mixed = await app.sendTasks([
+    { name: 'tasks.add', args: [10, 10] },
+    { name: 'feeds.import', args: ['https://example.com/feed'] }, // routed to "feeds" as usual
+  ]);
+  return Promise.all([...sums, ...mixed].map((r) => r.get({ timeout: 10_000 }) as Promise<number>));
+}
+
 export async function linking(): Promise<{ sum: number; logged: unknown; errback: unknown }> {
   const sum = await add.applyAsync([2, 2], {}, { link: sig('tasks.log', { task_id: 'log-of-sum' }) });
   const broken = await fail.applyAsync([], {}, { linkError: sig('tasks.log', { task_id: 'log-of-error' }) });

@@ -19,12 +19,30 @@ import type { SignatureDict } from '../protocol/message.js';
 import { compileConfig, normalizeOptions, type CeleryOptions, type Config } from './config.js';
 import { currentTaskScope } from './context.js';
 import { Hooks } from './hooks.js';
-import { checkMessageSize, prepareCall } from './publish.js';
+import { checkMessageSize, prepareCall, type PreparedCall } from './publish.js';
 import { Router } from './routing.js';
 import type { TaskContext } from './context.js';
 import { applyEager } from './eager.js';
-import { Task, type AnyTaskFn, type CallOptions, type TaskHost, type TaskOptions } from './task.js';
+import { isList, Task, type AnyTaskFn, type CallOptions, type TaskHost, type TaskOptions } from './task.js';
 import type { EagerResult } from '../result/eager-result.js';
+
+/** Most messages `sendTasks` hands the broker at once (one pipeline on Redis). */
+const SEND_BATCH = 5_000;
+
+/** One call for `app.sendTasks()`: a task name with its arguments and calling options. */
+export interface TaskCall {
+  readonly name: string;
+  readonly args?: readonly unknown[];
+  readonly kwargs?: Readonly<Record<string, unknown>>;
+  readonly options?: CallOptions;
+}
+
+interface PreparedMessage {
+  readonly name: string;
+  readonly taskId: string;
+  readonly prepared: PreparedCall;
+  readonly wire: WireMessage;
+}
 
 export class Celery implements TaskHost, ResultSource {
   /** Typed hooks for Celery's signals (`beforeTaskPublish`, `taskSuccess`, `workerReady`, ...). */
@@ -127,44 +145,16 @@ export class Celery implements TaskHost, ResultSource {
     kwargs: Readonly<Record<string, unknown>> = {},
     options: CallOptions = {},
   ): Promise<AsyncResult<R>> {
-    const conf = this.conf;
-    const taskId = options.taskId ?? uuid();
-    const prepared = prepareCall(
-      {
-        conf,
-        router: this.router,
-        oid: this.oid,
-        origin: this.origin,
-        now: Date.now(),
-        scope: currentTaskScope(),
-        taskId,
-      },
-      name,
-      args,
-      kwargs,
-      options,
-    );
-    const wire = encodeTaskMessage(prepared.spec, {
-      serializer: prepared.serializer,
-      compression: prepared.compression,
-      now: Date.now(),
-    });
-    checkMessageSize(name, wire.body.length, conf.maxMessageSize);
+    const call = this.prepareMessage(name, args, kwargs, options);
+    const { taskId, wire, prepared } = call;
     const { route } = prepared.routed;
-    if (this.hooks.has('beforeTaskPublish')) {
-      await this.emitHook('beforeTaskPublish', {
-        taskId,
-        taskName: name,
-        headers: wire.headers,
-        properties: wire.properties,
-        ...route,
-      });
-    }
+    if (this.hooks.has('beforeTaskPublish')) await this.beforePublish(call);
     const broker = await this.getBroker();
     if (!prepared.ignoreResult) {
       const backend = await this.getBackend();
       await backend.onTaskCall?.(taskId);
     }
+    const conf = this.conf;
     const policy: RetryPolicy = { ...conf.taskPublishRetryPolicy, ...options.retryPolicy };
     const retry = options.retry ?? conf.taskPublishRetry;
     await this.publishWithRetry(
@@ -178,8 +168,117 @@ export class Celery implements TaskHost, ResultSource {
     if (this.hooks.has('afterTaskPublish')) {
       await this.emitHook('afterTaskPublish', { taskId, taskName: name, ...route });
     }
-    const result = new AsyncResult<R>(taskId, this);
-    result.ignored = prepared.ignoreResult;
+    return this.resultOf<R>(call);
+  }
+
+  /**
+   * Sends many tasks at once (Celeriac's batch API): every message is built first (a bad call throws before
+   * anything is sent), then published in batches of up to 5,000, one round trip each where the broker allows it
+   * (Redis: one pipeline). Resolves, in call order, once the broker has them all. Hooks fire per message; the
+   * publish retry policy applies to each batch, so a batch retried after a connection loss may be sent twice.
+   */
+  async sendTasks(calls: readonly TaskCall[]): Promise<AsyncResult[]> {
+    if (!isList(calls)) throw new TypeError('sendTasks() takes an array of { name, args, kwargs, options }');
+    const prepared = calls.map((call, i) => {
+      if (typeof call !== 'object' || call === null || typeof call.name !== 'string' || call.name === '') {
+        throw new TypeError(
+          `sendTasks(): call ${i} needs a task name, as { name: 'tasks.add', args: [1, 2] }`,
+        );
+      }
+      return this.prepareMessage(call.name, call.args ?? [], call.kwargs ?? {}, call.options ?? {});
+    });
+    if (prepared.length === 0) return [];
+    const broker = await this.getBroker();
+    if (prepared.some((call) => !call.prepared.ignoreResult)) {
+      const backend = await this.getBackend();
+      if (backend.onTaskCall) {
+        for (const call of prepared) if (!call.prepared.ignoreResult) await backend.onTaskCall(call.taskId);
+      }
+    }
+    const conf = this.conf;
+    for (let start = 0; start < prepared.length; start += SEND_BATCH) {
+      const batch = prepared.slice(start, start + SEND_BATCH);
+      if (this.hooks.has('beforeTaskPublish')) for (const call of batch) await this.beforePublish(call);
+      const options = calls[start]?.options ?? {};
+      const policy: RetryPolicy = { ...conf.taskPublishRetryPolicy, ...options.retryPolicy };
+      const retry = options.retry ?? conf.taskPublishRetry;
+      await this.withPublishRetry(broker, retry ? policy : null, async () => {
+        for (const call of batch)
+          if (call.prepared.routed.queue) await this.declareOnce(broker, call.prepared.routed.queue);
+        // Delayed-delivery brokers need `notBefore` per message: those go one by one.
+        const delayed = broker.capabilities.delayedDelivery
+          ? batch.filter((c) => c.prepared.spec.eta !== null)
+          : [];
+        const plain = delayed.length > 0 ? batch.filter((c) => c.prepared.spec.eta === null) : batch;
+        const items = plain.map((c) => ({ message: c.wire, route: c.prepared.routed.route }));
+        await Promise.all([
+          broker.publishMany
+            ? broker.publishMany(items)
+            : Promise.all(items.map((item) => broker.publish(item.message, item.route))),
+          ...delayed.map((c) =>
+            broker.publish(c.wire, c.prepared.routed.route, { notBefore: c.prepared.spec.eta! }),
+          ),
+        ]);
+      });
+      if (this.hooks.has('afterTaskPublish')) {
+        for (const call of batch) {
+          await this.emitHook('afterTaskPublish', {
+            taskId: call.taskId,
+            taskName: call.name,
+            ...call.prepared.routed.route,
+          });
+        }
+      }
+    }
+    return prepared.map((call) => this.resultOf(call));
+  }
+
+  private prepareMessage(
+    name: string,
+    args: readonly unknown[],
+    kwargs: Readonly<Record<string, unknown>>,
+    options: CallOptions,
+  ): PreparedMessage {
+    const conf = this.conf;
+    const taskId = options.taskId ?? uuid();
+    const now = Date.now();
+    const prepared = prepareCall(
+      {
+        conf,
+        router: this.router,
+        oid: this.oid,
+        origin: this.origin,
+        now,
+        scope: currentTaskScope(),
+        taskId,
+      },
+      name,
+      args,
+      kwargs,
+      options,
+    );
+    const wire = encodeTaskMessage(prepared.spec, {
+      serializer: prepared.serializer,
+      compression: prepared.compression,
+      now,
+    });
+    checkMessageSize(name, wire.body.length, conf.maxMessageSize);
+    return { name, taskId, prepared, wire };
+  }
+
+  private beforePublish(call: PreparedMessage): Promise<void> {
+    return this.emitHook('beforeTaskPublish', {
+      taskId: call.taskId,
+      taskName: call.name,
+      headers: call.wire.headers,
+      properties: call.wire.properties,
+      ...call.prepared.routed.route,
+    });
+  }
+
+  private resultOf<R>(call: PreparedMessage): AsyncResult<R> {
+    const result = new AsyncResult<R>(call.taskId, this);
+    result.ignored = call.prepared.ignoreResult;
     return result;
   }
 
@@ -193,10 +292,20 @@ export class Celery implements TaskHost, ResultSource {
   ): Promise<void> {
     const notBefore =
       eta !== undefined && broker.capabilities.delayedDelivery ? { notBefore: eta } : undefined;
+    await this.withPublishRetry(broker, policy, async () => {
+      if (queue) await this.declareOnce(broker, queue);
+      await broker.publish(wire, route, notBefore);
+    });
+  }
+
+  private async withPublishRetry(
+    broker: Broker,
+    policy: RetryPolicy | null,
+    publish: () => Promise<void>,
+  ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        if (queue) await this.declareOnce(broker, queue);
-        await broker.publish(wire, route, notBefore);
+        await publish();
         return;
       } catch (error) {
         if (!policy || !isCeleriacError(error, 'ConnectionError') || attempt >= policy.maxRetries)

@@ -142,6 +142,14 @@ export interface TaskHost {
     kwargs: Readonly<Record<string, unknown>>,
     options: CallOptions,
   ): Promise<AsyncResult<R>>;
+  sendTasks(
+    calls: readonly {
+      name: string;
+      args: readonly unknown[];
+      kwargs: Readonly<Record<string, unknown>>;
+      options: CallOptions;
+    }[],
+  ): Promise<AsyncResult[]>;
   AsyncResult<R>(id: string): AsyncResult<R>;
   /** Runs a task in this process (`apply`, and `applyAsync` with `taskAlwaysEager`). */
   applyEager<R>(
@@ -203,6 +211,34 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
       return this.host.applyEager<R>(this, args, kwargs, options, true);
     }
     return this.host.sendTask<R>(this.name, args, kwargs, this.callOptions(options));
+  }
+
+  /**
+   * Sends the task once per entry of `argsList` (positional arguments), all with the same calling options, in
+   * batches of up to 5,000 messages per round trip (`app.sendTasks`). Resolves with the results in order once the
+   * broker has every message. With `taskAlwaysEager` each runs here, one after the other.
+   */
+  async applyAsyncMany(argsList: readonly A[], options: CallOptions = {}): Promise<AsyncResult<R>[]> {
+    if (!isList(argsList)) {
+      throw new TypeError(
+        `${this.name}.applyAsyncMany() takes an array of argument arrays, such as [[1, 2], [3, 4]]`,
+      );
+    }
+    argsList.forEach((args, i) => {
+      if (!isList(args)) {
+        throw new TypeError(`${this.name}.applyAsyncMany(): entry ${i} must be an array of arguments`);
+      }
+      if (this.options.typing !== false) checkArity(this, args, {});
+    });
+    if (this.host.conf.taskAlwaysEager) {
+      const results: AsyncResult<R>[] = [];
+      for (const args of argsList) results.push(await this.host.applyEager<R>(this, args, {}, options, true));
+      return results;
+    }
+    const callOptions = this.callOptions(options);
+    return (await this.host.sendTasks(
+      argsList.map((args) => ({ name: this.name, args, kwargs: {}, options: callOptions })),
+    )) as AsyncResult<R>[];
   }
 
   /**
@@ -421,4 +457,9 @@ export function bindArguments(
     dense.push(extra);
   }
   return dense;
+}
+
+/** `Array.isArray` without narrowing a typed array to `any[]`, for checking values from untyped callers. */
+export function isList(value: unknown): boolean {
+  return Array.isArray(value);
 }

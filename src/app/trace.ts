@@ -25,7 +25,10 @@ export async function invokeTask(invocation: Invocation): Promise<unknown> {
   const bound = bindArguments(invocation.name, invocation.fn, options, request.args, request.kwargs);
   const scope: TaskScope = {
     request,
-    signal: invocation.signal,
+    // Read on first use: the pool may make the signal lazily.
+    get signal() {
+      return invocation.signal;
+    },
     options,
     updateState: invocation.updateState,
     ...(invocation.sendEvent ? { sendEvent: invocation.sendEvent } : {}),

@@ -144,15 +144,16 @@ export async function traceOutcome(
     result = { state: States.REJECTED, value: outcome.error, stored: true };
   } else result = await onFailure(io, target, outcome.error, runtime);
   const { request } = target;
-  await emitHook(io.hooks, io.logger, 'taskPostrun', {
-    taskId: request.id,
-    taskName: target.name,
-    args: request.args,
-    kwargs: request.kwargs,
-    retval: result.value,
-    state: result.state,
-    request,
-  });
+  if (io.hooks.has('taskPostrun'))
+    await emitHook(io.hooks, io.logger, 'taskPostrun', {
+      taskId: request.id,
+      taskName: target.name,
+      args: request.args,
+      kwargs: request.kwargs,
+      retval: result.value,
+      state: result.state,
+      request,
+    });
   return result;
 }
 
@@ -175,13 +176,16 @@ async function onSuccess(
   }
   const stored = await io.store(States.SUCCESS, value, children);
   if (handlers.onSuccess) await handler(io, target, 'onSuccess', () => handlers.onSuccess!(value, request));
-  await emitHook(io.hooks, io.logger, 'taskSuccess', {
-    taskId: request.id,
-    taskName: target.name,
-    result: value,
-    request,
-  });
-  io.logger.info(`Task ${label(target)} succeeded in ${runtime}s: ${saferepr(value, 1024)}`);
+  if (io.hooks.has('taskSuccess')) {
+    await emitHook(io.hooks, io.logger, 'taskSuccess', {
+      taskId: request.id,
+      taskName: target.name,
+      result: value,
+      request,
+    });
+  }
+  if (io.logger.isLevelEnabled('info'))
+    io.logger.info(`Task ${label(target)} succeeded in ${runtime}s: ${saferepr(value, 1024)}`);
   if (handlers.afterReturn) {
     await handler(io, target, 'afterReturn', () => handlers.afterReturn!(States.SUCCESS, value, request));
   }

@@ -52,6 +52,12 @@ export interface Route {
   readonly routingKey: string;
 }
 
+/** One message of a `publishMany` batch. */
+export interface PublishItem {
+  readonly message: WireMessage;
+  readonly route: Route;
+}
+
 export interface PublishOptions {
   /** Milliseconds since the epoch before which the message must not be delivered (when `delayedDelivery`). */
   readonly notBefore?: number;
@@ -110,6 +116,11 @@ export interface Broker {
   declare(queues: readonly QueueSpec[]): Promise<void>;
   /** Resolves once the broker has the message (publisher confirms where the broker has them). */
   publish(message: WireMessage, route: Route, options?: PublishOptions): Promise<void>;
+  /**
+   * Optional: publishes many messages in as few round trips as the server allows, in order per queue; resolves
+   * once the broker has them all. Without it the app publishes them one by one, concurrently.
+   */
+  publishMany?(items: readonly PublishItem[]): Promise<void>;
   consume(queues: readonly QueueSpec[], handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer>;
   /** Acknowledges deliveries: they are gone for good. Drivers batch these into as few round trips as they can. */
   ack(deliveries: readonly Delivery[]): Promise<void>;

@@ -69,12 +69,23 @@ export class RedisConnection {
     readonly role: string,
     private readonly settings: RedisConnectionSettings,
     private readonly logger: Logger,
-    options: { failFast?: boolean; autoPipelining?: boolean; policy?: ConnectPolicy } = {},
+    options: {
+      failFast?: boolean;
+      autoPipelining?: boolean;
+      /**
+       * With auto-pipelining: commands written at once instead of at the next turn of the event loop (for
+       * commands a caller awaits one at a time, such as a producer's LPUSH loop). Only for commands whose order
+       * relative to other in-flight commands on this connection does not matter.
+       */
+      directCommands?: readonly string[];
+      policy?: ConnectPolicy;
+    } = {},
   ) {
     const policy = options.policy ?? { retry: true, maxRetries: Number.POSITIVE_INFINITY, setting: 'url' };
-    this.client = new Redis(
-      this.ioredisOptions(options.failFast ?? false, options.autoPipelining ?? false, policy),
-    );
+    this.client = new Redis({
+      ...this.ioredisOptions(options.failFast ?? false, options.autoPipelining ?? false, policy),
+      ...(options.directCommands ? { autoPipeliningIgnoredCommands: [...options.directCommands] } : {}),
+    });
     this.client.on('error', (error: Error) => this.onError(error));
     this.client.on('ready', () => this.onReady());
     this.client.on('close', () => {

@@ -10,7 +10,7 @@
 const MAX_LEVELS = 3;
 
 /** A Python tuple: JavaScript has none, so the args of a call are wrapped in one. */
-class PyTuple {
+export class PyTuple {
   constructor(readonly items: readonly unknown[]) {}
 }
 
@@ -163,12 +163,46 @@ export function saferepr(value: unknown, maxlen: number | null = null): string {
 
 /** Celery's `saferepr(args, argsrepr_maxsize=1024)` of an args tuple: `(2, 3)`, `(1,)` or `()`. */
 export function pyReprArgs(args: readonly unknown[], maxlen: number | null = 1024): string {
-  return saferepr(new PyTuple(args), maxlen);
+  return shortFlatRepr(args, maxlen) ?? saferepr(new PyTuple(args), maxlen);
 }
 
 /** Celery's `saferepr(kwargs, kwargsrepr_maxsize=1024)`. */
 export function pyReprKwargs(kwargs: unknown, maxlen: number | null = 1024): string {
+  if (
+    typeof kwargs === 'object' &&
+    kwargs !== null &&
+    Object.getPrototypeOf(kwargs) === Object.prototype &&
+    Object.keys(kwargs).length === 0
+  ) {
+    return '{}';
+  }
   return saferepr(kwargs, maxlen);
+}
+
+/**
+ * The common case of a message's args, written directly: a few integers, booleans, nulls and short printable
+ * ASCII strings, far below the length limit, where the token walk of `saferepr` gives the same text. Null when
+ * the args are anything else (saferepr then does the work).
+ */
+function shortFlatRepr(args: readonly unknown[], maxlen: number | null): string | null {
+  if (args.length > 16 || (maxlen !== null && maxlen < 1024)) return null;
+  const parts: string[] = [];
+  for (const value of args) {
+    if (typeof value === 'number') {
+      if (!Number.isInteger(value) || Math.abs(value) >= 1e16 || Object.is(value, -0)) return null;
+      parts.push(String(value));
+    } else if (typeof value === 'string') {
+      if (value.length > 40 || !/^[ -~]*$/.test(value)) return null;
+      parts.push(`'${value.replace(/'/g, "\\'")}'`);
+    } else if (value === null || value === undefined) {
+      parts.push('None');
+    } else if (typeof value === 'boolean') {
+      parts.push(value ? 'True' : 'False');
+    } else {
+      return null;
+    }
+  }
+  return parts.length === 1 ? `(${parts[0]},)` : `(${parts.join(', ')})`;
 }
 
 /** `saferepr(value)` with no length limit; kept under its earlier name for existing callers. */

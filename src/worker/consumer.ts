@@ -211,28 +211,31 @@ export class TaskConsumer implements Service {
       return;
     }
     const request = new Request(message, delivery, task, this.settingsFor(task), this.deps.hostname);
-    logger.info(`Task ${request.label} received`);
+    if (logger.isLevelEnabled('info')) logger.info(`Task ${request.label} received`);
     const now = Date.now();
     // Expired requests are discarded before anything announces them (celery/worker/strategy.py:160).
     if (request.isExpired(now)) {
       void executor.revoke(request, 'expired');
       return;
     }
-    void emitHook(app.hooks, logger, 'taskReceived', {
-      taskId: request.id,
-      taskName: request.name,
-      request: request.context(),
-    });
-    executor.event(request, 'task-received', {
-      name: request.name,
-      args: message.argsrepr ?? '',
-      kwargs: message.kwargsrepr ?? '',
-      root_id: message.rootId,
-      parent_id: message.parentId,
-      retries: message.retries,
-      eta: message.eta === null ? null : formatAwareIso(message.eta),
-      expires: message.expires === null ? null : formatAwareIso(message.expires),
-    });
+    if (app.hooks.has('taskReceived')) {
+      void emitHook(app.hooks, logger, 'taskReceived', {
+        taskId: request.id,
+        taskName: request.name,
+        request: request.context(),
+      });
+    }
+    if (executor.sendsEvents(request))
+      executor.event(request, 'task-received', {
+        name: request.name,
+        args: message.argsrepr ?? '',
+        kwargs: message.kwargsrepr ?? '',
+        root_id: message.rootId,
+        parent_id: message.parentId,
+        retries: message.retries,
+        eta: message.eta === null ? null : formatAwareIso(message.eta),
+        expires: message.expires === null ? null : formatAwareIso(message.expires),
+      });
     if (message.eta !== null && message.eta > now) {
       this.hold(request, message.eta - now);
       return;

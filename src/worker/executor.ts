@@ -120,6 +120,11 @@ export class Executor {
     return this.acks.flush().catch(() => undefined);
   }
 
+  /** Whether task events for this request are sent (events on, and the task sends them). */
+  sendsEvents(request: Request): boolean {
+    return this.events.enabled && request.settings.sendEvents !== false;
+  }
+
   /** Sends a task event for a request, if events are on and the task sends them. */
   event(request: Request, type: string, fields: Record<string, JsonValue> = {}): void {
     if (!this.events.enabled || !request.settings.sendEvents) return;
@@ -201,10 +206,20 @@ export class Executor {
    * `workerDeduplicateSuccessfulTasks`: a redelivered late-ack task that already succeeded is acknowledged and
    * skipped (`celery/app/trace.py:396`), by this worker's memory of recent successes or by its stored state.
    */
+  /** The cheap part of `alreadySucceeded`, so that the common case awaits nothing. */
+  private mayHaveSucceeded(request: Request): boolean {
+    const { conf } = this.deps.app;
+    return (
+      conf.workerDeduplicateSuccessfulTasks &&
+      request.settings.acksLate &&
+      request.delivery.redelivered &&
+      Boolean(conf.backend)
+    );
+  }
+
   private async alreadySucceeded(request: Request): Promise<boolean> {
-    const { app, backend, logger } = this.deps;
-    if (!app.conf.workerDeduplicateSuccessfulTasks || !request.settings.acksLate) return false;
-    if (!request.delivery.redelivered || !app.conf.backend) return false;
+    const { backend, logger } = this.deps;
+    if (!this.mayHaveSucceeded(request)) return false;
     let done = this.successful.has(request.id);
     if (!done) {
       try {
@@ -223,7 +238,7 @@ export class Executor {
       await this.revoke(request, 'expired');
       return;
     }
-    if (await this.alreadySucceeded(request)) {
+    if (this.mayHaveSucceeded(request) && (await this.alreadySucceeded(request))) {
       await this.ack(request);
       return;
     }
@@ -233,12 +248,14 @@ export class Executor {
     this.event(request, 'task-started');
     const io = this.io.forRequest(request);
     const target = { name: request.name, handlers: request.task.options, request: request.context() };
-    await tracePrerun(io, target);
+    if (this.deps.app.hooks.has('taskPrerun')) await tracePrerun(io, target);
     // As celery/app/trace.py: STARTED is stored after task_prerun and before before_start and the task body, so
     // both see it. Pools running in this process know the pid now; threads and prefork report theirs on start.
     const inProcess = pool.kind === 'async' || pool.kind === 'solo';
-    if (inProcess) await this.io.store(request, States.STARTED, { pid: process.pid, hostname });
-    await traceBeforeStart(io, target);
+    if (inProcess && this.io.stores(request, States.STARTED)) {
+      await this.io.store(request, States.STARTED, { pid: process.pid, hostname });
+    }
+    if (target.handlers.beforeStart) await traceBeforeStart(io, target);
     const limits = request.timeLimits;
     const outcome = await pool.run({
       request: target.request,
@@ -297,7 +314,9 @@ export class Executor {
         if (this.deps.app.conf.workerDeduplicateSuccessfulTasks) this.remember(request.id);
         if (!result.stored && settings.acksLate) await this.reject(request, true, 'result-store-failed');
         else await this.ack(request);
-        this.event(request, 'task-succeeded', { result: saferepr(result.value, 1024), runtime });
+        if (this.sendsEvents(request)) {
+          this.event(request, 'task-succeeded', { result: saferepr(result.value, 1024), runtime });
+        }
         return;
       case States.RETRY: {
         await this.ack(request);

@@ -53,10 +53,10 @@ export class WorkerIO {
       extended: this.deps.app.conf.resultExtended,
       ...(children ? { children } : {}),
     });
-    const previous = chains.get(request) ?? Promise.resolve();
+    const previous = chains.get(request);
     const next = previous
-      .catch(() => undefined)
-      .then(() => this.deps.backend.store(meta, request.storeContext));
+      ? previous.catch(() => undefined).then(() => this.deps.backend.store(meta, request.storeContext))
+      : this.deps.backend.store(meta, request.storeContext);
     chains.set(request, next);
     return next;
   }

@@ -91,16 +91,25 @@ describe('redis result backend', () => {
     expect(await client.get(`celery-task-meta-${id}`)).toBe(python);
   });
 
-  it('subscribes before the task is sent, and lets go of the channel once the result is in', async () => {
+  it('subscribes only while someone waits, and lets go of the channel once the result is in', async () => {
     const backend = await connected();
     const writer = await connected();
     const id = uuid();
-    await backend.onTaskCall(id);
-    expect(await subscribers(id)).toBe(1);
-    await writer.store(success(id, 7));
-    await expect.poll(() => subscribers(id)).toBe(0);
-    expect((await backend.waitFor(id, { timeoutMs: 5_000 })).result).toBe(7);
     expect(await subscribers(id)).toBe(0);
+    const waiting = backend.waitFor(id, { timeoutMs: 5_000 });
+    await expect.poll(() => subscribers(id)).toBe(1);
+    await writer.store(success(id, 7));
+    expect((await waiting).result).toBe(7);
+    await expect.poll(() => subscribers(id)).toBe(0);
+  });
+
+  it('finds a result stored before anyone waited (SUBSCRIBE, then GET)', async () => {
+    const backend = await connected();
+    const writer = await connected();
+    const id = uuid();
+    await writer.store(success(id, 8));
+    expect((await backend.waitFor(id, { timeoutMs: 5_000 })).result).toBe(8);
+    await expect.poll(() => subscribers(id)).toBe(0);
   });
 
   it('gets a result published while its connection was down (re-subscribes, then reads again)', async () => {

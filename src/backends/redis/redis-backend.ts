@@ -151,10 +151,6 @@ export class RedisBackend implements ResultBackend, ChordCounter {
     return this.listener.waitFor(taskId, options);
   }
 
-  onTaskCall(taskId: string): Promise<void> {
-    return this.listener.preSubscribe(taskId);
-  }
-
   async forget(taskId: string): Promise<void> {
     await this.writes.flush();
     this.listener.forget(taskId);

@@ -4,8 +4,11 @@
  *
  * Better than Celery on the complaints of reference Part 3, item 17: after a reconnect every channel is subscribed
  * again and every watched key read again (a result published while the connection was down is not lost), and
- * channels are unsubscribed as soon as nobody needs them, with pre-subscriptions made by `onTaskCall` capped,
- * so an app that never calls `get()` cannot fill the server's output buffers.
+ * channels are unsubscribed as soon as nobody needs them.
+ *
+ * Unlike Celery, nothing is subscribed when a task is sent (`on_task_call`): SUBSCRIBE-then-GET at `get()` time
+ * cannot miss a result, so subscribing ahead only cost every `applyAsync` a round trip (and an app that never
+ * calls `get()` a subscription per task). See docs/internals/performance.md.
  */
 import { TimeoutError } from '../../errors.js';
 import type { Logger } from '../../lifecycle/logger.js';
@@ -24,19 +27,13 @@ interface Waiter {
 interface Channel {
   readonly taskId: string;
   readonly waiters: Set<Waiter>;
-  /** Subscribed by `onTaskCall` before anyone waits. */
-  pre: boolean;
   subscribed: boolean;
   /** Subscribe and unsubscribe calls for this channel run one after the other. */
   chain: Promise<void>;
 }
 
-/** Most pre-subscriptions kept at once; the oldest is dropped first (a later `get()` subscribes again). */
-const MAX_PRESUBSCRIBED = 10_000;
-
 export class ResultListener {
   private readonly channels = new Map<string, Channel>();
-  private preCount = 0;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -50,7 +47,7 @@ export class ResultListener {
   private channel(taskId: string): Channel {
     let channel = this.channels.get(taskId);
     if (!channel) {
-      channel = { taskId, waiters: new Set(), pre: false, subscribed: false, chain: Promise.resolve() };
+      channel = { taskId, waiters: new Set(), subscribed: false, chain: Promise.resolve() };
       this.channels.set(taskId, channel);
     }
     return channel;
@@ -59,7 +56,7 @@ export class ResultListener {
   /** Brings the subscription in line with whether anyone needs it; resolves once Redis confirmed. */
   private sync(channel: Channel): Promise<void> {
     const run = async (): Promise<void> => {
-      const wanted = channel.pre || channel.waiters.size > 0;
+      const wanted = channel.waiters.size > 0;
       const key = TASK_KEY_PREFIX + channel.taskId;
       if (wanted && !channel.subscribed) {
         await this.conn.client.subscribe(key);
@@ -68,46 +65,16 @@ export class ResultListener {
         channel.subscribed = false;
         if (this.conn.ready) await this.conn.client.unsubscribe(key).catch(() => undefined);
       }
-      if (!channel.pre && channel.waiters.size === 0 && !channel.subscribed)
-        this.channels.delete(channel.taskId);
+      if (channel.waiters.size === 0 && !channel.subscribed) this.channels.delete(channel.taskId);
     };
     channel.chain = channel.chain.then(run, run);
     return channel.chain;
   }
 
-  /** Subscribes ahead of publishing (Celery's `on_task_call`). */
-  async preSubscribe(taskId: string): Promise<void> {
-    const channel = this.channel(taskId);
-    if (!channel.pre) {
-      channel.pre = true;
-      this.preCount++;
-      if (this.preCount > MAX_PRESUBSCRIBED) this.dropOldestPre();
-    }
-    await this.sync(channel);
-  }
-
-  private dropOldestPre(): void {
-    for (const channel of this.channels.values()) {
-      if (channel.pre && channel.waiters.size === 0) {
-        this.unpre(channel);
-        void this.sync(channel);
-        return;
-      }
-    }
-  }
-
-  private unpre(channel: Channel): void {
-    if (!channel.pre) return;
-    channel.pre = false;
-    this.preCount--;
-  }
-
   /** Forgets a task (its result was deleted). */
   forget(taskId: string): void {
     const channel = this.channels.get(taskId);
-    if (!channel) return;
-    this.unpre(channel);
-    void this.sync(channel);
+    if (channel) void this.sync(channel).catch(() => undefined);
   }
 
   async waitFor(taskId: string, options: WaitOptions): Promise<ResultMeta> {
@@ -172,11 +139,7 @@ export class ResultListener {
         }
       }
     }
-    if (ready) {
-      // Nobody needs further messages of a finished task.
-      this.unpre(channel);
-      if (channel.waiters.size === 0) void this.sync(channel).catch(() => undefined);
-    }
+    if (ready && channel.waiters.size === 0) void this.sync(channel).catch(() => undefined);
   }
 
   private onMessage(key: string, message: string): void {

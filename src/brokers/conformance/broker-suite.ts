@@ -67,6 +67,42 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       await broker.ack(got);
     });
 
+    it('publishes a batch with publishMany (when the driver has it) in order, across queues and exchanges', async () => {
+      const broker = await connected();
+      if (!broker.publishMany) return;
+      const a = queue('many-a');
+      const b = queue('many-b');
+      const exchange = `conf-${driver}-many-${uuid().slice(0, 8)}`;
+      const bound: QueueSpec = { name: `${exchange}-q`, exchange, exchangeType: 'direct', routingKey: 'k' };
+      await broker.declare([a, b, bound]);
+      const items = Array.from({ length: 30 }, (_, i) => ({
+        message: testMessage(`m${i}`, i % 10 === 9 ? 9 : undefined),
+        route:
+          i % 3 === 2
+            ? { exchange, routingKey: 'k' }
+            : { exchange: '', routingKey: i % 3 === 0 ? a.name : b.name },
+      }));
+      await broker.publishMany(items);
+      await broker.publishMany([]);
+      const expected = (pick: (i: number) => boolean): string[] =>
+        items.flatMap((_, i) => (pick(i) ? [`m${i}`] : []));
+      for (const [q, pick] of [
+        [a, (i: number) => i % 3 === 0],
+        [b, (i: number) => i % 3 === 1],
+        [bound, (i: number) => i % 3 === 2],
+      ] as const) {
+        const c = collector();
+        const consumer = await broker.consume([q], c.handler, { prefetch: 0 });
+        const got = await c.waitFor(10);
+        expect(got.map(labelOf).sort()).toEqual(expected(pick).sort());
+        // Within one priority, the order of the batch.
+        const plain = got.filter((d) => (d.message.properties.priority ?? 0) !== 9).map(labelOf);
+        expect(plain).toEqual(expected((i) => pick(i) && i % 10 !== 9));
+        await broker.ack(got);
+        await consumer.cancel();
+      }
+    });
+
     it('holds at most `prefetch` unsettled deliveries, and more once some are acknowledged', async () => {
       const broker = await connected();
       const q = queue('prefetch');

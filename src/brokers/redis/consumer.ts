@@ -76,6 +76,11 @@ export class RedisConsumer implements Consumer, LeaseOwner {
   private waiters: ListWaiter[] = [];
   private wake: (() => void) | undefined;
   private woken = false;
+  /**
+   * The last fetch came back short (every list was empty) and the waiters are armed: a settled delivery then
+   * needs no fetch of its own (it would find nothing); the waiters say when a message comes.
+   */
+  private listsEmpty = false;
   private loop: Promise<void> = Promise.resolve();
 
   constructor(
@@ -90,19 +95,20 @@ export class RedisConsumer implements Consumer, LeaseOwner {
 
   start(): void {
     const signal = this.abort.signal;
-    this.waiters = this.host
-      .listKeys(this.cycle)
-      .map(
-        (key) =>
-          new ListWaiter(
-            key,
-            this.host.waiterConnection(key),
-            this.host.waitTimeout,
-            this.host.socketTimeout,
-            () => this.poke(),
-            signal,
-          ),
-      );
+    this.waiters = this.host.listKeys(this.cycle).map(
+      (key) =>
+        new ListWaiter(
+          key,
+          this.host.waiterConnection(key),
+          this.host.waitTimeout,
+          this.host.socketTimeout,
+          () => {
+            this.listsEmpty = false;
+            this.poke();
+          },
+          signal,
+        ),
+    );
     this.loop = this.run();
   }
 
@@ -118,7 +124,7 @@ export class RedisConsumer implements Consumer, LeaseOwner {
 
   released(count: number): void {
     this.held -= count;
-    this.poke();
+    if (!this.listsEmpty) this.poke();
   }
 
   lost(deliveries: readonly Delivery[]): void {
@@ -177,6 +183,7 @@ export class RedisConsumer implements Consumer, LeaseOwner {
         await this.sleep(Math.min(2_000, 50 * 2 ** failures));
         continue;
       }
+      this.listsEmpty = deliveries.length < credit;
       for (const delivery of deliveries) this.deliver(delivery);
       if (deliveries.length >= credit) {
         // Full batch: there may be more; let I/O (acks, results) through before fetching again.

@@ -36,6 +36,7 @@ import type {
   Delivery,
   DeliveryHandler,
   ExchangeType,
+  PublishItem,
   QueueSpec,
   RejectOptions,
   Route,
@@ -88,7 +89,14 @@ export class RedisBroker implements Broker, ConsumerHost {
       maxRetries: context.connectionMaxRetries,
       setting: 'broker',
     };
-    this.main = this.connection('broker', { failFast: true, autoPipelining: true, policy: this.policy });
+    // LPUSH (publish) is written at once: an awaited publish loop would otherwise wait a turn of the event loop
+    // per message. Batches go through publishMany's explicit pipeline.
+    this.main = this.connection('broker', {
+      failFast: true,
+      autoPipelining: true,
+      directCommands: ['lpush'],
+      policy: this.policy,
+    });
     this.leases = new Leases(this.main, this.keys, this.options, this.logger);
     this.restorer = new Restorer(this.main, this.keys, this.options, this.logger, (ex, rk) =>
       this.queuesFor(ex, rk),
@@ -200,6 +208,72 @@ export class RedisBroker implements Broker, ConsumerHost {
         );
       }
       await Promise.all(queues.map((q) => client.lpush(this.keys.queueKey(q, bucket), envelope)));
+    });
+  }
+
+  /**
+   * One pipeline for the whole batch: consecutive messages for the same list go in one LPUSH with many values
+   * (kept in order: the first pushed is consumed first), fanout ones are PUBLISHed in the same pipeline.
+   */
+  async publishMany(items: readonly PublishItem[]): Promise<void> {
+    if (items.length === 0) return;
+    const client = this.main.client;
+    await this.command('publish', async () => {
+      const routes = new Map<string, Promise<string[]>>();
+      const targets = await Promise.all(
+        items.map(({ route }) => {
+          if (route.exchange === '' || this.exchangeTypes.get(route.exchange) === 'fanout')
+            return Promise.resolve(null);
+          const key = `${route.exchange}\u0000${route.routingKey}`;
+          let queues = routes.get(key);
+          if (!queues) {
+            queues = this.queuesFor(route.exchange, route.routingKey);
+            routes.set(key, queues);
+          }
+          return queues;
+        }),
+      );
+      const pipeline = client.pipeline();
+      let pending: { key: string; values: string[] } | undefined;
+      const flush = (): void => {
+        if (pending) pipeline.lpush(pending.key, ...pending.values);
+        pending = undefined;
+      };
+      const push = (key: string, envelope: string): void => {
+        if (pending?.key !== key) {
+          flush();
+          pending = { key, values: [] };
+        }
+        pending.values.push(envelope);
+      };
+      let dropped = 0;
+      items.forEach(({ message, route }, i) => {
+        const envelope = encodeEnvelope(message, {
+          exchange: route.exchange,
+          routingKey: route.routingKey,
+          deliveryTag: uuid(),
+        });
+        const bucket = this.keys.bucket(message.properties.priority);
+        if (route.exchange === '') {
+          push(this.keys.queueKey(route.routingKey, bucket), envelope);
+        } else if (this.exchangeTypes.get(route.exchange) === 'fanout') {
+          flush();
+          pipeline.publish(this.keys.publishTopic(route.exchange, route.routingKey), envelope);
+        } else {
+          const queues = targets[i]!;
+          if (queues.length === 0) dropped++;
+          for (const queue of queues) push(this.keys.queueKey(queue, bucket), envelope);
+        }
+      });
+      flush();
+      if (dropped > 0) {
+        this.logger.warn(
+          `${dropped} message(s) matched no queue and were dropped (as AMQP does): declare a queue bound to their exchange`,
+        );
+      }
+      const replies = (await pipeline.exec()) ?? [];
+      const failed = replies.find(([error]) => error !== null);
+      if (failed) throw failed[0]!;
     });
   }
 

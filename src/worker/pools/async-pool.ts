@@ -22,8 +22,9 @@ export class AsyncPool implements Pool {
   async start(): Promise<void> {}
 
   async run(job: PoolJob): Promise<PoolOutcome> {
-    const controller = new AbortController();
-    const label = `${job.task.name}[${job.request.id}]`;
+    // Made when the task first reads its signal or a time limit fires: most tasks never need one.
+    let lazy: AbortController | undefined;
+    const controller = (): AbortController => (lazy ??= new AbortController());
     const timers: NodeJS.Timeout[] = [];
     job.onStart?.(process.pid);
     const call = invokeTask({
@@ -31,7 +32,9 @@ export class AsyncPool implements Pool {
       fn: job.task.fn,
       options: job.task.options,
       request: job.request,
-      signal: controller.signal,
+      get signal() {
+        return controller().signal;
+      },
       updateState: job.updateState,
       sendEvent: job.sendEvent,
     }).then(
@@ -40,6 +43,8 @@ export class AsyncPool implements Pool {
     );
     this.running.add(call);
     void call.finally(() => this.running.delete(call));
+    if (job.softTimeLimit === null && job.timeLimit === null) return call;
+    const label = `${job.task.name}[${job.request.id}]`;
     const limits: Promise<PoolOutcome>[] = [call];
     if (job.softTimeLimit !== null) {
       const soft = job.softTimeLimit;
@@ -48,7 +53,7 @@ export class AsyncPool implements Pool {
           this.logger.warn(`Soft time limit (${soft}s) exceeded for ${label}`);
           const reason = new SoftTimeLimitExceeded(`SoftTimeLimitExceeded(${soft})`);
           (reason as { pyArgs?: unknown[] }).pyArgs = [];
-          controller.abort(reason);
+          controller().abort(reason);
         }, soft * 1000),
       );
     }
@@ -62,7 +67,7 @@ export class AsyncPool implements Pool {
                 `Hard time limit (${hard}s) exceeded for ${label}: the async pool cannot stop it, so it is abandoned` +
                   ' (use the threads or prefork pool for tasks that do not yield)',
               );
-              if (!controller.signal.aborted) controller.abort(new TimeLimitExceeded(String(hard)));
+              if (!controller().signal.aborted) controller().abort(new TimeLimitExceeded(String(hard)));
               const error = new TimeLimitExceeded(`TimeLimitExceeded(${hard})`);
               (error as { pyArgs?: unknown[] }).pyArgs = [hard];
               resolve({ ok: false, error });

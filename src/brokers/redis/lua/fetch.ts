@@ -35,15 +35,9 @@ local n = 0
 
 -- The string value of the first "key": "value" at or after position \`from\`, or nil when it is absent or escaped.
 local function literal(raw, key, from)
-  local s, e = string.find(raw, key, from, true)
-  if not s then return nil end
-  local _, q = string.find(raw, '^%s*:%s*"', e + 1)
-  if not q then return nil end
-  local close = string.find(raw, '"', q + 1, true)
-  if not close then return nil end
-  local value = string.sub(raw, q + 1, close - 1)
-  if string.find(value, '\\\\', 1, true) then return nil end
-  return value
+  local _, e = string.find(raw, key, from, true)
+  if not e then return nil end
+  return string.match(raw, '^%s*:%s*"([^"\\\\]*)"', e + 1)
 end
 
 -- Delivery tag, exchange and routing key of an envelope. Fast path: plain searches after the last "properties"
@@ -54,14 +48,18 @@ local function describe(raw, q)
   while true do
     local s = string.find(raw, '"properties"', at, true)
     if not s then break end
-    p, at = s, s + 1
+    p, at = s, s + 12
   end
   if p then
     local tag = literal(raw, '"delivery_tag"', p)
-    local info = string.find(raw, '"delivery_info"', p, true)
+    local _, info = string.find(raw, '"delivery_info"', p, true)
     if tag and info then
-      local ex = literal(raw, '"exchange"', info)
-      local rk = literal(raw, '"routing_key"', info)
+      -- Both writers put exchange then routing_key: one match for the two, else one search each.
+      local ex, rk = string.match(raw, '^%s*:%s*{%s*"exchange"%s*:%s*"([^"\\\\]*)"%s*,%s*"routing_key"%s*:%s*"([^"\\\\]*)"', info + 1)
+      if not ex then
+        ex = literal(raw, '"exchange"', info)
+        rk = literal(raw, '"routing_key"', info)
+      end
       if ex and rk then return tag, ex, rk, true end
     end
   end
@@ -79,53 +77,91 @@ local function describe(raw, q)
   return tag, ex, rk, ok
 end
 
-local function take(raw, q)
-  local tag, ex, rk, json = describe(raw, q)
-  if tag == nil or seen[tag] or redis.call('HEXISTS', KEYS[1], tag) == 1 then
+-- Pop phase: the raw envelopes and their queue positions, in delivery order. A single queue, or several in a fixed
+-- order, drains each list in turn with one RPOP <count> per list; round-robin over several queues pops one
+-- message at a time and rotates the order after each (kombu's cycle).
+local raws = {}
+local qs = {}
+if rotate and nq > 1 then
+  while #raws < limit do
+    local hit = false
+    for b = 0, nbuckets - 1 do
+      for i = 1, nq do
+        local q = order[i]
+        local key = KEYS[2 + b * nq + q]
+        if not empty[key] then
+          local raw = redis.call('RPOP', key)
+          if raw then
+            raws[#raws + 1] = raw
+            qs[#qs + 1] = q
+            table.remove(order, i)
+            order[#order + 1] = q
+            hit = true
+            break
+          end
+          empty[key] = true
+        end
+      end
+      if hit then break end
+    end
+    if not hit then break end
+  end
+else
+  for b = 0, nbuckets - 1 do
+    for q = 1, nq do
+      local want = limit - #raws
+      if want <= 0 then break end
+      local got = redis.call('RPOP', KEYS[2 + b * nq + q], want)
+      if got then
+        for _, raw in ipairs(got) do
+          raws[#raws + 1] = raw
+          qs[#qs + 1] = q
+        end
+      end
+    end
+  end
+end
+
+if #raws == 0 then return out end
+
+-- Describe phase, then one HMGET for the tags already in use (a message pushed twice, or restored while a copy
+-- was still held): such a message gets a tag of our own.
+local described = {}
+local tags = {}
+for i, raw in ipairs(raws) do
+  local tag, ex, rk, json = describe(raw, qs[i])
+  described[i] = { tag, ex, rk, json }
+  if tag ~= nil then tags[#tags + 1] = tag end
+end
+local used = {}
+if #tags > 0 then
+  local present = redis.call('HMGET', KEYS[1], unpack(tags))
+  for i, tag in ipairs(tags) do
+    if present[i] then used[tag] = true end
+  end
+end
+
+for i, raw in ipairs(raws) do
+  local d = described[i]
+  local tag = d[1]
+  if tag == nil or seen[tag] or used[tag] then
     tag = 'celeriac-' .. nonce .. '-' .. n
   end
   seen[tag] = true
   n = n + 1
   local envelope = raw
-  if not json then envelope = cjson.encode(raw) end
+  if not d[4] then envelope = cjson.encode(raw) end
   hset[#hset + 1] = tag
-  hset[#hset + 1] = '[' .. envelope .. ', ' .. cjson.encode(ex) .. ', ' .. cjson.encode(rk) .. ']'
+  hset[#hset + 1] = '[' .. envelope .. ', ' .. cjson.encode(d[2]) .. ', ' .. cjson.encode(d[3]) .. ']'
   zadd[#zadd + 1] = score
   zadd[#zadd + 1] = tag
-  out[#out + 1] = q
+  out[#out + 1] = qs[i]
   out[#out + 1] = tag
   out[#out + 1] = raw
 end
 
-while n < limit do
-  local hit = false
-  for b = 0, nbuckets - 1 do
-    for i = 1, nq do
-      local q = order[i]
-      local key = KEYS[2 + b * nq + q]
-      if not empty[key] then
-        local raw = redis.call('RPOP', key)
-        if raw then
-          take(raw, q)
-          if rotate then
-            table.remove(order, i)
-            order[#order + 1] = q
-          end
-          hit = true
-          break
-        end
-        empty[key] = true
-      end
-    end
-    if hit then break end
-  end
-  if not hit then break end
-end
-
-if n > 0 then
-  redis.call('HSET', KEYS[1], unpack(hset))
-  redis.call('ZADD', KEYS[2], unpack(zadd))
-end
+redis.call('HSET', KEYS[1], unpack(hset))
+redis.call('ZADD', KEYS[2], unpack(zadd))
 return out
 `,
 );

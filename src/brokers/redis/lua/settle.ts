@@ -23,16 +23,27 @@ export const ackScript = new LuaScript(
 -- ARGV     triples: delivery tag, score we wrote last, score we wrote before it
 -- Removes each delivery that is still ours (kombu's ack: ZREM unacked_index + HDEL unacked).
 -- Returns the tags that were not ours any more (restored, or delivered to someone else since).
-${OURS}
+-- One ZMSCORE for the whole batch, then one ZREM and one HDEL: a handful of calls however large the batch.
+local tags = {}
+for i = 1, #ARGV, 3 do tags[#tags + 1] = ARGV[i] end
+local scores = redis.call('ZMSCORE', KEYS[2], unpack(tags))
+local mine = {}
+local seen = {}
 local lost = {}
-for i = 1, #ARGV, 3 do
-  local tag = ARGV[i]
-  if ours(tag, ARGV[i + 1], ARGV[i + 2]) then
-    redis.call('ZREM', KEYS[2], tag)
-    redis.call('HDEL', KEYS[1], tag)
+for j, tag in ipairs(tags) do
+  local s = scores[j]
+  local i = (j - 1) * 3 + 1
+  if s then s = tonumber(s) end
+  if s and not seen[tag] and (s == tonumber(ARGV[i + 1]) or s == tonumber(ARGV[i + 2])) then
+    mine[#mine + 1] = tag
+    seen[tag] = true
   else
     lost[#lost + 1] = tag
   end
+end
+if #mine > 0 then
+  redis.call('ZREM', KEYS[2], unpack(mine))
+  redis.call('HDEL', KEYS[1], unpack(mine))
 end
 return lost
 `,
