@@ -11,7 +11,7 @@ import { pythonUnavailable } from './common.js';
 
 const RATE: Metric[] = [{ key: 'rate', label: 'tasks/s', unit: 'tasks/s', better: 'higher' }];
 const WARMUP = 50;
-/** Celeriac has no batch publish API yet: its bulk contender sends this many applyAsync calls at once. */
+/** Messages per bulk call, for every contender (Celeriac `applyAsyncMany`, Celery's group, BullMQ `addBulk`). */
 export const BULK_BATCH = 1000;
 
 function targetFor(settings: Settings, broker: 'redis' | 'amqp', scenario: string, rep: number): Target {
@@ -37,7 +37,7 @@ async function cleanup(settings: Settings, broker: 'redis' | 'amqp', target: Tar
 function celeriac(scenario: string, broker: 'redis' | 'amqp', bulk: boolean): Contender {
   return {
     system: 'celeriac',
-    label: bulk ? `Celeriac applyAsync x${BULK_BATCH} at once` : 'Celeriac applyAsync, awaited',
+    label: bulk ? `Celeriac applyAsyncMany x${BULK_BATCH}` : 'Celeriac applyAsync, awaited',
     async run(settings, rep) {
       const target = targetFor(settings, broker, `${scenario}c`, rep);
       const app = celeriacApp(target);
@@ -48,7 +48,7 @@ function celeriac(scenario: string, broker: 'redis' | 'amqp', bulk: boolean): Co
         if (bulk) {
           for (let from = 0; from < settings.n; from += BULK_BATCH) {
             const size = Math.min(BULK_BATCH, settings.n - from);
-            await Promise.all(Array.from({ length: size }, (_, i) => noop.applyAsync([from + i])));
+            await noop.applyAsyncMany(Array.from({ length: size }, (_, i) => [from + i] as [number]));
           }
         } else {
           for (let i = 0; i < settings.n; i++) await noop.applyAsync([i]);
