@@ -29,6 +29,8 @@ export interface ChordDeps {
   readonly app: Celery;
   readonly backend: ResultBackend;
   readonly logger: Logger;
+  /** First delay between retries of a failed counter call, doubled each time (default 200 ms). */
+  readonly retryDelayMs?: number;
 }
 
 function encodeResult(state: string, result: unknown): JsonValue {
@@ -106,7 +108,7 @@ async function withRetries<T>(deps: ChordDeps, what: string, fn: () => Promise<T
         throw error;
       }
       deps.logger.warn(`Could not ${what} (${(error as Error).message}); retrying`);
-      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt));
+      await new Promise((resolve) => setTimeout(resolve, (deps.retryDelayMs ?? 200) * 2 ** (attempt - 1)));
     }
   }
 }
