@@ -117,6 +117,19 @@ describe('redis broker leases', () => {
     expect(lost).toEqual([first!.tag]);
   });
 
+  it('loses nothing when a queue key holds something else than a list', async () => {
+    const broker = await connected();
+    const [a, b] = [queue('typed'), queue('clash')];
+    await client.set(`${prefix}${b.name}`, 'not a list');
+    for (const label of ['one', 'two'])
+      await broker.publish(testMessage(label), { exchange: '', routingKey: a.name });
+    const c = collector();
+    await broker.consume([a, b], c.handler, { prefetch: 10 });
+    expect((await c.waitFor(2)).map(labelOf).sort()).toEqual(['one', 'two']);
+    expect(await client.get(`${prefix}${b.name}`)).toBe('not a list');
+    await client.del(`${prefix}${b.name}`);
+  });
+
   it("restores entries written by kombu exactly as kombu's restore_visible does", async () => {
     const broker = await connected({ visibility_timeout: 5 });
     const raw = messageFixture('plain').messages[0]!.raw;

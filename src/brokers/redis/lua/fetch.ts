@@ -77,6 +77,24 @@ local function describe(raw, q)
   return tag, ex, rk, ok
 end
 
+-- Nothing may fail after the first pop: Redis does not roll a script back, so an error there would lose what was
+-- popped. The bookkeeping keys are checked first, and a queue key that holds something else than a list (a name
+-- clash) is skipped by popping with pcall.
+local function holds(key, kind)
+  local t = redis.call('TYPE', key)['ok']
+  return t == kind or t == 'none'
+end
+if not holds(KEYS[1], 'hash') or not holds(KEYS[2], 'zset') then
+  return redis.error_reply('celeriac fetch: ' .. KEYS[1] .. ' must be a hash and ' .. KEYS[2] ..
+    ' a sorted set (kombu unacked bookkeeping); another program wrote other types there')
+end
+local function pop(key, count)
+  local got
+  if count then got = redis.pcall('RPOP', key, count) else got = redis.pcall('RPOP', key) end
+  if type(got) == 'table' and got['err'] then return false end
+  return got
+end
+
 -- Pop phase: the raw envelopes and their queue positions, in delivery order. A single queue, or several in a fixed
 -- order, drains each list in turn with one RPOP <count> per list; round-robin over several queues pops one
 -- message at a time and rotates the order after each (kombu's cycle).
@@ -90,7 +108,7 @@ if rotate and nq > 1 then
         local q = order[i]
         local key = KEYS[2 + b * nq + q]
         if not empty[key] then
-          local raw = redis.call('RPOP', key)
+          local raw = pop(key)
           if raw then
             raws[#raws + 1] = raw
             qs[#qs + 1] = q
@@ -111,7 +129,7 @@ else
     for q = 1, nq do
       local want = limit - #raws
       if want <= 0 then break end
-      local got = redis.call('RPOP', KEYS[2 + b * nq + q], want)
+      local got = pop(KEYS[2 + b * nq + q], want)
       if got then
         for _, raw in ipairs(got) do
           raws[#raws + 1] = raw
@@ -160,6 +178,7 @@ for i, raw in ipairs(raws) do
   out[#out + 1] = raw
 end
 
+-- unpack() takes a few thousand values at most: limit is capped by fetch_batch_size (<= 1000, options.ts).
 redis.call('HSET', KEYS[1], unpack(hset))
 redis.call('ZADD', KEYS[2], unpack(zadd))
 return out
