@@ -177,8 +177,7 @@ export function retryCurrent(options: RetryOptions = {}): never {
 
 /** Error classes (or class names, which also match across worker threads) that trigger an automatic retry. */
 // Any error class, whatever its constructor takes.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type ErrorMatcher = string | (abstract new (...args: any[]) => unknown);
+export type ErrorMatcher = string | (abstract new (...args: never[]) => unknown);
 
 /** The task options `autoretryFor` reads. */
 export interface AutoretryOptions {

@@ -162,9 +162,9 @@ export interface TaskHost {
   readonly conf: { readonly taskAlwaysEager: boolean };
 }
 
-// The function type is the widest callable; task arguments are checked against it at the call site instead.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyTaskFn = (...args: any[]) => unknown;
+// The widest callable: every function is one (its parameters accept `never`); task arguments are checked against
+// the real function's parameters at the call site instead.
+export type AnyTaskFn = (...args: never[]) => unknown;
 
 /** Every tail of an argument list: what `task.s(...)` may be given (partial args are the last ones). */
 export type Suffixes<A extends unknown[]> = A extends [unknown, ...infer T] ? A | Suffixes<T> : A;

@@ -33,10 +33,13 @@ export async function invokeTask(invocation: Invocation): Promise<unknown> {
     updateState: invocation.updateState,
     ...(invocation.sendEvent ? { sendEvent: invocation.sendEvent } : {}),
   };
+  // The arguments come off the wire: bindArguments checked them against the task's parameters, so the function
+  // is called here as one taking any values.
+  const fn = invocation.fn as (...args: unknown[]) => unknown;
   return runInTaskScope(scope, async () => {
     try {
-      if (options.bind) return await invocation.fn(contextOf(scope, retryScope), ...bound);
-      return await invocation.fn(...bound);
+      if (options.bind) return await fn(contextOf(scope, retryScope), ...bound);
+      return await fn(...bound);
     } catch (error) {
       autoretry(scope, options, error);
       throw error;
