@@ -50,17 +50,25 @@ def wait(args):
 
 
 def progress(args):
+    """Waits for the PROGRESS state: subscribed to the result's channel first, so no update slips in between."""
     result = AsyncResult(args.id, app=app)
-    deadline = time.monotonic() + float(args.timeout)
-    while time.monotonic() < deadline:
-        if result.state == 'PROGRESS':
-            return {'state': result.state, 'info': result.info, 'ready': result.ready()}
-        time.sleep(0.05)
-    return {'state': result.state, 'error': 'no PROGRESS state before the timeout'}
+    pubsub = app.backend.client.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(app.backend.get_key_for_task(args.id))
+    try:
+        deadline = time.monotonic() + float(args.timeout)
+        while result.state != 'PROGRESS':
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return {'state': result.state, 'error': 'no PROGRESS state before the timeout'}
+            pubsub.get_message(timeout=remaining)
+        return {'state': result.state, 'info': result.info, 'ready': result.ready()}
+    finally:
+        pubsub.close()
 
 
 def open_gate(args):
-    app.backend.client.set('interop-gate-' + args.id, '1', ex=300)
+    gate = 'interop-gate-' + args.id
+    app.backend.client.pipeline().rpush(gate, '1').expire(gate, 300).execute()
     return {'opened': args.id}
 
 

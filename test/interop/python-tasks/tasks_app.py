@@ -4,7 +4,6 @@ The same task names as the Celeriac side, so that either language can produce, r
 result backend come from CELERIAC_INTEROP_REDIS (a Redis URL whose db the tests own).
 """
 import os
-import time
 
 from celery import Celery
 
@@ -32,11 +31,7 @@ def retry_twice(self, value):
 def progress(self, total):
     self.update_state(state='PROGRESS', meta={'current': 1, 'total': total})
     # Hold until the test opens the gate (client.py open-gate), so the state can be read while it runs.
-    gate = 'interop-gate-' + self.request.id
-    for _ in range(600):
-        if self.backend.client.get(gate):
-            break
-        time.sleep(0.05)
+    self.backend.client.blpop('interop-gate-' + self.request.id, timeout=30)
     return total
 
 
