@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { uuid } from '../../src/protocol/ids.js';
-import { startCli, type RunningProcess } from '../support/processes.js';
+import { startCli, watchProcess, type RunningProcess } from '../support/processes.js';
 
 export const PYTHON = '/usr/bin/python3';
 export const PYTHON_DIR = fileURLToPath(new URL('./python-amqp/', import.meta.url));
@@ -36,53 +36,7 @@ export function startProcess(
     env: { ...process.env, ...options.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  let text = '';
-  let exited = false;
-  const listeners = new Set<() => void>();
-  const onData = (chunk: Buffer): void => {
-    text += chunk.toString('utf8');
-    for (const listener of [...listeners]) listener();
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  const exit = new Promise<number | string>((resolve) => {
-    child.on('exit', (code, signal) => {
-      exited = true;
-      resolve(code ?? signal ?? -1);
-      for (const listener of [...listeners]) listener();
-    });
-  });
-  return {
-    child,
-    pid: child.pid!,
-    output: () => text,
-    exited: () => exit,
-    kill: (signal = 'SIGTERM') => child.kill(signal),
-    waitFor(pattern, timeoutMs = 30_000) {
-      return new Promise<string>((resolve, reject) => {
-        const check = (): void => {
-          const line = text.split('\n').find((l) => pattern.test(l));
-          if (line !== undefined) {
-            done();
-            resolve(line);
-          } else if (exited) {
-            done();
-            reject(new Error(`process exited before printing ${pattern}; output:\n${text}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`timed out waiting for ${pattern}; output:\n${text}`));
-        }, timeoutMs);
-        const done = (): void => {
-          clearTimeout(timer);
-          listeners.delete(check);
-        };
-        listeners.add(check);
-        check();
-      });
-    },
-  };
+  return watchProcess(child, 30_000);
 }
 
 /** Stops a process: SIGTERM (warm shutdown), then SIGKILL if it is still there after `graceMs`. */

@@ -30,14 +30,22 @@ export function startCli(
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.detached ?? false,
   });
+  return watchProcess(child);
+}
+
+/**
+ * Collects a child's output (stdout and stderr together) so that tests can await a line, and its exit. Used for
+ * the CLI here and for Python Celery and other commands in the interop helpers.
+ */
+export function watchProcess(child: ChildProcess, defaultTimeoutMs = 20_000): RunningProcess {
   let text = '';
   const listeners = new Set<() => void>();
   const onData = (chunk: Buffer): void => {
     text += chunk.toString('utf8');
     for (const listener of [...listeners]) listener();
   };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
   let exitedFlag = false;
   const exit = new Promise<number | string>((resolve) => {
     child.on('exit', (code, signal) => {
@@ -53,7 +61,7 @@ export function startCli(
     output: () => text,
     exited: () => exit,
     kill: (signal = 'SIGTERM') => child.kill(signal),
-    waitFor(pattern, timeoutMs = 20_000) {
+    waitFor(pattern, timeoutMs = defaultTimeoutMs) {
       return new Promise<string>((resolve, reject) => {
         const check = (): void => {
           const line = text.split('\n').find((l) => pattern.test(l));

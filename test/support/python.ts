@@ -3,6 +3,7 @@
  * whose log lines can be awaited, and a producer that runs a plan of calls (test/interop/python/produce.py).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { watchProcess } from './processes.js';
 import { fileURLToPath } from 'node:url';
 
 export const PYTHON = '/usr/bin/python3';
@@ -14,47 +15,6 @@ export interface PythonWorker {
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   /** Warm shutdown (SIGTERM), resolved when the process has exited. */
   stop(): Promise<void>;
-}
-
-function collect(child: ChildProcess): { output(): string; waitFor(p: RegExp, t?: number): Promise<string> } {
-  let text = '';
-  const listeners = new Set<() => void>();
-  const onData = (chunk: Buffer): void => {
-    text += chunk.toString('utf8');
-    for (const listener of [...listeners]) listener();
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  child.on('exit', () => {
-    for (const listener of [...listeners]) listener();
-  });
-  return {
-    output: () => text,
-    waitFor(pattern, timeoutMs = 30_000) {
-      return new Promise<string>((resolve, reject) => {
-        const check = (): void => {
-          const line = text.split('\n').find((l) => pattern.test(l));
-          if (line !== undefined) {
-            done();
-            resolve(line);
-          } else if (child.exitCode !== null || child.signalCode !== null) {
-            done();
-            reject(new Error(`python exited before printing ${pattern}; output:\n${text}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`timed out waiting for ${pattern}; output:\n${text}`));
-        }, timeoutMs);
-        const done = (): void => {
-          clearTimeout(timer);
-          listeners.delete(check);
-        };
-        listeners.add(check);
-        check();
-      });
-    },
-  };
 }
 
 /** Starts `celery -A interop_app worker` and resolves once it is ready to consume. */
@@ -89,14 +49,14 @@ export async function startPythonWorker(options: {
     env: { ...process.env, ...options.env, PYTHONUNBUFFERED: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const io = collect(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const io = watchProcess(child, 30_000);
   const worker: PythonWorker = {
     child,
-    ...io,
+    output: () => io.output(),
+    waitFor: (pattern, timeoutMs) => io.waitFor(pattern, timeoutMs),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
+      await io.exited();
     },
   };
   await io.waitFor(/ ready\.$/);
