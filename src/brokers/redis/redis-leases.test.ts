@@ -10,6 +10,7 @@ import { decodeEnvelope } from '../../protocol/envelope.js';
 import { uuid } from '../../protocol/ids.js';
 import { collector, labelOf, testMessage } from '../conformance/helpers.js';
 import { RedisBroker } from './redis-broker.js';
+import type { Delivery } from '../broker.js';
 
 const prefix = testPrefix('leases');
 const client = testClient();
@@ -44,6 +45,28 @@ function queue(name: string): { name: string } {
   return { name: `${name}-${uuid().slice(0, 8)}` };
 }
 
+/**
+ * A delivery held by `stale`, whose lease keeper then stops, until its entry is older than the visibility timeout
+ * and a `fresh` consumer gets it again (`again`). `onLost` is the stale consumer's.
+ */
+async function handedOver(name: string, label: string, onLost?: (deliveries: readonly Delivery[]) => void) {
+  const stale = await connected({ visibility_timeout: 1 });
+  const q = queue(name);
+  await stale.publish(testMessage(label), { exchange: '', routingKey: q.name });
+  const c = collector();
+  await stale.consume([q], c.handler, { prefetch: 1, ...(onLost ? { onLost } : {}) });
+  const [first] = await c.waitFor(1);
+  freezeLeases(stale);
+  await expect
+    .poll(async () => (await score(first!.tag)) < Date.now() / 1000 - 1, { timeout: 10_000 })
+    .toBe(true);
+  const fresh = await connected({ visibility_timeout: 1 });
+  const c2 = collector();
+  await fresh.consume([q], c2.handler, { prefetch: 1 });
+  const [again] = await c2.waitFor(1);
+  return { stale, first: first!, fresh, again: again! };
+}
+
 afterEach(async () => {
   await Promise.all(open.splice(0).map((b) => b.close()));
 });
@@ -73,48 +96,22 @@ describe('redis broker leases', () => {
   });
 
   it('restores a delivery whose holder stopped renewing, and fences the stale holder', async () => {
-    const stale = await connected({ visibility_timeout: 1 });
-    const q = queue('fence');
-    await stale.publish(testMessage('orphan'), { exchange: '', routingKey: q.name });
-    const c = collector();
-    await stale.consume([q], c.handler, { prefetch: 1 });
-    const [first] = await c.waitFor(1);
-    freezeLeases(stale);
-    await expect
-      .poll(async () => (await score(first!.tag)) < Date.now() / 1000 - 1, { timeout: 10_000 })
-      .toBe(true);
-    const fresh = await connected({ visibility_timeout: 1 });
-    const c2 = collector();
-    await fresh.consume([q], c2.handler, { prefetch: 1 });
-    const [again] = await c2.waitFor(1);
-    expect(labelOf(again!)).toBe('orphan');
-    expect(again!.redelivered).toBe(true);
-    expect(again!.message.headers.redelivered).toBe(true);
-    expect(again!.tag).toBe(first!.tag);
-    await stale.ack([first!]); // fenced: the entry is the fresh holder's now
-    expect(await client.hexists(UNACKED, again!.tag)).toBe(1);
-    await fresh.ack([again!]);
-    expect(await client.hexists(UNACKED, again!.tag)).toBe(0);
+    const { stale, first, fresh, again } = await handedOver('fence', 'orphan');
+    expect(labelOf(again)).toBe('orphan');
+    expect(again.redelivered).toBe(true);
+    expect(again.message.headers.redelivered).toBe(true);
+    expect(again.tag).toBe(first.tag);
+    await stale.ack([first]); // fenced: the entry is the fresh holder's now
+    expect(await client.hexists(UNACKED, again.tag)).toBe(1);
+    await fresh.ack([again]);
+    expect(await client.hexists(UNACKED, again.tag)).toBe(0);
   });
 
   it('tells the consumer when a held delivery was restored for another worker', async () => {
-    const stale = await connected({ visibility_timeout: 1 });
-    const q = queue('lost');
-    await stale.publish(testMessage('taken'), { exchange: '', routingKey: q.name });
-    const c = collector();
     const lost: string[] = [];
-    await stale.consume([q], c.handler, { prefetch: 1, onLost: (ds) => lost.push(...ds.map((d) => d.tag)) });
-    const [first] = await c.waitFor(1);
-    freezeLeases(stale);
-    await expect
-      .poll(async () => (await score(first!.tag)) < Date.now() / 1000 - 1, { timeout: 10_000 })
-      .toBe(true);
-    const fresh = await connected({ visibility_timeout: 1 });
-    const c2 = collector();
-    await fresh.consume([q], c2.handler, { prefetch: 1 });
-    await c2.waitFor(1);
+    const { stale, first } = await handedOver('lost', 'taken', (ds) => lost.push(...ds.map((d) => d.tag)));
     await stale.renewLeases();
-    expect(lost).toEqual([first!.tag]);
+    expect(lost).toEqual([first.tag]);
   });
 
   it('loses nothing when a queue key holds something else than a list', async () => {
