@@ -5,7 +5,7 @@
  * RabbitMQ node of its own; the settings are restored afterwards all the same.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { amqplib } from '../../src/brokers/amqp/amqplib.js';
+import { amqplib } from '../../src/transport/amqp/amqplib.js';
 import { Celery } from '../../src/index.js';
 import { silentLogger } from '../../src/lifecycle/logger.js';
 import { parseIso } from '../../src/protocol/time.js';

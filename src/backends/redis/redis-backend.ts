@@ -10,8 +10,8 @@
 import { ImproperlyConfigured } from '../../errors.js';
 import { Batcher } from '../../lifecycle/async.js';
 import type { Logger } from '../../lifecycle/logger.js';
-import { RedisConnection, type RedisConnectionSettings } from '../../lifecycle/redis-client.js';
-import { parseRedisUrl, type RedisTarget } from '../../lifecycle/redis-url.js';
+import { RedisConnection, type RedisConnectionSettings } from '../../transport/redis/client.js';
+import { parseRedisUrl, type RedisTarget } from '../../transport/redis/url.js';
 import { maskUrl } from '../../lifecycle/url.js';
 import { pythonJsonDumps } from '../../protocol/pyjson.js';
 import type { JsonValue, ResultMeta } from '../../types.js';

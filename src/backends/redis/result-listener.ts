@@ -12,7 +12,7 @@
  */
 import { TimeoutError } from '../../errors.js';
 import type { Logger } from '../../lifecycle/logger.js';
-import type { RedisConnection } from '../../lifecycle/redis-client.js';
+import type { RedisConnection } from '../../transport/redis/client.js';
 import { isReadyState, type ResultMeta } from '../../types.js';
 import type { WaitOptions } from '../backend.js';
 

@@ -14,11 +14,11 @@ import type { Logger } from '../../lifecycle/logger.js';
 import { uuid } from '../../protocol/ids.js';
 import { AcceptPolicy } from '../../protocol/serializers/index.js';
 import { isReadyState, type ResultMeta } from '../../types.js';
-import type { Channel, ConsumeMessage } from '../../brokers/amqp/amqplib.js';
-import { AmqpClient, describe } from '../../brokers/amqp/client.js';
-import { toFieldTable } from '../../brokers/amqp/field-table.js';
-import { ConfirmPublisher } from '../../brokers/amqp/publisher.js';
-import { parseAmqpSettings } from '../../brokers/amqp/url.js';
+import type { Channel, ConsumeMessage } from '../../transport/amqp/amqplib.js';
+import { AmqpClient, describe } from '../../transport/amqp/client.js';
+import { toFieldTable } from '../../transport/amqp/field-table.js';
+import { ConfirmPublisher } from '../../transport/amqp/publisher.js';
+import { parseAmqpSettings } from '../../transport/amqp/url.js';
 import type {
   BackendCapabilities,
   BackendContext,

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { ConnectionError } from '../../errors.js';
 import { Batcher } from '../../lifecycle/async.js';
-import { openSqlite, sqlitePath, type SqliteDatabase } from '../../lifecycle/sqlite-file.js';
+import { openSqlite, sqlitePath, type SqliteDatabase } from '../../transport/sqlite/file.js';
 import type { JsonValue, ResultMeta } from '../../types.js';
 import type {
   BackendCapabilities,

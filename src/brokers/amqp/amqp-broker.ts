@@ -21,14 +21,14 @@ import type {
   Route,
 } from '../broker.js';
 import type { WireMessage } from '../../protocol/message.js';
-import { decoderInstalled, type Channel } from './amqplib.js';
-import { asConnectionError, AmqpClient } from './client.js';
+import { decoderInstalled, type Channel } from '../../transport/amqp/amqplib.js';
+import { asConnectionError, AmqpClient } from '../../transport/amqp/client.js';
 import { AmqpConsumer, AmqpDelivery, type Link } from './consumer.js';
 import { declareQueue } from './declare.js';
 import { bindDelayedDelivery, declareDelayTopology, delayRoute, withoutDeathHeaders } from './delay.js';
 import { toPublishOptions } from './properties.js';
-import { ConfirmPublisher } from './publisher.js';
-import { parseAmqpSettings, type AmqpSettings } from './url.js';
+import { ConfirmPublisher } from '../../transport/amqp/publisher.js';
+import { parseAmqpSettings, type AmqpSettings } from '../../transport/amqp/url.js';
 
 export const amqpCapabilities: BrokerCapabilities = {
   fanout: true,

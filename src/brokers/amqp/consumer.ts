@@ -9,8 +9,8 @@ import type { Logger } from '../../lifecycle/logger.js';
 import { backoffDelay, defaultBackoff } from '../../lifecycle/backoff.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { ConsumeOptions, Consumer, Delivery, DeliveryHandler, QueueSpec } from '../broker.js';
-import type { Channel, ConsumeMessage } from './amqplib.js';
-import { describe, type AmqpClient } from './client.js';
+import type { Channel, ConsumeMessage } from '../../transport/amqp/amqplib.js';
+import { describe, type AmqpClient } from '../../transport/amqp/client.js';
 import { fromDelivery } from './properties.js';
 
 /** kombu caps prefetch_count at the AMQP short maximum (`kombu/common.py QoS`). */

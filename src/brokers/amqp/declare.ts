@@ -8,8 +8,8 @@
 import { ImproperlyConfigured } from '../../errors.js';
 import type { JsonValue } from '../../types.js';
 import type { QueueSpec } from '../broker.js';
-import type { Channel } from './amqplib.js';
-import { toFieldTable } from './field-table.js';
+import type { Channel } from '../../transport/amqp/amqplib.js';
+import { toFieldTable } from '../../transport/amqp/field-table.js';
 
 /** The queue arguments kombu would send for this spec, or undefined for none. */
 export function queueArguments(spec: QueueSpec): Record<string, JsonValue> | undefined {

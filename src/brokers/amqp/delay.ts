@@ -22,7 +22,7 @@
  */
 import { ImproperlyConfigured } from '../../errors.js';
 import type { JsonValue } from '../../types.js';
-import type { Channel } from './amqplib.js';
+import type { Channel } from '../../transport/amqp/amqplib.js';
 
 export const DELAY_LEVELS = 23;
 const PREFIX = 'celeriac.delay';

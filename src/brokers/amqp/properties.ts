@@ -6,8 +6,8 @@
  */
 import type { JsonValue } from '../../types.js';
 import type { WireMessage } from '../../protocol/message.js';
-import type { ConsumeMessage, Options } from './amqplib.js';
-import { toFieldTable, toJsonTable, UNDECODABLE_HEADERS } from './field-table.js';
+import type { ConsumeMessage, Options } from '../../transport/amqp/amqplib.js';
+import { toFieldTable, toJsonTable, UNDECODABLE_HEADERS } from '../../transport/amqp/field-table.js';
 
 function str(value: JsonValue | undefined): string | undefined {
   if (typeof value === 'string') return value;

@@ -12,7 +12,7 @@
  * `waitTimeout`, so it never stays idle next to a non-empty queue (reference Part 3, item 6).
  */
 import type { Logger } from '../../lifecycle/logger.js';
-import type { RedisConnection } from '../../lifecycle/redis-client.js';
+import type { RedisConnection } from '../../transport/redis/client.js';
 import type { Consumer, Delivery, DeliveryHandler } from '../broker.js';
 import type { LeaseOwner } from './leases.js';
 

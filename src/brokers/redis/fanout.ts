@@ -5,7 +5,7 @@
  * Celery's remote-control and event consumers, which use no_ack), and settling it is a no-op.
  */
 import type { Logger } from '../../lifecycle/logger.js';
-import type { RedisConnection } from '../../lifecycle/redis-client.js';
+import type { RedisConnection } from '../../transport/redis/client.js';
 import { decodeEnvelope } from '../../protocol/envelope.js';
 import { uuid } from '../../protocol/ids.js';
 import type { Delivery, DeliveryHandler } from '../broker.js';

@@ -9,7 +9,7 @@
  */
 import { ConnectionError, InvalidTaskError } from '../../errors.js';
 import type { Logger } from '../../lifecycle/logger.js';
-import { isConnectionFailure, type RedisConnection } from '../../lifecycle/redis-client.js';
+import { isConnectionFailure, type RedisConnection } from '../../transport/redis/client.js';
 import { decodeEnvelope } from '../../protocol/envelope.js';
 import { uuid } from '../../protocol/ids.js';
 import type { Delivery } from '../broker.js';

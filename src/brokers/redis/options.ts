@@ -3,7 +3,7 @@
  * (`kombu/transport/redis.py:683`) or their camelCase forms, validated once with errors naming the option.
  */
 import { didYouMean, ImproperlyConfigured } from '../../errors.js';
-import type { RedisConnectionSettings } from '../../lifecycle/redis-client.js';
+import type { RedisConnectionSettings } from '../../transport/redis/client.js';
 
 export type QueueOrderStrategy = 'round_robin' | 'sorted' | 'priority';
 

@@ -21,8 +21,8 @@
  */
 import { ConnectionError } from '../../errors.js';
 import type { Logger } from '../../lifecycle/logger.js';
-import { asConnectionError, RedisConnection, type ConnectPolicy } from '../../lifecycle/redis-client.js';
-import { parseRedisUrl, type RedisTarget } from '../../lifecycle/redis-url.js';
+import { asConnectionError, RedisConnection, type ConnectPolicy } from '../../transport/redis/client.js';
+import { parseRedisUrl, type RedisTarget } from '../../transport/redis/url.js';
 import { maskUrl } from '../../lifecycle/url.js';
 import { encodeEnvelope } from '../../protocol/envelope.js';
 import { uuid } from '../../protocol/ids.js';

@@ -11,7 +11,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../lifecycle/logger.js';
-import type { RedisConnection } from '../../lifecycle/redis-client.js';
+import type { RedisConnection } from '../../transport/redis/client.js';
 import type { KeyLayout } from './keys.js';
 import { markRedelivered, scoreNow } from './leases.js';
 import { releaseMutexScript, restoreScript } from './lua/restore.js';

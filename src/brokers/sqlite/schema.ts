@@ -1,5 +1,5 @@
 /** Tables of the `sqlite://` broker. `available_at` is when a message may next be delivered: its ETA, or its lease end. */
-import type { SqliteDatabase } from '../../lifecycle/sqlite-file.js';
+import type { SqliteDatabase } from '../../transport/sqlite/file.js';
 
 export function migrateBrokerSchema(db: SqliteDatabase): void {
   db.exec(`

@@ -7,7 +7,7 @@
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { ConnectionError } from '../../errors.js';
-import { openSqlite, sqlitePath, type SqliteDatabase } from '../../lifecycle/sqlite-file.js';
+import { openSqlite, sqlitePath, type SqliteDatabase } from '../../transport/sqlite/file.js';
 import { uuid } from '../../protocol/ids.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { JsonValue } from '../../types.js';

@@ -3,7 +3,7 @@
  * the header size, `.t` the parts added while the chord runs. Celeriac adds `.celeriac.ids`, the task ids it has
  * counted, so a header task that runs twice with a different result is still counted once.
  */
-import { LuaScript } from '../../../lifecycle/redis-client.js';
+import { LuaScript } from '../../../transport/redis/client.js';
 
 export const addChordPartScript = new LuaScript(
   'celeriac-chord-part',

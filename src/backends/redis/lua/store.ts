@@ -1,5 +1,5 @@
 /** Storing task states: Celery's SETEX + PUBLISH (`celery/backends/redis.py:394`), with its no-overwrite rule. */
-import { LuaScript } from '../../../lifecycle/redis-client.js';
+import { LuaScript } from '../../../transport/redis/client.js';
 
 export const storeScript = new LuaScript(
   'celeriac-store-results',

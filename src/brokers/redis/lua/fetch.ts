@@ -2,7 +2,7 @@
  * The fetch: moves a batch of messages from the queue lists into kombu's ack bookkeeping in one atomic step,
  * so a message is always either in a list or in `unacked` (never only in a client's memory, unlike BRPOP).
  */
-import { LuaScript } from '../../../lifecycle/redis-client.js';
+import { LuaScript } from '../../../transport/redis/client.js';
 
 export const fetchScript = new LuaScript(
   'celeriac-fetch',

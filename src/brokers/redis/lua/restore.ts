@@ -3,7 +3,7 @@
  * the caller holds `unacked_mutex` (a redis-py style lock: SET NX PX + token) exactly as kombu does, so Python
  * workers and Celeriac workers never restore the same entry twice.
  */
-import { LuaScript } from '../../../lifecycle/redis-client.js';
+import { LuaScript } from '../../../transport/redis/client.js';
 
 export const restoreScript = new LuaScript(
   'celeriac-restore',

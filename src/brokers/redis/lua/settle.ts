@@ -4,7 +4,7 @@
  * renewal's reply was lost): that fences a stale consumer off a message that was restored and delivered again,
  * to a Celeriac or a Python worker, without adding anything to kombu's layout.
  */
-import { LuaScript } from '../../../lifecycle/redis-client.js';
+import { LuaScript } from '../../../transport/redis/client.js';
 
 const OURS = `
 local function ours(tag, score, previous)

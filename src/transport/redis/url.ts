@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { ImproperlyConfigured } from '../errors.js';
-import { maskUrl } from './url.js';
+import { ImproperlyConfigured } from '../../errors.js';
+import { maskUrl } from '../../lifecycle/url.js';
 
 export interface RedisEndpoint {
   host: string;

@@ -12,10 +12,10 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis, type RedisOptions } from 'ioredis';
-import { ConnectionError, ImproperlyConfigured } from '../errors.js';
-import { backoffDelay, type BackoffPolicy } from './backoff.js';
-import type { Logger } from './logger.js';
-import type { RedisTarget } from './redis-url.js';
+import { ConnectionError, ImproperlyConfigured } from '../../errors.js';
+import { backoffDelay, type BackoffPolicy } from '../../lifecycle/backoff.js';
+import type { Logger } from '../../lifecycle/logger.js';
+import type { RedisTarget } from './url.js';
 
 export type { Redis } from 'ioredis';
 

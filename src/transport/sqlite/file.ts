@@ -5,7 +5,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { ImproperlyConfigured } from '../errors.js';
+import { ImproperlyConfigured } from '../../errors.js';
 
 export type SqliteDatabase = Database.Database;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ImproperlyConfigured } from '../errors.js';
-import { parseRedisUrl } from './redis-url.js';
+import { ImproperlyConfigured } from '../../errors.js';
+import { parseRedisUrl } from './url.js';
 
 describe('parseRedisUrl', () => {
   it('reads redis:// URLs as kombu does', () => {
