@@ -48,4 +48,43 @@ describe('routing', () => {
     expect(routed.priority).toBe(5);
     expect(routed.queue?.maxPriority).toBe(10);
   });
+
+  it('binds the default queue to the default exchange and publishes a topic default there (celery/app/amqp.py)', () => {
+    const r = router({
+      taskDefaultExchange: 'tasks',
+      taskDefaultExchangeType: 'topic',
+      taskDefaultRoutingKey: 'task.default',
+    });
+    const routed = r.route('x', [], {}, {});
+    expect(routed.route).toEqual({ exchange: 'tasks', routingKey: 'task.default' });
+    expect(routed.queue).toEqual({
+      name: 'celery',
+      exchange: 'tasks',
+      exchangeType: 'topic',
+      routingKey: 'task.default',
+    });
+    expect(r.route('x', [], {}, { queue: 'other' }).route).toEqual({ exchange: '', routingKey: 'other' });
+  });
+
+  it('publishes direct defaults through the default exchange, whatever the exchange is called', () => {
+    const routed = router({ taskDefaultExchange: 'tasks' }).route('x', [], {}, {});
+    expect(routed.route).toEqual({ exchange: '', routingKey: 'celery' });
+    expect(routed.queue?.exchange).toBe('tasks');
+  });
+
+  it('binds declared queues without an exchange to the default exchange, by their name', () => {
+    const r = router({ taskDefaultExchange: 'tasks', taskQueues: [{ name: 'feeds' }] });
+    expect(r.queue('feeds')).toEqual({
+      name: 'feeds',
+      exchange: 'tasks',
+      exchangeType: 'direct',
+      routingKey: 'feeds',
+    });
+  });
+
+  it('refuses a declared queue with an exchange type but no exchange, which Celery would silently replace', () => {
+    expect(() => router({ taskQueues: [{ name: 'ev', exchangeType: 'topic' }] })).toThrow(
+      'taskQueues: queue "ev" has exchangeType "topic" but no exchange: name its exchange, or set taskDefaultExchangeType',
+    );
+  });
 });

@@ -2,6 +2,11 @@
  * Task routing (`task_routes`, `task_queues`), as `celery/app/routes.py`: routers are consulted in order, the first
  * answer wins, explicit call options win over any route, and direct routes are published to the default exchange
  * with the queue name as routing key (`celery/app/amqp.py:490`).
+ *
+ * Queues are declared as `celery/app/amqp.py` (`Queues`, `AMQP.Queues`) builds them: the default queue (when
+ * `taskQueues` is empty) is bound to `taskDefaultExchange` of `taskDefaultExchangeType` with
+ * `taskDefaultRoutingKey`; a `taskQueues` entry without an exchange gets that exchange too; a queue created on demand
+ * gets a direct exchange of its own name.
  */
 import type { ExchangeType, QueueSpec, Route } from '../brokers/broker.js';
 import { ImproperlyConfigured } from '../errors.js';
@@ -48,6 +53,9 @@ export interface RouterConfig {
   taskRoutes: TaskRoutes | null;
   taskQueues: readonly QueueSpec[];
   taskDefaultQueue: string;
+  taskDefaultExchange: string;
+  taskDefaultExchangeType: ExchangeType;
+  taskDefaultRoutingKey: string;
   taskCreateMissingQueues: boolean;
   taskDefaultPriority: number | null;
   taskQueueMaxPriority: number | null;
@@ -97,7 +105,42 @@ export class Router {
 
   constructor(private readonly config: RouterConfig) {
     this.routers = compileRoutes(config.taskRoutes);
-    this.queues = new Map(config.taskQueues.map((q) => [q.name, q]));
+    const declared = config.taskQueues.length > 0 ? config.taskQueues : [this.defaultQueue()];
+    this.queues = new Map(declared.map((q) => [q.name, this.withDefaultExchange(q)]));
+  }
+
+  /** Celery's default queue when `task_queues` is empty (`AMQP.Queues`, `celery/app/amqp.py:251`). */
+  private defaultQueue(): QueueSpec {
+    const { config } = this;
+    return { name: config.taskDefaultQueue, routingKey: config.taskDefaultRoutingKey, ...this.maxPriority() };
+  }
+
+  /**
+   * A declared queue with no exchange is bound to the default exchange (`Queues._add`, `celery/app/amqp.py:118`);
+   * its binding key is its name, or the default routing key when given as `''`. An exchange type without an
+   * exchange would be silently replaced by Celery, so it is refused instead.
+   */
+  private withDefaultExchange(queue: QueueSpec): QueueSpec {
+    const { config } = this;
+    const routingKey =
+      queue.routingKey === '' ? config.taskDefaultRoutingKey : (queue.routingKey ?? queue.name);
+    if (queue.exchange) return { ...queue, routingKey };
+    if (queue.exchangeType !== undefined && queue.exchangeType !== config.taskDefaultExchangeType) {
+      throw new ImproperlyConfigured(
+        `taskQueues: queue "${queue.name}" has exchangeType "${queue.exchangeType}" but no exchange: name its exchange, or set taskDefaultExchangeType`,
+      );
+    }
+    return {
+      ...queue,
+      exchange: config.taskDefaultExchange,
+      exchangeType: config.taskDefaultExchangeType,
+      routingKey,
+    };
+  }
+
+  private maxPriority(): { maxPriority?: number } {
+    const max = this.config.taskQueueMaxPriority;
+    return max !== null ? { maxPriority: max } : {};
   }
 
   /** The declared queue of that name, or one created as Celery's `task_create_missing_queues` does. */
@@ -109,12 +152,13 @@ export class Router {
         `Queue "${name}" missing from taskQueues: declare it there or enable taskCreateMissingQueues`,
       );
     }
+    // `Queues.new_missing`: a direct exchange named after the queue, whatever the default exchange is.
     const spec: QueueSpec = {
       name,
       exchange: name,
       exchangeType: 'direct',
       routingKey: name,
-      ...(this.config.taskQueueMaxPriority !== null ? { maxPriority: this.config.taskQueueMaxPriority } : {}),
+      ...this.maxPriority(),
     };
     this.queues.set(name, spec);
     return spec;
