@@ -16,7 +16,15 @@ import { AsyncResult, type ResultSource } from '../result/async-result.js';
 import { GroupResult, type ResultNode } from '../result/group-result.js';
 import { signature as makeSignature, type Signature } from '../canvas/signature.js';
 import type { SignatureDict } from '../protocol/message.js';
-import { compileConfig, normalizeOptions, type CeleryOptions, type Config } from './config.js';
+import {
+  compileSettings,
+  normalizeOptions,
+  resolveConfig,
+  type CeleryOptions,
+  type Config,
+  type GivenSettings,
+  type Settings,
+} from './config.js';
 import { currentTaskScope } from './context.js';
 import { Hooks } from './hooks.js';
 import { checkMessageSize, prepareCall, type PreparedCall } from './publish.js';
@@ -54,7 +62,8 @@ export class Celery implements TaskHost, ResultSource {
   /** `origin` of messages this app sends: `gen<pid>@host`, or the worker's node name inside a worker. */
   origin = anonNodename();
 
-  private options: CeleryOptions;
+  private given: GivenSettings;
+  private settings: Settings;
   private compiled: Config | undefined;
   private readonly registry = new Map<string, Task<unknown[], unknown>>();
   private brokerPromise: Promise<Broker> | undefined;
@@ -62,16 +71,22 @@ export class Celery implements TaskHost, ResultSource {
   private routerInstance: Router | undefined;
   private readonly declared = new Map<string, Promise<void>>();
 
+  /**
+   * Settings are validated here: an unknown name or a bad value throws ImproperlyConfigured naming it. Keys may be
+   * our camelCase names or Celery's snake_case ones.
+   */
   constructor(
     readonly main: string,
     options: CeleryOptions = {},
   ) {
-    this.options = { ...options };
+    this.given = normalizeOptions(options);
+    this.settings = compileSettings(this.given);
   }
 
   /**
    * Merges settings from an object; keys may be our camelCase names or Celery's snake_case ones
-   * (`broker_url`, `result_backend`, `task_acks_late`, ...). Unknown keys are logged with a suggestion.
+   * (`broker_url`, `result_backend`, `task_acks_late`, ...). Unknown names and bad values throw, and leave the
+   * configuration as it was.
    */
   configFromObject(source: Readonly<Record<string, unknown>>): this {
     if (this.compiled) {
@@ -79,15 +94,18 @@ export class Celery implements TaskHost, ResultSource {
         'configFromObject() was called after the configuration was first used; call it right after new Celery()',
       );
     }
-    const { options, warnings } = normalizeOptions(source);
-    for (const warning of warnings) this.logger.warn(warning);
-    this.options = { ...this.options, ...options };
+    const given = { ...this.given, ...normalizeOptions(source) };
+    this.settings = compileSettings(given);
+    this.given = given;
     return this;
   }
 
-  /** The compiled configuration; compiled and validated on first use, then frozen. */
+  /**
+   * The configuration, frozen. Resolved on first use (publishing, a worker starting): the CELERIAC_BROKER_URL and
+   * CELERIAC_RESULT_BACKEND overrides apply, a broker is required, and the settings are checked against each other.
+   */
   get conf(): Config {
-    this.compiled ??= compileConfig(this.options);
+    this.compiled ??= resolveConfig(this.settings);
     return this.compiled;
   }
 

@@ -42,12 +42,11 @@ describe('configuration', () => {
     expect(app.conf.resultExpires).toBe(60);
   });
 
-  it('warns about unknown settings with a suggestion', () => {
-    const { warnings } = normalizeOptions({ task_acks_lat: true, brokr_url: 'x' });
-    expect(warnings[0]).toMatch(
-      /Unknown setting "task_acks_lat" ignored \(did you mean "task_acks_late"\?\)/,
+  it('refuses unknown settings with a suggestion', () => {
+    expect(() => normalizeOptions({ task_acks_lat: true })).toThrow(
+      /Unknown setting "task_acks_lat" \(did you mean "task_acks_late"\?\)/,
     );
-    expect(warnings[1]).toMatch(/did you mean "broker_url"/);
+    expect(() => normalizeOptions({ brokr_url: 'x' })).toThrow(/did you mean "broker_url"/);
   });
 
   it.each([
@@ -75,5 +74,102 @@ describe('configuration', () => {
     expect(() => app.configFromObject({ task_acks_late: true })).toThrow(
       /after the configuration was first used/,
     );
+  });
+});
+
+describe('settings checked at new Celery() and configFromObject()', () => {
+  it('refuses an unknown setting at construction, in either spelling, naming the closest one', () => {
+    expect(() => new Celery('t', { broker: 'memory://', task_serialiser: 'json' } as never)).toThrow(
+      'Unknown setting "task_serialiser" (did you mean "task_serializer"?)',
+    );
+    expect(() => new Celery('t', { taskAcksLat: true } as never)).toThrow(
+      'Unknown setting "taskAcksLat" (did you mean "taskAcksLate"?)',
+    );
+    expect(() => new Celery('t', { frobnicate: 1 } as never)).toThrow(
+      'Unknown setting "frobnicate": docs/configuration.md lists every setting',
+    );
+  });
+
+  it('says so when a Celery setting is not implemented, rather than suggesting another', () => {
+    expect(() => new Celery('t').configFromObject({ result_serializer: 'json' })).toThrow(
+      'Setting "result_serializer" is a Celery setting that Celeriac does not implement',
+    );
+  });
+
+  it('refuses a bad value at construction, under the name it was given', () => {
+    expect(() => new Celery('t', { workerConcurrency: 0 })).toThrow(
+      'Invalid value for workerConcurrency: 0: expected null or a positive integer',
+    );
+    expect(() => new Celery('t').configFromObject({ task_acks_late: 'yes' })).toThrow(
+      'Invalid value for task_acks_late: "yes": expected true or false',
+    );
+    expect(() => new Celery('t', { taskPublishRetryPolicy: { max_retries: -1 } as never })).toThrow(
+      'Invalid value for taskPublishRetryPolicy.maxRetries: -1: expected a non-negative number',
+    );
+    expect(() => new Celery('t', { taskPublishRetryPolicy: { max_retrys: 1 } as never })).toThrow(
+      'Unknown key "max_retrys" in taskPublishRetryPolicy (did you mean "maxRetries"?)',
+    );
+  });
+
+  it('leaves the configuration as it was when configFromObject fails', () => {
+    const app = new Celery('t', { broker: 'memory://', taskAcksLate: true });
+    expect(() => app.configFromObject({ task_acks_late: false, worker_pool: 'gevent' })).toThrow(
+      /worker_pool: "gevent": expected async, solo, threads or prefork/,
+    );
+    expect(app.conf.taskAcksLate).toBe(true);
+  });
+
+  it('refuses a setting given twice in one object', () => {
+    expect(() => normalizeOptions({ taskAcksLate: true, task_acks_late: false })).toThrow(
+      'Setting taskAcksLate is given twice, as taskAcksLate and as task_acks_late: keep one',
+    );
+  });
+
+  it('accepts snake_case in the constructor and camelCase in configFromObject', () => {
+    const app = new Celery('t', { broker_url: 'memory://' } as never).configFromObject({
+      taskAcksLate: true,
+    });
+    expect(app.conf.broker).toBe('memory://');
+    expect(app.conf.taskAcksLate).toBe(true);
+  });
+
+  it('lets a later configFromObject fix what an earlier one left inconsistent', () => {
+    const app = new Celery('t', { broker: 'memory://', taskSerializer: 'msgpack' });
+    app.configFromObject({ accept_content: ['json', 'msgpack'] });
+    expect(app.conf.taskSerializer).toBe('msgpack');
+  });
+
+  it('checks the environment overrides like the settings they override', () => {
+    expect(() => compileConfig({}, { CELERIAC_BROKER_URL: 'localhost' })).toThrow(
+      /CELERIAC_BROKER_URL "localhost" is not a URL/,
+    );
+    expect(compileConfig({}, { CELERIAC_BROKER_URL: 'memory://' }).broker).toBe('memory://');
+  });
+
+  it.each([
+    [{ timezone: 'Europe/Paris' }, 'timezone = "Europe/Paris" is not implemented yet (issue 14)'],
+    [{ enable_utc: false }, 'enable_utc = false is not implemented yet (issue 14)'],
+    [{ taskSendSentEvent: true }, 'taskSendSentEvent = true is not implemented yet (issue 13)'],
+    [
+      { workerEnableRemoteControl: false },
+      'workerEnableRemoteControl = false is not implemented yet (issue 13)',
+    ],
+  ])('refuses %j until it is implemented, naming it', (options, message) => {
+    expect(() => new Celery('t').configFromObject(options)).toThrow(message);
+  });
+
+  it('accepts a pending setting at its default', () => {
+    const app = new Celery('t', { broker: 'memory://', timezone: 'UTC', enableUtc: true });
+    expect(app.conf.timezone).toBe('UTC');
+  });
+
+  it('derives the default exchange and routing key from the default queue', () => {
+    const conf = compileConfig({ broker: 'memory://', taskDefaultQueue: 'jobs' }, {});
+    expect([conf.taskDefaultExchange, conf.taskDefaultRoutingKey]).toEqual(['jobs', 'jobs']);
+  });
+
+  it('freezes the configuration', () => {
+    const conf = compileConfig({ broker: 'memory://' }, {});
+    expect(Object.isFrozen(conf)).toBe(true);
   });
 });

@@ -4,7 +4,6 @@
  * started, waits for running tasks (up to `shutdownTimeout`), then closes; cold shutdown stops the pool and gives
  * back everything unacknowledged at once.
  */
-import { availableParallelism } from 'node:os';
 import { registerBuiltinTasks } from '../canvas/builtins.js';
 import type { Celery } from '../app/celery.js';
 import type { PoolName } from '../app/config.js';
@@ -13,14 +12,13 @@ import { ImproperlyConfigured, WorkerLostError } from '../errors.js';
 import { deferred, type Deferred } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { States, type JsonValue } from '../types.js';
-import { absoluteAppSpec } from './app-module.js';
 import { Autoscaler } from './autoscale.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
-import { expandNodename } from './nodename.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
 import { createPool } from './pools/index.js';
-import { workerTaskDefaults, type Request, type WorkerTaskDefaults } from './request.js';
+import { compileWorkerOptions } from './options.js';
+import type { Request, WorkerTaskDefaults } from './request.js';
 import { BrokerEventDispatcher, disabledDispatcher } from '../events/dispatcher.js';
 
 export interface WorkerOptions {
@@ -70,19 +68,6 @@ export interface WorkerStats {
 
 export type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
-export function defaultConcurrency(pool: PoolName): number {
-  if (pool === 'solo') return 1;
-  if (pool === 'async') return 50;
-  return availableParallelism();
-}
-
-function positiveIntOrNull(name: string, value: number | null): number | null {
-  if (value !== null && (!Number.isInteger(value) || value < 1)) {
-    throw new ImproperlyConfigured(`${name} must be a positive integer or null, got ${value}`);
-  }
-  return value;
-}
-
 export class Worker {
   readonly hostname: string;
   readonly poolName: PoolName;
@@ -115,40 +100,20 @@ export class Worker {
     options: WorkerOptions = {},
   ) {
     registerBuiltinTasks(app);
-    const conf = app.conf;
-    this.hostname = expandNodename(options.hostname);
-    this.poolName = options.pool ?? conf.workerPool;
-    this.autoscale = this.checkAutoscale(options.autoscale);
-    const concurrency =
-      this.autoscale?.[0] ??
-      options.concurrency ??
-      conf.workerConcurrency ??
-      defaultConcurrency(this.poolName);
-    if (!Number.isInteger(concurrency) || concurrency < 1) {
-      throw new ImproperlyConfigured(`concurrency must be a positive integer, got ${concurrency}`);
-    }
-    this.concurrency = this.poolName === 'solo' ? 1 : concurrency;
-    this.appModule = options.appModule === undefined ? undefined : absoluteAppSpec(options.appModule);
-    this.maxTasksPerChild = positiveIntOrNull(
-      'maxTasksPerChild',
-      options.maxTasksPerChild !== undefined ? options.maxTasksPerChild : conf.workerMaxTasksPerChild,
-    );
-    this.maxMemoryPerChild = positiveIntOrNull(
-      'maxMemoryPerChild',
-      options.maxMemoryPerChild !== undefined ? options.maxMemoryPerChild : conf.workerMaxMemoryPerChild,
-    );
-    this.maxWorkerLostRequeues = options.maxWorkerLostRequeues;
-    const multiplier = options.prefetchMultiplier ?? conf.workerPrefetchMultiplier;
-    if (!Number.isInteger(multiplier) || multiplier < 0) {
-      throw new ImproperlyConfigured(`prefetch multiplier must be a non-negative integer, got ${multiplier}`);
-    }
-    this.prefetch = this.concurrency * multiplier;
-    const names = options.queues && options.queues.length > 0 ? options.queues : [conf.taskDefaultQueue];
-    this.queues = names.map((name) => app.router.queue(name));
-    this.shutdownTimeout =
-      options.shutdownTimeout !== undefined ? options.shutdownTimeout : conf.workerShutdownTimeout;
+    const compiled = compileWorkerOptions(app.conf, options);
+    this.hostname = compiled.hostname;
+    this.poolName = compiled.pool;
+    this.autoscale = compiled.autoscale;
+    this.concurrency = compiled.concurrency;
+    this.appModule = compiled.appModule;
+    this.maxTasksPerChild = compiled.maxTasksPerChild;
+    this.maxMemoryPerChild = compiled.maxMemoryPerChild;
+    this.maxWorkerLostRequeues = compiled.maxWorkerLostRequeues;
+    this.prefetch = compiled.prefetch;
+    this.queues = compiled.queues.map((name) => app.router.queue(name));
+    this.shutdownTimeout = compiled.shutdownTimeout;
     this.logger = options.logger ?? app.logger;
-    this.taskDefaults = workerTaskDefaults(options);
+    this.taskDefaults = compiled.taskDefaults;
   }
 
   /**
@@ -158,24 +123,6 @@ export class Worker {
   setRateLimit(taskName: string, rate: string | number | null): void {
     if (!this.consumer) throw new ImproperlyConfigured(`worker ${this.hostname} is not running`);
     this.consumer.setRateLimit(taskName, rate);
-  }
-
-  private checkAutoscale(
-    autoscale: readonly [number, number] | undefined,
-  ): readonly [number, number] | undefined {
-    if (autoscale === undefined) return undefined;
-    const [max, min] = autoscale;
-    if (!Number.isInteger(max) || !Number.isInteger(min) || min < 0 || max < 1 || min > max) {
-      throw new ImproperlyConfigured(
-        `autoscale must be [max, min] with max >= 1 and 0 <= min <= max (--autoscale 10,3), got [${max}, ${min}]`,
-      );
-    }
-    if (this.poolName !== 'threads' && this.poolName !== 'prefork') {
-      throw new ImproperlyConfigured(
-        `autoscale needs the threads or prefork pool, not ${this.poolName} (add -P prefork)`,
-      );
-    }
-    return [max, min];
   }
 
   /** Resolves once the worker has stopped (after `stop()`). */
