@@ -3,7 +3,7 @@ import { LimitedSet, REVOKE_EXPIRES, REVOKES_MAX } from './limited-set.js';
 
 function clocked(options: { maxlen?: number; expires?: number }): {
   set: LimitedSet;
-  tick(ms: number): void;
+  tick: (ms: number) => void;
 } {
   let now = 1_000_000;
   const set = new LimitedSet({ ...options, now: () => now });
