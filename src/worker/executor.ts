@@ -42,8 +42,8 @@ export interface ExecutorDeps {
   readonly events: TaskEvents;
   readonly revokes: Revokes;
   readonly io: WorkerIO;
-  /** Requeues allowed after a task lost its pool child (worker-lost.ts). */
-  readonly maxWorkerLostRequeues?: number;
+  /** Requeues allowed after a task lost its pool child (worker-lost.ts); undefined for the default. */
+  readonly maxWorkerLostRequeues: number | undefined;
 }
 
 export class Executor implements Service {

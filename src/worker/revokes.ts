@@ -13,6 +13,7 @@ import { emitHook } from '../app/tracer.js';
 import { TaskRevokedError } from '../errors.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { States } from '../types.js';
+import type { LimitedSet } from './limited-set.js';
 import type { Request } from './request.js';
 import type { Settlement } from './settlement.js';
 import type { State } from './state.js';
@@ -31,11 +32,16 @@ export interface RevokesDeps {
 }
 
 export class Revokes {
-  constructor(private readonly deps: RevokesDeps) {}
+  /** `state.revoked`, read on every request. */
+  private readonly revoked: LimitedSet;
+
+  constructor(private readonly deps: RevokesDeps) {
+    this.revoked = deps.state.revoked;
+  }
 
   /** Adds ids to the revoked set: requests with these ids are discarded on receipt and before they run. */
   revoke(ids: Iterable<string>): void {
-    this.deps.state.revoked.update(ids);
+    this.revoked.update(ids);
   }
 
   /**
@@ -45,8 +51,7 @@ export class Revokes {
   check(request: Request, now: number): RevokeReason | null {
     const { expires } = request.message;
     if (expires !== null && expires <= now) return 'expired';
-    const { revoked } = this.deps.state;
-    if (revoked.size > 0 && revoked.has(request.id)) return 'revoked';
+    if (this.revoked.size > 0 && this.revoked.has(request.id)) return 'revoked';
     return null;
   }
 

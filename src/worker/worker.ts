@@ -99,6 +99,20 @@ interface Resize {
   shrink(n: number): void;
 }
 
+/** Grows or shrinks the pool, then lets the executor start what now fits (no callback from the pool needed). */
+function resizer(pool: Pool, executor: Executor): Resize {
+  return {
+    grow: (n) => {
+      pool.grow?.(n);
+      executor.capacityChanged();
+    },
+    shrink: (n) => {
+      pool.shrink?.(n);
+      executor.capacityChanged();
+    },
+  };
+}
+
 /**
  * The pool as a service. Its warm drain comes after the executor's (nothing runs by then): the children finish and
  * exit. Its cold stop kills them.
@@ -288,25 +302,11 @@ export class Worker {
     );
     const io = new WorkerIO({ app, backend, logger, hostname });
     const revokes = new Revokes({ app, state, settlement, io, events, logger });
-    const lostRequeues = this.maxWorkerLostRequeues;
-    const executor = new Executor({
-      ...{ app, backend, pool, logger, hostname, state, settlement, events, revokes, io },
-      ...(lostRequeues === undefined ? {} : { maxWorkerLostRequeues: lostRequeues }),
-    });
-    const consumer = new TaskConsumer({
-      ...{ app, broker, backend, logger, hostname, queues: this.queues },
-      ...{ state, settlement, events, revokes, executor },
-    });
-    const resize: Resize = {
-      grow: (n) => {
-        pool.grow?.(n);
-        executor.capacityChanged();
-      },
-      shrink: (n) => {
-        pool.shrink?.(n);
-        executor.capacityChanged();
-      },
-    };
+    const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
+    const maxWorkerLostRequeues = this.maxWorkerLostRequeues;
+    const executor = new Executor({ ...shared, pool, io, maxWorkerLostRequeues });
+    const consumer = new TaskConsumer({ ...shared, broker, queues: this.queues, executor });
+    const resize = resizer(pool, executor);
     const autoscaler = this.createAutoscaler(pool, executor, resize);
     const services = new ServiceList([
       poolService(pool),
