@@ -344,7 +344,7 @@ const EXECUTION = {
     default: null,
     validate: rateLimit,
     doc: '`"10/s"`, `"100/m"`, `"5/h"` or tasks per second',
-    readBy: ['src/worker/consumer.ts'],
+    readBy: ['src/worker/state.ts'],
   }),
 };
 

@@ -36,6 +36,9 @@ export class Autoscaler implements Service {
     this.timer.unref();
   }
 
+  /** Keeps scaling while the worker drains: with `--autoscale max,0` the tasks being finished may need children. */
+  async drain(): Promise<void> {}
+
   async stop(): Promise<void> {
     clearInterval(this.timer);
     this.timer = undefined;

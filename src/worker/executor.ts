@@ -2,7 +2,8 @@
  * Runs accepted requests through the pool and settles them, as `celery/worker/request.py` does: ack early (when
  * the pool takes the task) or late (after the outcome is recorded), send task events, and hand the outcome to the
  * shared tracer (`app/tracer.ts`), which stores states, publishes callbacks and retries and fires hooks and task
- * handlers in Celery's order.
+ * handlers in Celery's order. Deliveries are settled through settlement.ts; where each request is, through
+ * state.ts.
  */
 import type { Celery } from '../app/celery.js';
 import {
@@ -14,55 +15,88 @@ import {
   type TraceResult,
 } from '../app/tracer.js';
 import type { ResultBackend } from '../backends/backend.js';
-import type { Broker, Delivery } from '../brokers/broker.js';
-import { isCeleriacError, TaskRevokedError, type Reject, type Retry } from '../errors.js';
-import { disabledDispatcher, type EventDispatcher } from '../events/dispatcher.js';
-import { Batcher } from '../lifecycle/async.js';
+import type { Delivery } from '../brokers/broker.js';
+import { isCeleriacError, WorkerLostError, type Reject, type Retry } from '../errors.js';
 import type { Logger } from '../lifecycle/logger.js';
+import type { Service } from '../lifecycle/service.js';
 import { formatTraceback } from '../protocol/exception.js';
 import { saferepr } from '../protocol/pyrepr.js';
-import { States, type JsonValue } from '../types.js';
+import { States } from '../types.js';
 import type { Pool, PoolOutcome } from './pools/pool.js';
 import type { Request } from './request.js';
-import { WorkerIO } from './worker-io.js';
+import type { Revokes } from './revokes.js';
+import type { Settlement } from './settlement.js';
+import type { State } from './state.js';
+import type { TaskEvents } from './task-events.js';
+import type { WorkerIO } from './worker-io.js';
 import { WorkerLostTracker } from './worker-lost.js';
 
 export interface ExecutorDeps {
   readonly app: Celery;
-  readonly broker: Broker;
   readonly backend: ResultBackend;
   readonly pool: Pool;
   readonly logger: Logger;
   readonly hostname: string;
-  /** Where task events go (a no-op unless the worker sends task events). */
-  readonly events?: EventDispatcher;
-  /** Called whenever a request finishes (settled), so the consumer can account for it. */
-  readonly onDone: (request: Request) => void;
-  /** Requeues allowed after a task lost its pool child (worker-lost.ts). */
-  readonly maxWorkerLostRequeues?: number;
+  readonly state: State;
+  readonly settlement: Settlement;
+  readonly events: TaskEvents;
+  readonly revokes: Revokes;
+  readonly io: WorkerIO;
+  /** Requeues allowed after a task lost its pool child (worker-lost.ts); undefined for the default. */
+  readonly maxWorkerLostRequeues: number | undefined;
 }
 
-/** How many recently succeeded ids `workerDeduplicateSuccessfulTasks` remembers in memory (Celery: 1000). */
-const SUCCESSFUL_MEMORY = 1000;
-
-export class Executor {
+export class Executor implements Service {
+  readonly name = 'executor';
+  /** Requests waiting for a pool slot, in arrival order. */
   private readonly waiting: Request[] = [];
-  private readonly running = new Set<Request>();
-  private readonly acks: Batcher<Request>;
   private idleWaiters: (() => void)[] = [];
-  /** Tasks finished since start (Celery's `processed` in heartbeats). */
-  processed = 0;
   private accepting = true;
-  readonly io: WorkerIO;
-  private readonly events: EventDispatcher;
-  private readonly successful = new Set<string>();
+  /** Set by a cold stop: whatever is still running was given back or recorded as lost. */
+  private stopped = false;
   private readonly workerLost: WorkerLostTracker;
 
   constructor(private readonly deps: ExecutorDeps) {
-    this.acks = new Batcher((requests) => deps.broker.ack(requests.map((r) => r.delivery)));
-    this.io = new WorkerIO(deps);
-    this.events = deps.events ?? disabledDispatcher;
     this.workerLost = new WorkerLostTracker(deps.maxWorkerLostRequeues);
+  }
+
+  async start(): Promise<void> {}
+
+  /** Warm: starts nothing more, gives back what waits for a slot, and resolves once nothing runs. */
+  async drain(): Promise<void> {
+    this.accepting = false;
+    await this.giveBackWaiting();
+    await this.idle();
+  }
+
+  /**
+   * Cold: gives back what waits, then what still runs. Unacknowledged ones (acksLate) go back to the broker for
+   * another worker (at least once). Ones acknowledged early cannot: they are recorded as FAILURE WorkerLostError,
+   * so the loss is visible rather than a task left PENDING forever.
+   */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.accepting = false;
+    await this.giveBackWaiting();
+    const running = [...this.deps.state.active];
+    if (running.length === 0) return;
+    // The pool is stopped (cold) here, ahead of its own turn in the worker's service list, so that no task given
+    // back below can still report an outcome, or keep running while another worker takes its message.
+    await this.deps.pool.stop({ cold: true });
+    await this.deps.settlement.giveBack(
+      running.filter((r) => !r.settled),
+      'running task(s)',
+    );
+    for (const request of running) {
+      if (request.fate !== 'acked') continue;
+      this.deps.logger.warn(
+        `Task ${request.label} was acknowledged before it ran and is lost: stored as FAILURE`,
+      );
+      const error = new WorkerLostError('Worker exited prematurely: cold shutdown');
+      // The store policy (ignoreResult, storeErrorsEvenIfIgnored) applies; a failed write is logged there.
+      await this.deps.io.store(request, States.FAILURE, error);
+    }
   }
 
   /** The pool grew or shrank: start what now fits. */
@@ -71,82 +105,79 @@ export class Executor {
   }
 
   get active(): number {
-    return this.running.size;
+    return this.deps.state.active.size;
   }
 
   get queued(): number {
     return this.waiting.length;
   }
 
-  /** Queues a request; it starts as soon as the pool has a free slot. */
+  /** Takes a request: it starts as soon as the pool has a free slot. */
   submit(request: Request): void {
+    const { state, pool } = this.deps;
+    if (this.accepting && this.waiting.length === 0 && state.active.size < pool.concurrency) {
+      this.begin(request);
+      return;
+    }
+    state.reserve(request);
     this.waiting.push(request);
     this.pump();
   }
 
-  /** Drops queued requests whose deliveries the broker lost (it delivers them again); returns how many. */
+  /** Drops waiting requests whose deliveries the broker lost (it delivers them again); returns how many. */
   discard(lost: ReadonlySet<Delivery>): number {
     const before = this.waiting.length;
     for (let i = this.waiting.length - 1; i >= 0; i--) {
       const request = this.waiting[i]!;
       if (lost.has(request.delivery)) {
-        request.settled = true;
         this.waiting.splice(i, 1);
-        this.deps.onDone(request);
+        this.deps.settlement.lost(request);
+        this.deps.state.ready(request);
       }
     }
     return before - this.waiting.length;
   }
 
-  /** Stops starting queued requests and returns them (to be requeued). */
-  takeWaiting(): Request[] {
-    this.accepting = false;
-    return this.waiting.splice(0);
-  }
-
-  /** Requests that are running now. */
-  runningRequests(): Request[] {
-    return [...this.running];
-  }
-
   /** Resolves once nothing runs and every pending ack is flushed. */
   async idle(): Promise<void> {
-    if (this.running.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-    await this.flush();
+    if (this.deps.state.active.size > 0) {
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    }
+    await this.deps.settlement.flush();
   }
 
-  /** Writes pending acknowledgements now. */
-  flush(): Promise<void> {
-    return this.acks.flush().catch(() => undefined);
-  }
-
-  /** Whether task events for this request are sent (events on, and the task sends them). */
-  sendsEvents(request: Request): boolean {
-    return this.events.enabled && request.settings.sendEvents !== false;
-  }
-
-  /** Sends a task event for a request, if events are on and the task sends them. */
-  event(request: Request, type: string, fields: Record<string, JsonValue> = {}): void {
-    if (!this.events.enabled || !request.settings.sendEvents) return;
-    void this.events.send(type, { uuid: request.id, ...fields });
+  private async giveBackWaiting(): Promise<void> {
+    const waiting = this.waiting.splice(0);
+    for (const request of waiting) this.leave(request);
+    await this.deps.settlement.giveBack(waiting, 'prefetched message(s)');
   }
 
   private pump(): void {
-    while (this.accepting && this.running.size < this.deps.pool.concurrency && this.waiting.length > 0) {
-      const request = this.waiting.shift()!;
-      this.running.add(request);
-      void this.execute(request)
-        .catch((error: unknown) => this.internalError(request, error))
-        .finally(() => {
-          this.running.delete(request);
-          this.processed++;
-          this.deps.onDone(request);
-          if (this.running.size === 0) {
-            for (const resolve of this.idleWaiters.splice(0)) resolve();
-          }
-          this.pump();
-        });
+    const { state, pool } = this.deps;
+    while (this.accepting && state.active.size < pool.concurrency && this.waiting.length > 0) {
+      this.begin(this.waiting.shift()!);
     }
+  }
+
+  private begin(request: Request): void {
+    this.deps.state.accept(request);
+    void this.execute(request)
+      .catch((error: unknown) => this.internalError(request, error))
+      .finally(() => this.finish(request));
+  }
+
+  private finish(request: Request): void {
+    this.leave(request);
+    if (this.deps.state.active.size === 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+    this.pump();
+  }
+
+  /** The request is gone from this worker: out of the state, its prefetch credits back. */
+  private leave(request: Request): void {
+    this.deps.state.ready(request);
+    this.deps.settlement.release(request);
   }
 
   /** A bug in our own bookkeeping must not lose the message silently: dead-letter it with a reason. */
@@ -155,57 +186,9 @@ export class Executor {
       { err: error },
       `Internal error while processing ${request.label}: ${(error as Error).message}`,
     );
-    await this.reject(request, false, 'internal-error');
+    await this.deps.settlement.reject(request, false, 'internal-error');
   }
 
-  ack(request: Request): Promise<void> {
-    if (request.settled) return Promise.resolve();
-    request.settled = true;
-    return this.acks.add(request).catch((error: unknown) => {
-      this.deps.logger.error(
-        { err: error },
-        `Could not acknowledge ${request.label}: ${(error as Error).message}`,
-      );
-    });
-  }
-
-  async reject(request: Request, requeue: boolean, reason: string): Promise<void> {
-    if (request.settled) return;
-    request.settled = true;
-    try {
-      await this.deps.broker.reject(request.delivery, { requeue, reason });
-    } catch (error) {
-      this.deps.logger.error(
-        { err: error },
-        `Could not reject ${request.label}: ${(error as Error).message}`,
-      );
-    }
-  }
-
-  /** Records a request that will not run (expired or revoked) as REVOKED and acknowledges it. */
-  async revoke(request: Request, reason: 'expired' | 'revoked'): Promise<void> {
-    this.deps.logger.info(`Discarding revoked task: ${request.label} (${reason})`);
-    request.finished = true;
-    const error = new TaskRevokedError(reason);
-    (error as { pyArgs?: unknown[] }).pyArgs = [reason];
-    const expired = reason === 'expired';
-    this.event(request, 'task-revoked', { terminated: false, signum: null, expired });
-    await this.io.store(request, States.REVOKED, error);
-    await this.ack(request);
-    await emitHook(this.deps.app.hooks, this.deps.logger, 'taskRevoked', {
-      taskId: request.id,
-      taskName: request.name,
-      terminated: false,
-      expired,
-      signum: null,
-      request: request.context(),
-    });
-  }
-
-  /**
-   * `workerDeduplicateSuccessfulTasks`: a redelivered late-ack task that already succeeded is acknowledged and
-   * skipped (`celery/app/trace.py:396`), by this worker's memory of recent successes or by its stored state.
-   */
   /** The cheap part of `alreadySucceeded`, so that the common case awaits nothing. */
   private mayHaveSucceeded(request: Request): boolean {
     const { conf } = this.deps.app;
@@ -217,10 +200,14 @@ export class Executor {
     );
   }
 
+  /**
+   * `workerDeduplicateSuccessfulTasks`: a redelivered late-ack task that already succeeded is acknowledged and
+   * skipped (`celery/app/trace.py:396`), by this worker's memory of recent successes or by its stored state.
+   */
   private async alreadySucceeded(request: Request): Promise<boolean> {
     const { backend, logger } = this.deps;
     if (!this.mayHaveSucceeded(request)) return false;
-    let done = this.successful.has(request.id);
+    let done = this.deps.state.successful.has(request.id);
     if (!done) {
       try {
         done = (await backend.get(request.id))?.status === States.SUCCESS;
@@ -233,41 +220,43 @@ export class Executor {
   }
 
   private async execute(request: Request): Promise<void> {
-    const { pool, hostname, logger } = this.deps;
-    if (request.isExpired(Date.now())) {
-      await this.revoke(request, 'expired');
+    const { pool, hostname, logger, revokes, settlement, events, io } = this.deps;
+    // Checked again here: it may have waited for its ETA, a rate-limit token or this slot since it arrived.
+    const revoked = revokes.check(request, Date.now());
+    if (revoked !== null) {
+      await revokes.discard(request, revoked);
       return;
     }
     if (this.mayHaveSucceeded(request) && (await this.alreadySucceeded(request))) {
-      await this.ack(request);
+      await settlement.ack(request);
       return;
     }
     const { settings } = request;
-    request.startedAt = performance.now();
-    if (!settings.acksLate) void this.ack(request);
-    this.event(request, 'task-started');
-    const io = this.io.forRequest(request);
+    const inProcess = pool.kind === 'async' || pool.kind === 'solo';
+    this.deps.state.started(request, inProcess ? process.pid : null);
+    if (!settings.acksLate) void settlement.ack(request);
+    events.send(request, 'task-started');
+    const trace = io.forRequest(request);
     const target = { name: request.name, handlers: request.task.options, request: request.context() };
-    if (this.deps.app.hooks.has('taskPrerun')) await tracePrerun(io, target);
+    if (this.deps.app.hooks.has('taskPrerun')) await tracePrerun(trace, target);
     // As celery/app/trace.py: STARTED is stored after task_prerun and before before_start and the task body, so
     // both see it. Pools running in this process know the pid now; threads and prefork report theirs on start.
-    const inProcess = pool.kind === 'async' || pool.kind === 'solo';
-    if (inProcess && this.io.stores(request, States.STARTED)) {
-      await this.io.store(request, States.STARTED, { pid: process.pid, hostname });
+    if (inProcess && io.stores(request, States.STARTED)) {
+      await io.store(request, States.STARTED, { pid: process.pid, hostname });
     }
-    if (target.handlers.beforeStart) await traceBeforeStart(io, target);
+    if (target.handlers.beforeStart) await traceBeforeStart(trace, target);
     const limits = request.timeLimits;
     const outcome = await pool.run({
       request: target.request,
       task: request.task,
       timeLimit: limits.hard,
       softTimeLimit: limits.soft,
-      updateState: (state, meta) => this.io.updateState(request, state, meta),
-      sendEvent: async (type, fields) => this.event(request, type, fields),
-      ...(inProcess
-        ? {}
-        : { onStart: (pid: number) => void this.io.store(request, States.STARTED, { pid, hostname }) }),
+      updateState: (state, meta) => io.updateState(request, state, meta),
+      sendEvent: async (type, fields) => events.send(request, type, fields),
+      ...(inProcess ? {} : { onStart: (pid: number) => this.onChildStart(request, pid) }),
     });
+    // A cold stop gave it back (or recorded it as lost) already; an outcome arriving now changes nothing.
+    if (this.stopped) return;
     request.finished = true;
     const runtime = Number(((performance.now() - request.startedAt) / 1000).toFixed(6));
     const lost = this.workerLostDecision(request, outcome);
@@ -275,7 +264,7 @@ export class Executor {
       logger.warn(
         `Worker running ${request.label} was lost; the task goes back to its queue (rejectOnWorkerLost)`,
       );
-      await this.reject(request, true, 'worker-lost');
+      await settlement.reject(request, true, 'worker-lost');
       return;
     }
     if (lost === 'dead-letter') {
@@ -284,10 +273,16 @@ export class Executor {
           'stored as FAILURE and dead-lettered instead of requeued again',
       );
       // Dead-letter first, so that whoever sees the FAILURE also finds the message in the dead letters.
-      await this.reject(request, false, 'worker-lost-requeue-limit');
+      await settlement.reject(request, false, 'worker-lost-requeue-limit');
     }
-    const result = await traceOutcome(io, target, outcome, runtime);
+    const result = await traceOutcome(trace, target, outcome, runtime);
     await this.settle(request, result, runtime);
+  }
+
+  /** A thread or process took the task: its pid, and STARTED with it (not awaited: the task is not held back). */
+  private onChildStart(request: Request, pid: number): void {
+    request.workerPid = pid;
+    void this.deps.io.store(request, States.STARTED, { pid, hostname: this.deps.hostname });
   }
 
   /**
@@ -306,54 +301,42 @@ export class Executor {
     return this.workerLost.decide(request.id, request.settings);
   }
 
-  /** Acknowledges or rejects the delivery for the recorded outcome, then sends the task event. */
+  /**
+   * Settles the delivery for the recorded outcome, then sends the task event. Early-acknowledged requests were
+   * settled when they started: only late ones (`acksLate`) are settled here.
+   */
   private async settle(request: Request, result: TraceResult, runtime: number): Promise<void> {
-    const { settings } = request;
+    const { settlement, events } = this.deps;
+    const late = request.settings.acksLate;
     switch (result.state) {
       case States.SUCCESS:
-        if (this.deps.app.conf.workerDeduplicateSuccessfulTasks) this.remember(request.id);
-        if (!result.stored && settings.acksLate) await this.reject(request, true, 'result-store-failed');
-        else await this.ack(request);
-        if (this.sendsEvents(request)) {
-          this.event(request, 'task-succeeded', { result: saferepr(result.value, 1024), runtime });
+        if (this.deps.app.conf.workerDeduplicateSuccessfulTasks) this.deps.state.successful.add(request.id);
+        if (late) {
+          if (result.stored) await settlement.ack(request);
+          else await settlement.reject(request, true, 'result-store-failed');
+        }
+        if (events.sends(request)) {
+          events.send(request, 'task-succeeded', { result: saferepr(result.value, 1024), runtime });
         }
         return;
       case States.RETRY: {
-        await this.ack(request);
+        if (late) await settlement.ack(request);
         const exc = (result.value as Retry).exc;
-        this.event(request, 'task-retried', {
+        events.send(request, 'task-retried', {
           exception: exc == null ? 'None' : exceptionRepr(exc),
           traceback: formatTraceback(exc) ?? '',
         });
         return;
       }
       case States.IGNORED:
-        await this.ack(request);
+        if (late) await settlement.ack(request);
         return;
-      case States.REJECTED: {
-        const reject = result.value as Reject;
-        if (request.settled) {
-          // As in Celery, Reject only means something with late acks: the message is already gone.
-          this.deps.logger.warn(
-            `${request.label} raised Reject, but its message was acknowledged when it started: use acksLate for Reject to take effect`,
-          );
-        }
-        await this.reject(request, reject.requeue, reject.reason || 'rejected');
-        this.event(request, 'task-rejected', { requeue: reject.requeue });
-        await emitHook(this.deps.app.hooks, this.deps.logger, 'taskRejected', {
-          taskId: request.id,
-          reason: reject.reason || 'rejected',
-          requeue: reject.requeue,
-        });
+      case States.REJECTED:
+        await this.rejected(request, result.value as Reject);
         return;
-      }
       case States.FAILURE:
-        if (settings.acksLate) {
-          if (!result.stored) await this.reject(request, true, 'result-store-failed');
-          else if (settings.acksOnFailureOrTimeout) await this.ack(request);
-          else await this.reject(request, false, 'task-failed');
-        }
-        this.event(request, 'task-failed', {
+        if (late) await this.settleFailure(request, result.stored);
+        events.send(request, 'task-failed', {
           exception: exceptionRepr(result.value),
           traceback: formatTraceback(result.value) ?? '',
         });
@@ -361,10 +344,29 @@ export class Executor {
     }
   }
 
-  private remember(id: string): void {
-    this.successful.add(id);
-    if (this.successful.size > SUCCESSFUL_MEMORY) {
-      this.successful.delete(this.successful.values().next().value!);
+  /** Late ack after a FAILURE: requeued if it was not stored, else acked (`acksOnFailureOrTimeout`) or dead-lettered. */
+  private async settleFailure(request: Request, stored: boolean): Promise<void> {
+    const { settlement } = this.deps;
+    if (!stored) await settlement.reject(request, true, 'result-store-failed');
+    else if (request.settings.acksOnFailureOrTimeout) await settlement.ack(request);
+    else await settlement.reject(request, false, 'task-failed');
+  }
+
+  private async rejected(request: Request, reject: Reject): Promise<void> {
+    const reason = reject.reason || 'rejected';
+    if (request.settings.acksLate) {
+      await this.deps.settlement.reject(request, reject.requeue, reason);
+    } else {
+      // As in Celery, Reject only means something with late acks: the message is already gone.
+      this.deps.logger.warn(
+        `${request.label} raised Reject, but its message was acknowledged when it started: use acksLate for Reject to take effect`,
+      );
     }
+    this.deps.events.send(request, 'task-rejected', { requeue: reject.requeue });
+    await emitHook(this.deps.app.hooks, this.deps.logger, 'taskRejected', {
+      taskId: request.id,
+      reason,
+      requeue: reject.requeue,
+    });
   }
 }

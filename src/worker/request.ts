@@ -9,6 +9,8 @@ import type { Task } from '../app/task.js';
 import type { StoreContext } from '../backends/backend.js';
 import type { Delivery } from '../brokers/broker.js';
 import type { TaskMessage } from '../protocol/message.js';
+import { saferepr } from '../protocol/pyrepr.js';
+import type { JsonValue } from '../types.js';
 
 export interface TaskSettings {
   acksLate: boolean;
@@ -22,6 +24,21 @@ export interface TaskSettings {
   softTimeLimit: number | null;
   /** Whether this task sends task-* events (when the worker sends events). */
   sendEvents: boolean;
+}
+
+/** A registered task as this worker runs it (kept by state.ts, one per task name). */
+export interface TaskRecord {
+  readonly name: string;
+  readonly task: Task<unknown[], unknown>;
+  /**
+   * The settings its requests run with (task options over worker options over the app's). Time limits changed
+   * here (`State.setTimeLimit`) apply to every request that has not started yet, as Celery's `time_limit` command.
+   */
+  readonly settings: TaskSettings;
+  /** The rate limit as configured or last set (`"10/s"`, tasks per second, or null); the consumer applies it. */
+  rateLimit: string | number | null;
+  /** Requests of this task that started since the worker did (Celery's `total_count[name]`). */
+  total: number;
 }
 
 /** Worker-wide defaults (`--time-limit`, `--soft-time-limit`) between the task's own options and the app's. */
@@ -64,24 +81,73 @@ export function taskSettings(
   };
 }
 
+/**
+ * What became of a request's delivery (settlement.ts writes it, exactly once per transition):
+ * - `held`: reserved by this worker, not settled;
+ * - `deferring`: being handed back to the broker until its ETA (`defer`); back to `held` if that fails;
+ * - `acked`, `deferred`: gone from the queue for good (a deferred one comes back as a new delivery);
+ * - `requeued`: rejected with requeue (back of its queue); `given-back`: requeued to be delivered next (shutdown);
+ * - `dead-lettered`: rejected without requeue (to the dead letters where the broker keeps them);
+ * - `lost`: the broker lost it (channel closed, lease taken) and delivers it again.
+ */
+export type Fate =
+  'held' | 'deferring' | 'acked' | 'deferred' | 'requeued' | 'given-back' | 'dead-lettered' | 'lost';
+
+/**
+ * Where a request is in this worker (state.ts writes it): `received` (decoded, not yet placed), `scheduled` (held
+ * for its ETA), `reserved` (waiting for a rate-limit token or a pool slot), `active` (has its pool slot), `ready`
+ * (gone: finished, discarded, given back or lost).
+ */
+export type Phase = 'received' | 'scheduled' | 'reserved' | 'active' | 'ready';
+
+/** A request as Celery's `Request.info()` describes it (the entries of `inspect active|reserved|scheduled`). */
+export interface RequestInfo {
+  id: string;
+  name: string;
+  /** The arguments, or with `safe` their repr strings (`argsrepr`, `kwargsrepr`). */
+  args: JsonValue;
+  kwargs: JsonValue;
+  type: string;
+  hostname: string;
+  /** Seconds since the epoch when it took its pool slot, or null. */
+  time_start: number | null;
+  acknowledged: boolean;
+  delivery_info: { exchange: string; routing_key: string; priority: number | null; redelivered: boolean };
+  /** The process running it (the worker's own pid for the async and solo pools), or null before it started. */
+  worker_pid: number | null;
+}
+
 export class Request {
-  /** Set once the delivery has been acknowledged, rejected or requeued. */
-  settled = false;
-  /** `performance.now()` when the pool started it. */
+  /** What became of the delivery; written only by settlement.ts. */
+  fate: Fate = 'held';
+  /** Where it is in this worker; written only by state.ts. */
+  phase: Phase = 'received';
+  /** Prefetch credit held while it waits for its ETA, and for a rate-limit token; written only by settlement.ts. */
+  etaCredit = false;
+  rateCredit = false;
+  /** `performance.now()` when the pool started it (0 before). */
   startedAt = 0;
+  /** The pid of the process running it, once known. */
+  workerPid: number | null = null;
   /**
    * Set once the outcome is recorded. A task abandoned at its hard time limit may still be running in the async
    * pool; from then on its `updateState` calls are dropped so they cannot overwrite the recorded FAILURE.
    */
   finished = false;
 
+  readonly task: Task<unknown[], unknown>;
+  /** Its task's settings (shared by every request of the task). */
+  readonly settings: TaskSettings;
+
   constructor(
     readonly message: TaskMessage,
     readonly delivery: Delivery,
-    readonly task: Task<unknown[], unknown>,
-    readonly settings: TaskSettings,
+    readonly record: TaskRecord,
     readonly hostname: string,
-  ) {}
+  ) {
+    this.task = record.task;
+    this.settings = record.settings;
+  }
 
   get id(): string {
     return this.message.id;
@@ -112,8 +178,35 @@ export class Request {
     return { hard: hard ?? this.settings.timeLimit, soft: soft ?? this.settings.softTimeLimit };
   }
 
+  /** Whether its delivery was acknowledged, rejected, requeued, deferred or lost (anything but `held`). */
+  get settled(): boolean {
+    return this.fate !== 'held';
+  }
+
   isExpired(now: number): boolean {
     return this.message.expires !== null && this.message.expires <= now;
+  }
+
+  /** Celery's `Request.info(safe)`: what `inspect active|reserved|scheduled|query_task` report for it. */
+  info(safe = false): RequestInfo {
+    const m = this.message;
+    return {
+      id: m.id,
+      name: m.task,
+      args: safe ? (m.argsrepr ?? saferepr(m.args, 1024)) : m.args,
+      kwargs: safe ? (m.kwargsrepr ?? saferepr(m.kwargs, 1024)) : m.kwargs,
+      type: m.task,
+      hostname: this.hostname,
+      time_start: this.startedAt === 0 ? null : (performance.timeOrigin + this.startedAt) / 1000,
+      acknowledged: this.fate === 'acked',
+      delivery_info: {
+        exchange: this.delivery.exchange,
+        routing_key: this.delivery.routingKey,
+        priority: m.priority,
+        redelivered: this.delivery.redelivered,
+      },
+      worker_pid: this.workerPid,
+    };
   }
 
   /** The request as the task sees it. */

@@ -187,4 +187,35 @@ describe('worker on the memory broker', () => {
     await startWorker(app, { concurrency: 1 });
     expect(await Promise.all(results.slice(1).map((r) => r.get({ timeout: 5_000 })))).toEqual([2, 3]);
   });
+
+  it('keeps its state: the running request (Celery info shape), the waiting one, and totals per task', async () => {
+    const app = makeApp();
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const wait = app.task('tasks.wait', () => gate);
+    const add = app.task('tasks.add', (x: number, y: number) => x + y);
+    const worker = await startWorker(app, { concurrency: 1 });
+    const running = await wait.delay();
+    const queued = await add.delay(1, 2);
+    const state = worker.workerState!;
+    await expect.poll(() => [state.active.size, state.reserved.size]).toEqual([1, 1]);
+    const [info] = [...state.active].map((r) => r.info());
+    expect(info).toMatchObject({
+      id: running.id,
+      name: 'tasks.wait',
+      type: 'tasks.wait',
+      hostname: worker.hostname,
+      acknowledged: true,
+      worker_pid: process.pid,
+      delivery_info: { routing_key: 'celery', redelivered: false },
+    });
+    expect(typeof info!.time_start).toBe('number');
+    expect([...state.reserved].map((r) => r.info().acknowledged)).toEqual([false]);
+    expect(state.queryTask([queued.id])[queued.id]![0]).toBe('reserved');
+    open();
+    expect(await queued.get({ timeout: 5_000 })).toBe(3);
+    await expect.poll(() => worker.processed).toBe(2);
+    expect(worker.stats().total).toEqual({ 'tasks.wait': 1, 'tasks.add': 1 });
+    expect(state.registered()).toEqual(['tasks.add', 'tasks.wait']);
+  });
 });

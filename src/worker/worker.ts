@@ -1,25 +1,33 @@
 /**
- * The worker: the composition root. It builds its services (pool, executor, consumer, autoscaler) in a visible
- * list, starts them in order and stops them in reverse. Warm shutdown stops fetching, gives back what has not
- * started, waits for running tasks (up to `shutdownTimeout`), then closes; cold shutdown stops the pool and gives
- * back everything unacknowledged at once.
+ * The worker: the composition root. `compose()` builds its parts in dependency order (pool, state, settlement,
+ * task events, revokes, executor, consumer, autoscaler) and lists its services in one `ServiceList`, started in
+ * order and stopped in reverse. Warm shutdown drains them (stop fetching, give back what has not started, wait for
+ * running tasks up to `shutdownTimeout`), then stops them; cold shutdown stops them at once, giving back everything
+ * unacknowledged.
  */
 import { registerBuiltinTasks } from '../canvas/builtins.js';
 import type { Celery } from '../app/celery.js';
 import type { PoolName } from '../app/config.js';
-import type { QueueSpec } from '../brokers/broker.js';
-import { ImproperlyConfigured, WorkerLostError } from '../errors.js';
+import type { ResultBackend } from '../backends/backend.js';
+import type { Broker, QueueSpec } from '../brokers/broker.js';
+import { ImproperlyConfigured } from '../errors.js';
+import { BrokerEventDispatcher, disabledDispatcher } from '../events/dispatcher.js';
 import { deferred, type Deferred } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
-import { States, type JsonValue } from '../types.js';
+import { ServiceList, type Service } from '../lifecycle/service.js';
+import type { JsonValue } from '../types.js';
 import { Autoscaler } from './autoscale.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
 import { createPool } from './pools/index.js';
 import { compileWorkerOptions } from './options.js';
-import type { Request, WorkerTaskDefaults } from './request.js';
-import { BrokerEventDispatcher, disabledDispatcher } from '../events/dispatcher.js';
+import type { WorkerTaskDefaults } from './request.js';
+import { Revokes } from './revokes.js';
+import { Settlement } from './settlement.js';
+import { State } from './state.js';
+import { TaskEvents } from './task-events.js';
+import { WorkerIO } from './worker-io.js';
 
 export interface WorkerOptions {
   /** Node name, `name@%h` style (default `celery@<host>`). */
@@ -58,15 +66,63 @@ export interface WorkerStats {
   pid: number;
   /** Seconds since start. */
   uptime: number;
+  /** Prefetch now: concurrency x multiplier, plus one per request held for an ETA or a rate-limit token. */
   prefetch_count: number;
   /** Tasks finished since start, and running now. */
   processed: number;
   active: number;
+  /** Tasks started since start, per task name (Celery's `stats()['total']`). */
+  total: Record<string, number>;
   pool: PoolInfo;
   autoscaler?: { max: number; min: number; current: number; qty: number };
 }
 
 export type WorkerState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** What a running worker holds, built in order by `compose()`. */
+interface Parts {
+  readonly services: ServiceList;
+  readonly state: State;
+  readonly pool: Pool;
+  readonly executor: Executor;
+  readonly consumer: TaskConsumer;
+  readonly revokes: Revokes;
+  readonly autoscaler: Autoscaler | undefined;
+  /** Grows or shrinks the pool and lets the executor start what now fits. */
+  readonly resize: Resize;
+}
+
+interface Resize {
+  grow(n: number): void;
+  shrink(n: number): void;
+}
+
+/** Grows or shrinks the pool, then lets the executor start what now fits (no callback from the pool needed). */
+function resizer(pool: Pool, executor: Executor): Resize {
+  return {
+    grow: (n) => {
+      pool.grow?.(n);
+      executor.capacityChanged();
+    },
+    shrink: (n) => {
+      pool.shrink?.(n);
+      executor.capacityChanged();
+    },
+  };
+}
+
+/**
+ * The pool as a service. Its warm drain comes after the executor's (nothing runs by then): the children finish and
+ * exit. Its cold stop kills them.
+ */
+function poolService(pool: Pool): Service {
+  return {
+    name: 'pool',
+    start: () => pool.start(),
+    drain: () => pool.stop(),
+    stop: () => pool.stop({ cold: true }),
+  };
+}
 
 export class Worker {
   readonly hostname: string;
@@ -82,17 +138,12 @@ export class Worker {
   /** Set when the worker stopped because of an error it could not recover from (its exit code is then 1). */
   failure: Error | undefined;
   private readonly logger: Logger;
-  private pool: Pool | undefined;
-  private executor: Executor | undefined;
-  private consumer: TaskConsumer | undefined;
-  private autoscaler: Autoscaler | undefined;
+  private parts: Parts | undefined;
   private readonly autoscale: readonly [number, number] | undefined;
   private readonly maxWorkerLostRequeues: number | undefined;
-  private startedAt = Date.now();
   private stopping: Promise<void> | undefined;
   private readonly stopped: Deferred<void> = deferred();
   private readonly shutdownTimeout: number | null;
-  private readonly coldRequested: Deferred<void> = deferred();
   private readonly taskDefaults: WorkerTaskDefaults;
 
   constructor(
@@ -121,8 +172,8 @@ export class Worker {
    * `"5/h"`, a number per second, or null to remove it.
    */
   setRateLimit(taskName: string, rate: string | number | null): void {
-    if (!this.consumer) throw new ImproperlyConfigured(`worker ${this.hostname} is not running`);
-    this.consumer.setRateLimit(taskName, rate);
+    if (!this.parts) throw new ImproperlyConfigured(`worker ${this.hostname} is not running`);
+    this.parts.consumer.setRateLimit(taskName, rate);
   }
 
   /** Resolves once the worker has stopped (after `stop()`). */
@@ -130,133 +181,155 @@ export class Worker {
     return this.stopped.promise;
   }
 
+  /**
+   * What this worker knows about its work (state.ts): requests scheduled, reserved and active, revoked ids, counts,
+   * registered tasks and their limits. Undefined until `start()` has built it.
+   */
+  get workerState(): State | undefined {
+    return this.parts?.state;
+  }
+
   /** Tasks running now. */
   get active(): number {
-    return this.executor?.active ?? 0;
+    return this.parts?.state.active.size ?? 0;
   }
 
   /** Tasks finished since start. */
   get processed(): number {
-    return this.executor?.processed ?? 0;
+    return this.parts?.state.processed ?? 0;
   }
 
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ImproperlyConfigured(`worker ${this.hostname} was already started`);
     this.state = 'starting';
-    this.startedAt = Date.now();
     const { app } = this;
     app.origin = this.hostname;
     await app.hooks.emit('workerInit', { hostname: this.hostname });
     try {
       const [broker, backend] = await Promise.all([app.getBroker(), app.getBackend()]);
-      const executorRef: { current?: Executor } = {};
-      this.pool = await createPool(this.poolName, {
-        concurrency: this.autoscale ? this.autoscale[1] : this.concurrency,
-        logger: this.logger,
-        appModule: this.appModule,
-        hostname: this.hostname,
-        broker,
-        backend,
-        maxTasksPerChild: this.maxTasksPerChild,
-        maxMemoryPerChild: this.maxMemoryPerChild,
-        onCapacityChange: () => executorRef.current?.capacityChanged(),
-        onFatal: (error) => this.fatal(error),
-      });
-      await this.pool.start();
-      const consumerRef: { current?: TaskConsumer } = {};
-      const events = app.conf.workerSendTaskEvents
-        ? new BrokerEventDispatcher({ broker, hostname: this.hostname, logger: this.logger })
-        : disabledDispatcher;
-      this.executor = new Executor({
-        app,
-        broker,
-        backend,
-        pool: this.pool,
-        logger: this.logger,
-        hostname: this.hostname,
-        events,
-        onDone: (request) => consumerRef.current?.done(request),
-        ...(this.maxWorkerLostRequeues === undefined
-          ? {}
-          : { maxWorkerLostRequeues: this.maxWorkerLostRequeues }),
-      });
-      executorRef.current = this.executor;
-      this.consumer = new TaskConsumer({
-        app,
-        broker,
-        backend,
-        executor: this.executor,
-        logger: this.logger,
-        hostname: this.hostname,
-        queues: this.queues,
-        prefetch: this.prefetch,
-        taskDefaults: this.taskDefaults,
-        events,
-      });
-      consumerRef.current = this.consumer;
-      await broker.declare(this.queues);
-      await this.consumer.start();
-      if (this.autoscale) {
-        const pool = this.pool;
-        const executor = this.executor;
-        this.autoscaler = new Autoscaler(this.autoscale[0], this.autoscale[1], {
-          logger: this.logger,
-          processes: () => pool.concurrency,
-          qty: () => executor.active + executor.queued,
-          grow: (n) => pool.grow?.(n),
-          shrink: (n) => pool.shrink?.(n),
-        });
-        await this.autoscaler.start();
-      }
+      const parts = await this.compose(broker, backend);
+      // A stop() that came in while connecting has closed the app already: start nothing.
+      if (this.stopping) return;
+      this.parts = parts;
+      await parts.services.start();
     } catch (error) {
       this.state = 'stopped';
-      await this.autoscaler?.stop();
-      await this.pool?.stop({ cold: true });
       await app.close();
       this.stopped.resolve();
       throw error;
     }
+    // A stop() that came in while the services started finishes the job.
+    if (this.state !== 'starting') return;
     this.state = 'running';
     this.logger.info(`${this.hostname} ready.`);
     await app.hooks.emit('workerReady', { hostname: this.hostname });
   }
 
-  /** What Celery's `inspect stats` reports about this worker: pid, uptime, prefetch, pool and autoscaler. */
+  /**
+   * Builds the parts in dependency order, each given what it needs (no part reaches for one built after it), and
+   * lists the services in the order they start; they stop in reverse. The autoscaler sits next to the pool it
+   * sizes: it keeps sizing it while everything above drains (running tasks may still need children), and stops
+   * before the pool does.
+   */
+  private async compose(broker: Broker, backend: ResultBackend): Promise<Parts> {
+    const { app, hostname, logger } = this;
+    const pool = await this.createPool(broker, backend);
+    const state = new State({
+      app,
+      hostname,
+      taskDefaults: this.taskDefaults,
+      prefetch: this.prefetch,
+      poolSize: () => pool.concurrency,
+    });
+    const settlement = new Settlement({ broker, logger, state });
+    const events = new TaskEvents(
+      app.conf.workerSendTaskEvents
+        ? new BrokerEventDispatcher({ broker, hostname, logger })
+        : disabledDispatcher,
+    );
+    const io = new WorkerIO({ app, backend, logger, hostname });
+    const revokes = new Revokes({ app, state, settlement, io, events, logger });
+    const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
+    const maxWorkerLostRequeues = this.maxWorkerLostRequeues;
+    const executor = new Executor({ ...shared, pool, io, maxWorkerLostRequeues });
+    const consumer = new TaskConsumer({ ...shared, broker, queues: this.queues, executor });
+    const resize = resizer(pool, executor);
+    const autoscaler = this.createAutoscaler(pool, executor, resize);
+    const services = new ServiceList([
+      poolService(pool),
+      ...(autoscaler ? [autoscaler] : []),
+      settlement,
+      events,
+      executor,
+      consumer,
+      // The next capabilities take their place here, one line each, in this order (they start last and stop
+      // first): the heartbeat (issue 13), the control mailbox (issue 13), the embedded beat (issue 14, `-B`).
+    ]);
+    return { services, state, pool, executor, consumer, revokes, autoscaler, resize };
+  }
+
+  private createPool(broker: Broker, backend: ResultBackend): Promise<Pool> {
+    return createPool(this.poolName, {
+      concurrency: this.autoscale ? this.autoscale[1] : this.concurrency,
+      logger: this.logger,
+      appModule: this.appModule,
+      hostname: this.hostname,
+      broker,
+      backend,
+      maxTasksPerChild: this.maxTasksPerChild,
+      maxMemoryPerChild: this.maxMemoryPerChild,
+      onFatal: (error) => this.fatal(error),
+    });
+  }
+
+  private createAutoscaler(pool: Pool, executor: Executor, resize: Resize): Autoscaler | undefined {
+    if (!this.autoscale) return undefined;
+    return new Autoscaler(this.autoscale[0], this.autoscale[1], {
+      logger: this.logger,
+      processes: () => pool.concurrency,
+      qty: () => executor.active + executor.queued,
+      grow: (n) => resize.grow(n),
+      shrink: (n) => resize.shrink(n),
+    });
+  }
+
+  /** What Celery's `inspect stats` reports about this worker: pid, uptime, prefetch, counts, pool, autoscaler. */
   stats(): WorkerStats {
     const conf = this.app.conf;
-    const pool = this.pool;
-    const info: PoolInfo = pool?.info?.() ?? {
+    const parts = this.parts;
+    const info: PoolInfo = parts?.pool.info?.() ?? {
       implementation: `celeriac:${this.poolName}`,
-      'max-concurrency': pool?.concurrency ?? this.concurrency,
+      'max-concurrency': parts?.pool.concurrency ?? this.concurrency,
     };
     const timeouts: JsonValue = [conf.taskSoftTimeLimit ?? 0, conf.taskTimeLimit ?? 0];
     return {
       hostname: this.hostname,
       pid: process.pid,
-      uptime: Math.round((Date.now() - this.startedAt) / 1000),
-      prefetch_count: this.prefetch,
+      uptime: parts?.state.uptime ?? 0,
+      prefetch_count: parts?.state.prefetchCount ?? this.prefetch,
       processed: this.processed,
       active: this.active,
+      total: parts?.state.total() ?? {},
       pool: { ...info, timeouts },
-      ...(this.autoscaler ? { autoscaler: this.autoscaler.info() } : {}),
+      ...(parts?.autoscaler ? { autoscaler: parts.autoscaler.info() } : {}),
     };
   }
 
-  private resizable(command: string): Pool & Required<Pick<Pool, 'grow' | 'shrink'>> {
-    const pool = this.pool;
-    if (!pool?.grow || !pool.shrink || this.state !== 'running') {
+  private resizable(command: string): Parts {
+    const parts = this.parts;
+    if (!parts?.pool.grow || !parts.pool.shrink || this.state !== 'running') {
       throw new ImproperlyConfigured(
         `${command} needs a running worker with the threads or prefork pool (this one: ${this.poolName}, ${this.state})`,
       );
     }
-    return pool as Pool & Required<Pick<Pool, 'grow' | 'shrink'>>;
+    return parts;
   }
 
   /** Adds `n` processes or threads (remote control `pool_grow`). */
   poolGrow(n = 1): void {
-    const pool = this.resizable('pool_grow');
-    if (this.autoscaler) this.autoscaler.scaleUp(n);
-    else pool.grow(n);
+    const { autoscaler, resize } = this.resizable('pool_grow');
+    if (autoscaler) autoscaler.scaleUp(n);
+    else resize.grow(n);
   }
 
   /**
@@ -264,17 +337,17 @@ export class Worker {
    * task. Never below one (below the autoscaler's minimum when there is one).
    */
   poolShrink(n = 1): void {
-    const pool = this.resizable('pool_shrink');
-    const floor = this.autoscaler ? this.autoscaler.minConcurrency : 1;
+    const { autoscaler, resize, pool } = this.resizable('pool_shrink');
+    const floor = autoscaler ? autoscaler.minConcurrency : 1;
     const count = Math.min(n, Math.max(0, pool.concurrency - floor));
-    if (count > 0) pool.shrink(count);
+    if (count > 0) resize.shrink(count);
   }
 
   /** Changes the autoscaler's bounds (remote control `autoscale max min`); returns the new `[max, min]`. */
   setAutoscale(max: number | null, min: number | null): [number, number] {
-    if (!this.autoscaler)
-      throw new ImproperlyConfigured('autoscale: this worker was started without --autoscale');
-    return this.autoscaler.update(max, min);
+    const autoscaler = this.parts?.autoscaler;
+    if (!autoscaler) throw new ImproperlyConfigured('autoscale: this worker was started without --autoscale');
+    return autoscaler.update(max, min);
   }
 
   /** An error the worker cannot run past (its pool cannot start children): stop now, exit non-zero. */
@@ -291,7 +364,7 @@ export class Worker {
    */
   stop(options: { cold?: boolean } = {}): Promise<void> {
     if (this.stopping) {
-      if (options.cold && this.state === 'stopping') void this.coldStop();
+      if (options.cold && this.state === 'stopping') this.coldStop();
       return this.stopping;
     }
     this.stopping = this.shutdown(options.cold ?? false);
@@ -300,7 +373,7 @@ export class Worker {
 
   private coldStop(): void {
     this.logger.warn('Cold shutdown: giving back every unacknowledged message');
-    this.coldRequested.resolve();
+    this.parts?.services.turnCold();
   }
 
   private async shutdown(cold: boolean): Promise<void> {
@@ -314,74 +387,38 @@ export class Worker {
     const how = cold ? 'cold' : 'warm';
     this.logger.info(`${how === 'warm' ? 'Warm' : 'Cold'} shutdown (${this.hostname})`);
     await app.hooks.emit('workerShuttingDown', { hostname: this.hostname, how });
-    const broker = await app.getBroker();
-    await this.consumer?.stop();
-    const notStarted: Request[] = [
-      ...(this.consumer?.takeScheduled() ?? []),
-      ...(this.executor?.takeWaiting() ?? []),
-    ];
-    const giveBack = notStarted.filter((r) => !r.settled).map((r) => r.delivery);
-    if (giveBack.length > 0) {
-      await broker.requeue(giveBack).catch((error: unknown) => {
-        this.logger.error({ err: error }, `Could not give back ${giveBack.length} prefetched message(s)`);
-      });
-    }
-    for (const request of notStarted) request.settled = true;
-    if (!cold) {
-      const waits: Promise<unknown>[] = [
-        this.executor?.idle() ?? Promise.resolve(),
-        this.coldRequested.promise,
-      ];
-      if (this.shutdownTimeout !== null) {
-        const timeout = this.shutdownTimeout;
-        waits.push(
-          new Promise<void>((resolve) =>
-            setTimeout(() => {
-              this.logger.warn(`Tasks still running after ${timeout}s of warm shutdown: turning cold`);
-              resolve();
-            }, timeout * 1000).unref(),
-          ),
-        );
+    let failed: Error | undefined;
+    if (this.parts) {
+      try {
+        await this.stopServices(this.parts, cold);
+      } catch (error) {
+        failed = error instanceof Error ? error : new Error(String(error));
+        this.logger.error({ err: failed }, `Error while stopping: ${failed.message}`);
       }
-      await Promise.race(waits);
     }
-    // Stopped only now: with `--autoscale max,0` the tasks being drained may still need children started.
-    await this.autoscaler?.stop();
-    const running = this.executor?.runningRequests() ?? [];
-    if (running.length > 0 || cold) {
-      // Stop the pool first, so that no task given back below can still report a result.
-      await this.pool?.stop({ cold: true });
-      await this.giveBack(running);
-    } else {
-      await this.pool?.stop();
-    }
-    await this.executor?.flush();
     await app.close();
     this.state = 'stopped';
     await app.hooks.emit('workerShutdown', { hostname: this.hostname });
     this.stopped.resolve();
+    if (failed !== undefined) throw failed;
   }
 
-  /**
-   * Tasks still running at a cold shutdown. Unacknowledged ones (acksLate) go back to the broker for another
-   * worker (at least once). Ones acknowledged early cannot: they are recorded as FAILURE WorkerLostError, so the
-   * loss is visible rather than a task left PENDING forever.
-   */
-  private async giveBack(running: readonly Request[]): Promise<void> {
-    const broker = await this.app.getBroker();
-    const unacked = running.filter((r) => !r.settled);
-    if (unacked.length > 0) {
-      await broker.requeue(unacked.map((r) => r.delivery)).catch((error: unknown) => {
-        this.logger.error({ err: error }, `Could not give back ${unacked.length} running task(s)`);
-      });
-      for (const request of unacked) request.settled = true;
-    }
-    for (const request of running) {
-      if (unacked.includes(request)) continue;
-      this.logger.warn(`Task ${request.label} was acknowledged before it ran and is lost: stored as FAILURE`);
-      const error = new WorkerLostError('Worker exited prematurely: cold shutdown');
-      // The store policy (ignoreResult, storeErrorsEvenIfIgnored) applies; a failed write is logged there.
-      await this.executor?.io.store(request, States.FAILURE, error);
+  /** Stops the services; a warm stop turns cold when tasks still run after `shutdownTimeout`. */
+  private async stopServices(parts: Parts, cold: boolean): Promise<void> {
+    const timeout = this.shutdownTimeout;
+    const timer =
+      cold || timeout === null
+        ? undefined
+        : setTimeout(() => {
+            // Only running tasks are waited for so long; the rest of a warm stop (children exiting) is not cut.
+            if (parts.state.active.size === 0) return;
+            this.logger.warn(`Tasks still running after ${timeout}s of warm shutdown: turning cold`);
+            parts.services.turnCold();
+          }, timeout * 1000).unref();
+    try {
+      await parts.services.stop({ cold });
+    } finally {
+      clearTimeout(timer);
     }
   }
 }
