@@ -148,10 +148,12 @@ export class EventsState {
    * localizes timestamps, stamps `local_received` with `now`, then `event()` for each.
    */
   receive(body: unknown, now: number = this.now()): EventOutcome[] {
-    const { events, invalid } = splitEventBody(body);
-    const outcomes: EventOutcome[] = invalid.map(() => ignored('event that is not a JSON object'));
-    for (const raw of events) outcomes.push(this.receiveOne(raw, now));
-    return outcomes;
+    const items: unknown[] = Array.isArray(body) ? (body as unknown[]) : [body];
+    return items.map((item) => {
+      if (splitEventBody(item).events.length === 1) return this.receiveOne(item as JsonObject, now);
+      this.eventCount += 1;
+      return ignored('event that is not a JSON object');
+    });
   }
 
   private receiveOne(raw: JsonObject, now: number): EventOutcome {
