@@ -24,32 +24,45 @@ interface MutableCounter {
 export const OVERFLOW_WORKER = '*';
 
 export class EventCounters {
-  private readonly series = new Map<string, MutableCounter>();
+  /** worker -> type -> task name -> counter: no key string is built per event. */
+  private readonly series = new Map<string, Map<string, Map<string, MutableCounter>>>();
+  private size = 0;
 
   constructor(private readonly maxSeries: number) {}
 
   count(worker: string, type: string, task: string): void {
-    const key = `${worker}\u0000${type}\u0000${task}`;
-    const known = this.series.get(key);
+    const known = this.series.get(worker)?.get(type)?.get(task);
     if (known !== undefined) {
       known.count += 1;
       return;
     }
-    if (this.series.size < this.maxSeries) {
-      this.series.set(key, { worker, type, task, count: 1 });
-      return;
+    if (this.size < this.maxSeries) this.add(worker, type, task);
+    else {
+      const overflow = this.series.get(OVERFLOW_WORKER)?.get(type)?.get(task);
+      if (overflow !== undefined) overflow.count += 1;
+      else this.add(OVERFLOW_WORKER, type, task);
     }
-    const overflowKey = `${OVERFLOW_WORKER}\u0000${type}\u0000${task}`;
-    const overflow = this.series.get(overflowKey);
-    if (overflow !== undefined) overflow.count += 1;
-    else this.series.set(overflowKey, { worker: OVERFLOW_WORKER, type, task, count: 1 });
+  }
+
+  private add(worker: string, type: string, task: string): void {
+    let byType = this.series.get(worker);
+    if (byType === undefined) this.series.set(worker, (byType = new Map()));
+    let byTask = byType.get(type);
+    if (byTask === undefined) byType.set(type, (byTask = new Map()));
+    byTask.set(task, { worker, type, task, count: 1 });
+    this.size += 1;
   }
 
   list(): EventCounter[] {
-    return [...this.series.values()].map((counter) => ({ ...counter }));
+    const out: EventCounter[] = [];
+    for (const byType of this.series.values()) {
+      for (const byTask of byType.values()) for (const counter of byTask.values()) out.push({ ...counter });
+    }
+    return out;
   }
 
   clear(): void {
     this.series.clear();
+    this.size = 0;
   }
 }

@@ -12,9 +12,10 @@
  * fields (`hostname`, `pid`, `utcoffset`, `type`, `local_received`) are not copied onto tasks.
  */
 import type { JsonObject, JsonValue, TaskState } from '../types.js';
-import { compareEventOrder, LamportClock, type EventOrder } from './clock.js';
+import { compareEventOrder, LamportClock } from './clock.js';
 import { prepareEvent, splitEventBody, type ReceivedEvent } from './incoming.js';
 import { queryTasks, ValueIndex, BoundedHeap, type TaskPage, type TaskQuery } from './task-query.js';
+import { RecencyList } from './recency.js';
 import { TaskRecord, type TaskSnapshot } from './task-record.js';
 import { EventCounters, type EventCounter } from './counters.js';
 import {
@@ -85,6 +86,8 @@ export class EventsState {
   taskCount = 0;
 
   private readonly tasksById = new Map<string, TaskRecord>();
+  /** The tasks from least to most recently used: created, or named as a parent (Celery's LRUCache reads). */
+  private readonly recency = new RecencyList<TaskRecord>();
   private readonly workersByName = new Map<string, WorkerRecord>();
   private readonly byState = new ValueIndex();
   private readonly byName = new ValueIndex();
@@ -227,10 +230,11 @@ export class EventsState {
     let task = this.tasksById.get(uuid);
     const created = task === undefined;
     if (task === undefined) task = this.createTask(uuid);
-    const before = { state: task.state, name: task.name, worker: task.worker };
+    const [stateBefore, nameBefore, workerBefore] = [task.state, task.name, task.worker];
     const origin = this.senderOf(task, subject, hostname, timestamp, localReceived);
-    const order: EventOrder = { clock, timestamp, origin };
-    if (task.order === null || compareEventOrder(order, task.order) > 0) task.order = order;
+    if (task.order === null || compareEventOrder({ clock, timestamp, origin }, task.order) > 0) {
+      task.order = { clock, timestamp, origin };
+    }
     if (subject === 'received') this.taskCount += 1;
     const state = task.apply(subject, timestamp, event);
     task.record(
@@ -245,7 +249,9 @@ export class EventsState {
     );
     this.internTask(task);
     if (task.name !== null) this.seenTypes.add(task.name);
-    this.reindex(task, before);
+    this.byState.move(task, stateBefore, task.state);
+    this.byName.move(task, nameBefore, task.name);
+    this.byWorker.move(task, workerBefore, task.worker);
     this.link(task);
     return { kind: 'task', subject, task, created };
   }
@@ -279,11 +285,12 @@ export class EventsState {
 
   private createTask(uuid: string): TaskRecord {
     if (this.tasksById.size >= this.options.maxTasks) {
-      const oldest = this.tasksById.values().next().value;
-      if (oldest !== undefined) this.evict(oldest);
+      const oldest = this.recency.oldest;
+      if (oldest !== null) this.evict(oldest);
     }
     const task = new TaskRecord(uuid, this.seq++);
     this.tasksById.set(uuid, task);
+    this.recency.append(task);
     return task;
   }
 
@@ -295,15 +302,6 @@ export class EventsState {
     this.workersByName.set(worker.hostname, worker);
   }
 
-  private reindex(
-    task: TaskRecord,
-    before: { state: TaskState; name: string | null; worker: string | null },
-  ) {
-    this.byState.move(task, before.state, task.state);
-    this.byName.move(task, before.name, task.name);
-    this.byWorker.move(task, before.worker, task.worker);
-  }
-
   /**
    * Parent/child links after every event, as `State._event`: a parent that is known gets the child (and, as in
    * Celery, where `self.tasks[parent_id]` is an LRU read, counts as recently used); an unknown one is waited for.
@@ -313,8 +311,7 @@ export class EventsState {
     if (parentId) {
       const parent = this.tasksById.get(parentId);
       if (parent !== undefined) {
-        this.tasksById.delete(parentId);
-        this.tasksById.set(parentId, parent);
+        this.recency.touch(parent);
         (parent.children ??= new Set()).add(task);
       } else {
         let waiting = this.orphans.get(parentId);
@@ -335,6 +332,7 @@ export class EventsState {
   /** Drops a task from the map, the indexes and every link, in O(links). */
   private evict(task: TaskRecord): void {
     this.tasksById.delete(task.uuid);
+    this.recency.remove(task);
     this.byState.move(task, task.state, null);
     this.byName.move(task, task.name, null);
     this.byWorker.move(task, task.worker, null);
@@ -360,6 +358,13 @@ export class EventsState {
     if (task.exchange !== null) task.exchange = this.intern(task.exchange);
     if (task.routingKey !== null) task.routingKey = this.intern(task.routingKey);
     task.state = this.intern(task.state);
+    // Canvas ids usually name tasks we hold: share their id strings instead of keeping copies.
+    if (task.rootId !== null) task.rootId = this.knownId(task, task.rootId);
+    if (task.parentId !== null) task.parentId = this.knownId(task, task.parentId);
+  }
+
+  private knownId(task: TaskRecord, id: string): string {
+    return id === task.uuid ? task.uuid : (this.tasksById.get(id)?.uuid ?? id);
   }
 
   // ------------------------------------------------------------------------------------------------ reading
@@ -435,12 +440,15 @@ export class EventsState {
         : options.worker !== undefined
           ? this.byWorker.get(options.worker)
           : this.tasksById.values();
-    const tasks = [...(source ?? [])].filter(
-      (task) => options.worker === undefined || task.worker === options.worker,
-    );
-    if (options.limit === undefined) return tasks.sort(compare);
+    const wanted = (task: TaskRecord) => options.worker === undefined || task.worker === options.worker;
+    if (options.limit === undefined) return [...(source ?? [])].filter(wanted).sort(compare);
+    // Newest first scans backwards (tasks sit roughly in time order), so most are rejected by one comparison.
+    const tasks = Array.from(source ?? []);
     const heap = new BoundedHeap(options.limit, compare);
-    for (const task of tasks) heap.push(task);
+    for (let i = 0; i < tasks.length; i += 1) {
+      const task = tasks[reverse ? tasks.length - 1 - i : i] as TaskRecord;
+      if (wanted(task)) heap.push(task);
+    }
     return heap.sorted();
   }
 

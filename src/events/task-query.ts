@@ -124,26 +124,40 @@ export function queryTasks(indexes: TaskIndexes, query: TaskQuery = {}): TaskPag
   const offset = checkCount('offset', query.offset ?? 0, Number.MAX_SAFE_INTEGER);
   const limit = checkCount('limit', query.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
   const compare = comparator(query.sortBy ?? 'timestamp', query.order ?? 'desc');
-  const matches = matcher(query);
-  const { source, skip } = candidates(indexes, query);
+  const [scanned, ...others] = indexedFilters(indexes, query);
+  const test = combine(matcher(query), membership(others));
+  const sets = scanned === undefined ? [indexes.all.values()] : scanned.sets;
+  const size = scanned === undefined ? indexes.all.size : scanned.size;
   const wanted = offset + limit;
-  const heap = new BoundedHeap(wanted, compare);
-  const all: TaskRecord[] = [];
   let total = 0;
-  for (const task of source) {
-    if (skip !== undefined && !skip(task)) continue;
-    if (!matches(task)) continue;
-    total += 1;
-    all.push(task);
-  }
   let page: TaskRecord[];
-  if (wanted > all.length * HEAP_SHARE) {
-    page = all.sort(compare).slice(offset, wanted);
+  if (wanted <= size * HEAP_SHARE) {
+    // A shallow page: keep only the best `wanted` while scanning, O(n log wanted). Sets hold tasks roughly in the
+    // order they got there, that is in time order, so a newest-first page scans them backwards: most tasks are
+    // then rejected by one comparison with the heap's worst entry instead of replacing it.
+    const heap = new BoundedHeap(wanted, compare);
+    const backwards = (query.order ?? 'desc') === 'desc';
+    for (const set of sets) {
+      const tasks = Array.from(set);
+      for (let i = 0; i < tasks.length; i += 1) {
+        const task = tasks[backwards ? tasks.length - 1 - i : i] as TaskRecord;
+        if (test !== null && !test(task)) continue;
+        total += 1;
+        heap.push(task);
+      }
+    }
+    page = heap.sorted();
   } else {
-    for (const task of all) heap.push(task);
-    page = heap.sorted().slice(offset, wanted);
+    page = [];
+    for (const set of sets) {
+      for (const task of set) {
+        if (test === null || test(task)) page.push(task);
+      }
+    }
+    total = page.length;
+    page.sort(compare);
   }
-  return { total, offset, limit, tasks: page };
+  return { total, offset, limit, tasks: page.slice(offset, wanted) };
 }
 
 function checkCount(option: string, value: number, max: number): number {
@@ -158,59 +172,69 @@ function list(value: string | readonly string[] | undefined): readonly string[] 
   return typeof value === 'string' ? [value] : value;
 }
 
-/** The smallest indexed set to scan, and a membership check for the other indexed filters. */
-function candidates(
-  indexes: TaskIndexes,
-  query: TaskQuery,
-): { source: Iterable<TaskRecord>; skip: ((task: TaskRecord) => boolean) | undefined } {
-  const filters: { values: readonly string[]; index: ValueIndex; field: (t: TaskRecord) => string | null }[] =
-    [];
+type Test = (task: TaskRecord) => boolean;
+
+interface IndexedFilter {
+  readonly values: readonly string[];
+  readonly sets: readonly ReadonlySet<TaskRecord>[];
+  readonly size: number;
+  readonly field: (task: TaskRecord) => string | null;
+}
+
+function indexedFilters(indexes: TaskIndexes, query: TaskQuery): IndexedFilter[] {
+  const filters: IndexedFilter[] = [];
   const add = (
     values: readonly string[] | undefined,
     index: ValueIndex,
     field: (t: TaskRecord) => string | null,
   ) => {
-    if (values !== undefined) filters.push({ values, index, field });
+    if (values === undefined) return;
+    const sets = values.flatMap((value) => index.get(value) ?? []);
+    filters.push({ values, sets, size: sets.reduce((sum, set) => sum + set.size, 0), field });
   };
   add(list(query.state), indexes.state, (t) => t.state);
   add(list(query.name), indexes.name, (t) => t.name);
   add(list(query.worker), indexes.worker, (t) => t.worker);
-  if (filters.length === 0) return { source: indexes.all.values(), skip: undefined };
-  const sized = filters.map((filter) => {
-    const sets = filter.values.flatMap((value) => filter.index.get(value) ?? []);
-    return { ...filter, sets, size: sets.reduce((sum, set) => sum + set.size, 0) };
-  });
-  sized.sort((a, b) => a.size - b.size);
-  const [smallest, ...rest] = sized;
-  const source = (smallest?.sets ?? []).flatMap((set) => [...set]);
-  if (rest.length === 0) return { source, skip: undefined };
-  const checks = rest.map(({ values, field }) => ({ allowed: new Set(values), field }));
-  return {
-    source,
-    skip: (task) => checks.every(({ allowed, field }) => allowed.has(field(task) ?? '\u0000')),
-  };
+  return filters.sort((a, b) => a.size - b.size);
 }
 
-/** The non-indexed conditions: canvas root, time range and text. */
-function matcher(query: TaskQuery): (task: TaskRecord) => boolean {
-  const tests: ((task: TaskRecord) => boolean)[] = [];
+/** Membership checks for the indexed filters other than the scanned one (the smallest). */
+function membership(rest: readonly IndexedFilter[]): Test | null {
+  if (rest.length === 0) return null;
+  const checks = rest.map(({ values, field }) => ({ allowed: new Set(values), field }));
+  return (task) => checks.every(({ allowed, field }) => allowed.has(field(task) ?? '\u0000'));
+}
+
+function combine(...tests: (Test | null)[]): Test | null {
+  const present = tests.filter((test): test is Test => test !== null);
+  if (present.length === 0) return null;
+  if (present.length === 1) return present[0] as Test;
+  return (task) => present.every((test) => test(task));
+}
+
+/** The non-indexed conditions: canvas root, time range and text; null when there are none. */
+function matcher(query: TaskQuery): Test | null {
+  const tests: Test[] = [];
   if (query.rootId !== undefined) tests.push((task) => task.rootId === query.rootId);
   if (query.since !== undefined || query.until !== undefined) {
-    const field = query.timeField ?? 'timestamp';
+    const time = timeGetter(query.timeField ?? 'timestamp');
     const since = query.since ?? -Infinity;
     const until = query.until ?? Infinity;
     tests.push((task) => {
-      const time = task[field];
-      return time !== null && time >= since && time < until;
+      const at = time(task);
+      return at !== null && at >= since && at < until;
     });
   }
   if (query.search !== undefined && query.search !== '') {
-    const needle = query.search.toLowerCase();
-    const fields = query.searchIn ?? ['args', 'kwargs'];
-    tests.push((task) => fields.some((field) => task[field]?.toLowerCase().includes(needle) === true));
+    // A case-insensitive regular expression tests each field without allocating a lower-cased copy.
+    const pattern = new RegExp(query.search.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
+    const fields = (query.searchIn ?? ['args', 'kwargs']).map(textGetter);
+    tests.push((task) => fields.some((field) => pattern.test(field(task) ?? '')));
   }
-  return (task) => tests.every((test) => test(task));
+  return combine(...tests);
 }
+
+type Key = number | string | null;
 
 /** Order by the key (missing values last whatever the direction), then by first sight, same direction. */
 function comparator(sortBy: TaskSortKey, order: 'asc' | 'desc'): Compare {
@@ -223,14 +247,79 @@ function comparator(sortBy: TaskSortKey, order: 'asc' | 'desc'): Compare {
     throw new RangeError(`Task query option "order" must be "asc" or "desc", got ${String(order)}`);
   }
   const sign = order === 'asc' ? 1 : -1;
+  const key = sortGetter(sortBy);
   return (a, b) => {
-    const x = a[sortBy];
-    const y = b[sortBy];
-    if (x === y || (x === null && y === null)) return sign * (a.seq - b.seq);
+    const x = key(a);
+    const y = key(b);
+    if (x === y) return sign * (a.seq - b.seq);
     if (x === null) return 1;
     if (y === null) return -1;
-    return sign * (x < y ? -1 : x > y ? 1 : a.seq - b.seq);
+    return sign * (x < y ? -1 : 1);
   };
+}
+
+/** One small function per key, so that each comparison reads a fixed property (fast in V8). */
+function sortGetter(key: TaskSortKey): (task: TaskRecord) => Key {
+  switch (key) {
+    case 'retries':
+      return (t) => t.retries;
+    case 'clock':
+      return (t) => t.clock;
+    case 'runtime':
+      return (t) => t.runtime;
+    case 'name':
+      return (t) => t.name;
+    case 'state':
+      return (t) => t.state;
+    case 'worker':
+      return (t) => t.worker;
+    case 'uuid':
+      return (t) => t.uuid;
+    default:
+      return timeGetter(key);
+  }
+}
+
+function timeGetter(
+  key: TaskTimeField | 'retried' | 'revoked' | 'rejected',
+): (task: TaskRecord) => number | null {
+  switch (key) {
+    case 'sent':
+      return (t) => t.sent;
+    case 'received':
+      return (t) => t.received;
+    case 'started':
+      return (t) => t.started;
+    case 'succeeded':
+      return (t) => t.succeeded;
+    case 'failed':
+      return (t) => t.failed;
+    case 'retried':
+      return (t) => t.retried;
+    case 'revoked':
+      return (t) => t.revoked;
+    case 'rejected':
+      return (t) => t.rejected;
+    default:
+      return (t) => t.timestamp;
+  }
+}
+
+function textGetter(key: TaskSearchField): (task: TaskRecord) => string | null {
+  switch (key) {
+    case 'args':
+      return (t) => t.args;
+    case 'kwargs':
+      return (t) => t.kwargs;
+    case 'result':
+      return (t) => t.result;
+    case 'exception':
+      return (t) => t.exception;
+    case 'uuid':
+      return (t) => t.uuid;
+    default:
+      return (t) => t.name;
+  }
 }
 
 /** Keeps the `size` first items under `compare`: a max-heap on the worst kept item. */

@@ -144,6 +144,9 @@ export class TaskRecord implements TaskSnapshot {
   order: EventOrder | null = null;
   /** Parent ids this task was linked under (usually one), so that eviction can unlink it. */
   linkedParents: string[] | null = null;
+  /** Neighbours in the state's recency list (eviction order). */
+  older: TaskRecord | null = null;
+  newer: TaskRecord | null = null;
 
   constructor(
     readonly uuid: string,

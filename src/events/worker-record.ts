@@ -72,8 +72,11 @@ export class WorkerRecord implements WorkerSnapshot {
     private readonly expireWindow: number = HEARTBEAT_EXPIRE_WINDOW,
   ) {}
 
+  private cachedId: string | null = null;
+
+  /** Built once per pid: every task event's ordering key holds it, so tasks share one string. */
   get id(): string {
-    return `${this.hostname}.${this.pid ?? 'None'}`;
+    return (this.cachedId ??= `${this.hostname}.${this.pid ?? 'None'}`);
   }
 
   get heartbeatExpires(): number | null {
@@ -98,7 +101,10 @@ export class WorkerRecord implements WorkerSnapshot {
   private setKnown(key: string, value: JsonValue): boolean {
     switch (key) {
       case 'pid':
-        if (typeof value === 'number') this.pid = value;
+        if (typeof value === 'number' && value !== this.pid) {
+          this.pid = value;
+          this.cachedId = null;
+        }
         return true;
       case 'freq':
         if (typeof value === 'number' && value > 0) this.freq = value;
