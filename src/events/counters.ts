@@ -46,9 +46,10 @@ export class EventCounters {
 
   private add(worker: string, type: string, task: string): void {
     let byType = this.series.get(worker);
-    if (byType === undefined) this.series.set(worker, (byType = new Map()));
+    if (byType === undefined)
+      this.series.set(worker, (byType = new Map<string, Map<string, MutableCounter>>()));
     let byTask = byType.get(type);
-    if (byTask === undefined) byType.set(type, (byTask = new Map()));
+    if (byTask === undefined) byType.set(type, (byTask = new Map<string, MutableCounter>()));
     byTask.set(task, { worker, type, task, count: 1 });
     this.size += 1;
   }

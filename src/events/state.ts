@@ -11,7 +11,7 @@
  * every index and link at once (Celery's weak references go when the garbage collector gets to them); envelope
  * fields (`hostname`, `pid`, `utcoffset`, `type`, `local_received`) are not copied onto tasks.
  */
-import type { JsonObject, JsonValue, TaskState } from '../types.js';
+import type { JsonObject, JsonValue } from '../types.js';
 import { compareEventOrder, LamportClock } from './clock.js';
 import { prepareEvent, splitEventBody, type ReceivedEvent } from './incoming.js';
 import { queryTasks, ValueIndex, BoundedHeap, type TaskPage, type TaskQuery } from './task-query.js';
