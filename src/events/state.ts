@@ -16,6 +16,7 @@ import { compareEventOrder, LamportClock } from './clock.js';
 import { prepareEvent, splitEventBody, type ReceivedEvent } from './incoming.js';
 import { queryTasks, ValueIndex, BoundedHeap, type TaskPage, type TaskQuery } from './task-query.js';
 import { RecencyList } from './recency.js';
+import { TaskLinks } from './task-links.js';
 import { TaskRecord, type TaskSnapshot } from './task-record.js';
 import { EventCounters, type EventCounter } from './counters.js';
 import {
@@ -92,8 +93,10 @@ export class EventsState {
   private readonly byState = new ValueIndex();
   private readonly byName = new ValueIndex();
   private readonly byWorker = new ValueIndex();
-  /** Children whose parent has not been seen yet, by parent id (Celery's `_tasks_to_resolve`). */
-  private readonly orphans = new Map<string, Set<TaskRecord>>();
+  private readonly links = new TaskLinks(
+    (id) => this.tasksById.get(id),
+    (parent) => this.recency.touch(parent),
+  );
   private readonly seenTypes = new Set<string>();
   private readonly counters: EventCounters;
   private readonly driftWarned = new Set<string>();
@@ -252,7 +255,7 @@ export class EventsState {
     this.byState.move(task, stateBefore, task.state);
     this.byName.move(task, nameBefore, task.name);
     this.byWorker.move(task, workerBefore, task.worker);
-    this.link(task);
+    this.links.link(task);
     return { kind: 'task', subject, task, created };
   }
 
@@ -302,33 +305,6 @@ export class EventsState {
     this.workersByName.set(worker.hostname, worker);
   }
 
-  /**
-   * Parent/child links after every event, as `State._event`: a parent that is known gets the child (and, as in
-   * Celery, where `self.tasks[parent_id]` is an LRU read, counts as recently used); an unknown one is waited for.
-   */
-  private link(task: TaskRecord): void {
-    const parentId = task.parentId;
-    if (parentId) {
-      const parent = this.tasksById.get(parentId);
-      if (parent !== undefined) {
-        this.recency.touch(parent);
-        (parent.children ??= new Set()).add(task);
-      } else {
-        let waiting = this.orphans.get(parentId);
-        if (waiting === undefined) this.orphans.set(parentId, (waiting = new Set()));
-        waiting.add(task);
-      }
-      const linked = (task.linkedParents ??= []);
-      if (!linked.includes(parentId)) linked.push(parentId);
-    }
-    const children = this.orphans.get(task.uuid);
-    if (children !== undefined) {
-      this.orphans.delete(task.uuid);
-      const own = (task.children ??= new Set());
-      for (const child of children) own.add(child);
-    }
-  }
-
   /** Drops a task from the map, the indexes and every link, in O(links). */
   private evict(task: TaskRecord): void {
     this.tasksById.delete(task.uuid);
@@ -336,12 +312,7 @@ export class EventsState {
     this.byState.move(task, task.state, null);
     this.byName.move(task, task.name, null);
     this.byWorker.move(task, task.worker, null);
-    for (const parentId of task.linkedParents ?? []) {
-      this.tasksById.get(parentId)?.children?.delete(task);
-      const waiting = this.orphans.get(parentId);
-      waiting?.delete(task);
-      if (waiting?.size === 0) this.orphans.delete(parentId);
-    }
+    this.links.unlink(task);
   }
 
   private intern(value: string): string {
@@ -459,7 +430,7 @@ export class EventsState {
     for (const task of [...this.tasksById.values()]) {
       if (!ready || task.ready) this.evict(task);
     }
-    if (!ready) this.orphans.clear();
+    if (!ready) this.links.clear();
   }
 
   /** Forgets workers and tasks (ready ones only, by default) and resets the counters, as `State.clear`. */
