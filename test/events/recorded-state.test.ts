@@ -139,10 +139,15 @@ describe('EventsState fed a stream recorded from Celery 5.2.6', () => {
   it('agrees with Celery on the quirks the recording shows', () => {
     const state = replay();
     const ids = recording.ids;
-    // The first attempt's task-retried arrived after the second attempt's task-succeeded (one task.multi batch):
-    // RETRY always wins, so Celery's State ends in RETRY, with the success fields merged.
+    // A prefork worker may flush the first attempt's task-retried after the second attempt's task-succeeded (in
+    // one task.multi batch; the committed recording has it). RETRY always wins, so Celery's State then ends in
+    // RETRY with the success fields merged.
     const retried = state.getTask(ids.retried!)!;
-    expect(retried.state).toBe('RETRY');
+    const retryEvents = expected.prepared.flat().filter((event) => event.uuid === ids.retried);
+    const retriedLast =
+      retryEvents.findIndex((event) => event.type === 'task-retried') >
+      retryEvents.findIndex((event) => event.type === 'task-succeeded');
+    expect(retried.state).toBe(retriedLast ? 'RETRY' : 'SUCCESS');
     expect(retried.result).toBe('7');
     // The retry message names the task as its own parent: it is its own child.
     expect(retried.childIds).toContain(retried.uuid);

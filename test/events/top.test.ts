@@ -60,8 +60,11 @@ describe('The live events view', () => {
   });
 
   it('gives plain lines for a pipe: summary, workers, recent tasks', async () => {
-    const lines = renderPlain(stateAfter(60), { limit: 8 });
+    const state = stateAfter(60);
+    const lines = renderPlain(state, { limit: 8 });
     await expect(lines.join('\n') + '\n').toMatchFileSnapshot('__snapshots__/plain-midrun.txt');
-    expect(lines[0]).toBe('events: 65 tasks:13 workers:2/2');
+    expect(lines[0]).toBe(`events: ${state.eventCount} tasks:${state.taskCount} workers:2/2`);
+    expect(lines.filter((line) => line.startsWith('worker '))).toHaveLength(2);
+    expect(lines.filter((line) => line.startsWith('task '))).toHaveLength(8);
   });
 });
