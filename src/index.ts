@@ -12,6 +12,28 @@ export {
 export { EagerResult } from './result/eager-result.js';
 export type { EventDispatcher } from './events/dispatcher.js';
 export type { CeleryEvent, EventFields } from './events/event.js';
+export {
+  EventsState,
+  type EventsStateOptions,
+  type EventOutcome,
+  type EventListener,
+  type DriftWarning,
+} from './events/state.js';
+export type { TaskSnapshot, TaskEventEntry } from './events/task-record.js';
+export type { WorkerSnapshot } from './events/worker-record.js';
+export {
+  TASK_SORT_KEYS,
+  type TaskQuery,
+  type TaskPage,
+  type TaskSortKey,
+  type TaskTimeField,
+  type TaskSearchField,
+} from './events/task-query.js';
+export type { EventCounter } from './events/counters.js';
+export { LamportClock } from './events/clock.js';
+export { prepareEvent, splitEventBody, type ReceivedEvent, type PrepareOptions } from './events/incoming.js';
+export { EventDumper, DUMP_GREETING } from './events/dumper.js';
+export { renderTop, renderPlain, type TopOptions } from './events/top.js';
 export { Hooks, type HookName, type HookPayloads, type HookHandler } from './app/hooks.js';
 export type { RouteTarget, RouterFn, TaskRoutes } from './app/routing.js';
 export {

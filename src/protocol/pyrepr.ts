@@ -42,7 +42,7 @@ function truncate(s: string, maxlen: number | null): string {
 }
 
 /** Python's `repr(float)`: shortest round-trip digits, scientific below 1e-4 and from 1e16. */
-function pyFloat(n: number): string {
+export function pyFloat(n: number): string {
   if (Number.isNaN(n)) return 'nan';
   if (!Number.isFinite(n)) return n > 0 ? 'inf' : '-inf';
   if (Object.is(n, -0)) return '-0.0';

@@ -1,0 +1,351 @@
+/**
+ * One task as the events show it, as Celery's `celery.events.state.Task`: the fields of its events merged in the
+ * order Celery merges them, so that events arriving out of order (a batch flushed late, two workers, a retry)
+ * never move a task back to an earlier state, plus the timeline of its events.
+ *
+ * The merge rule (`Task.event`): an event whose state has lower precedence than the task's current state
+ * (`celery.states.precedence`: SUCCESS, FAILURE, custom states, REVOKED, STARTED, RECEIVED, REJECTED, RETRY,
+ * PENDING) happened before it, so its fields are merged without changing the state (and for task-received only
+ * `merge_rules` fields: name, args, kwargs, parent_id, root_id, retries, eta, expires); any other event sets the
+ * state. RETRY is exempt both ways: a retried task is received again, and a retry event always wins.
+ */
+import { States, statePrecedence, type TaskState, type JsonValue } from '../types.js';
+import type { EventOrder } from './clock.js';
+
+/** `TASK_EVENT_TO_STATE`: the task-* events with a built-in state; any other subject is a custom state. */
+export const TASK_EVENT_TO_STATE: Readonly<Record<string, TaskState>> = {
+  sent: States.PENDING,
+  received: States.RECEIVED,
+  started: States.STARTED,
+  failed: States.FAILURE,
+  retried: States.RETRY,
+  succeeded: States.SUCCESS,
+  revoked: States.REVOKED,
+  rejected: States.REJECTED,
+};
+
+/** `Task.merge_rules`: the fields a late task-received still contributes. */
+const MERGE_RULES: Readonly<Record<string, ReadonlySet<string>>> = {
+  [States.RECEIVED]: new Set(['name', 'args', 'kwargs', 'parent_id', 'root_id', 'retries', 'eta', 'expires']),
+};
+
+/**
+ * Event fields that are the envelope (who sent it, when it arrived) or that the state sets itself: not stored on
+ * the task. Celery copies them onto its Task object too; `worker` and `client` say who sent what here.
+ */
+const NOT_MERGED = new Set([
+  'type',
+  'uuid',
+  'hostname',
+  'pid',
+  'utcoffset',
+  'local_received',
+  'state',
+  'worker',
+  'children',
+]);
+
+/** One event in a task's timeline. */
+export interface TaskEventEntry {
+  /** The event type, e.g. `task-started`, `task-progress`. */
+  readonly type: string;
+  /** The state the event stands for (`STARTED`, `PROGRESS`), whether or not it became the task's state. */
+  readonly state: TaskState;
+  /** The sender's time (seconds, localized by the receiver). */
+  readonly timestamp: number;
+  readonly clock: number;
+  /** The sender: a worker's hostname, or the client's for task-sent. */
+  readonly hostname: string;
+}
+
+/** The read-only view of a task that EventsState hands out. Times are seconds since the epoch. */
+export interface TaskSnapshot {
+  readonly uuid: string;
+  readonly name: string | null;
+  readonly state: TaskState;
+  readonly sent: number | null;
+  readonly received: number | null;
+  readonly started: number | null;
+  readonly succeeded: number | null;
+  readonly failed: number | null;
+  readonly retried: number | null;
+  readonly revoked: number | null;
+  readonly rejected: number | null;
+  /** Celery's repr of the positional arguments, e.g. `(2, 2)`. */
+  readonly args: string | null;
+  readonly kwargs: string | null;
+  readonly eta: string | null;
+  readonly expires: string | null;
+  readonly retries: number | null;
+  /** The hostname of the worker of the task's last worker-side event. */
+  readonly worker: string | null;
+  /** The hostname of the client that sent it (task-sent). */
+  readonly client: string | null;
+  /** Repr of the return value (task-succeeded). */
+  readonly result: string | null;
+  /** Repr of the exception (task-failed, task-retried). */
+  readonly exception: string | null;
+  readonly traceback: string | null;
+  /** Seconds the task ran (task-succeeded). */
+  readonly runtime: number | null;
+  /** Time of the event that last set the state (or last merged fields). */
+  readonly timestamp: number | null;
+  readonly clock: number;
+  readonly exchange: string | null;
+  readonly routingKey: string | null;
+  readonly queue: string | null;
+  readonly rootId: string | null;
+  readonly parentId: string | null;
+  /** Ids of the tasks known to name this one as their parent. */
+  readonly childIds: readonly string[];
+  /** Other fields of its events: custom ones (`current`, `total`), `requeue`, `terminated`, `signum`, ... */
+  readonly extra: Readonly<Record<string, JsonValue>>;
+  /** Its events in timestamp order (the newest `maxTaskHistory`). */
+  readonly history: readonly TaskEventEntry[];
+  /** True in a ready state (SUCCESS, FAILURE, REVOKED). */
+  readonly ready: boolean;
+}
+
+const EMPTY: Readonly<Record<string, JsonValue>> = Object.freeze({});
+
+export class TaskRecord implements TaskSnapshot {
+  name: string | null = null;
+  state: TaskState = States.PENDING;
+  sent: number | null = null;
+  received: number | null = null;
+  started: number | null = null;
+  succeeded: number | null = null;
+  failed: number | null = null;
+  retried: number | null = null;
+  revoked: number | null = null;
+  rejected: number | null = null;
+  args: string | null = null;
+  kwargs: string | null = null;
+  eta: string | null = null;
+  expires: string | null = null;
+  retries: number | null = null;
+  worker: string | null = null;
+  client: string | null = null;
+  result: string | null = null;
+  exception: string | null = null;
+  traceback: string | null = null;
+  runtime: number | null = null;
+  timestamp: number | null = null;
+  clock = 0;
+  exchange: string | null = null;
+  routingKey: string | null = null;
+  queue: string | null = null;
+  rootId: string | null = null;
+  parentId: string | null = null;
+  children: Set<TaskRecord> | null = null;
+  extra: Record<string, JsonValue> = EMPTY;
+  history: TaskEventEntry[] = [];
+  /** The latest of its events in Lamport order (kombu's timetuple), for `tasksByTime`. */
+  order: EventOrder | null = null;
+  /** Parent ids this task was linked under (usually one), so that eviction can unlink it. */
+  linkedParents: string[] | null = null;
+  /** Neighbours in the state's recency list (eviction order). */
+  older: TaskRecord | null = null;
+  newer: TaskRecord | null = null;
+
+  constructor(
+    readonly uuid: string,
+    /** Creation sequence number: ties in sorting, and the order of first sight. */
+    readonly seq: number,
+  ) {}
+
+  get ready(): boolean {
+    return this.state === States.SUCCESS || this.state === States.FAILURE || this.state === States.REVOKED;
+  }
+
+  get childIds(): readonly string[] {
+    return this.children ? [...this.children].map((child) => child.uuid) : [];
+  }
+
+  /**
+   * `Task.event(type_, timestamp, local_received, fields)`: merges one task event whose type is `task-<subject>`.
+   * Returns the state the event stands for.
+   */
+  apply(subject: string, timestamp: number, event: Readonly<Record<string, JsonValue>>): TaskState {
+    const builtin = TASK_EVENT_TO_STATE[subject];
+    if (builtin !== undefined) this.setTime(subject, timestamp);
+    const state = builtin ?? subject.toUpperCase();
+    // Precedence is inverted: a larger number is a weaker state, one that logically happened before.
+    if (
+      state !== States.RETRY &&
+      this.state !== States.RETRY &&
+      statePrecedence(state) > statePrecedence(this.state)
+    ) {
+      const keep = MERGE_RULES[state];
+      this.mergeFields(event, keep);
+    } else {
+      this.mergeFields(event, undefined);
+      this.state = state;
+      this.timestamp = timestamp;
+    }
+    return state;
+  }
+
+  private setTime(subject: string, timestamp: number): void {
+    switch (subject) {
+      case 'sent':
+        this.sent = timestamp;
+        break;
+      case 'received':
+        this.received = timestamp;
+        break;
+      case 'started':
+        this.started = timestamp;
+        break;
+      case 'failed':
+        this.failed = timestamp;
+        break;
+      case 'retried':
+        this.retried = timestamp;
+        break;
+      case 'succeeded':
+        this.succeeded = timestamp;
+        break;
+      case 'revoked':
+        this.revoked = timestamp;
+        break;
+      default:
+        this.rejected = timestamp;
+    }
+  }
+
+  private mergeFields(
+    event: Readonly<Record<string, JsonValue>>,
+    keep: ReadonlySet<string> | undefined,
+  ): void {
+    for (const key in event) {
+      if (keep !== undefined && !keep.has(key)) continue;
+      const value = event[key] as JsonValue;
+      if (!this.setKnown(key, value) && !NOT_MERGED.has(key)) {
+        if (this.extra === EMPTY) this.extra = {};
+        this.extra[key] = value;
+      }
+    }
+  }
+
+  /** The fields Celery's Task knows, typed; a value of the wrong type is kept as null (text: its JSON). */
+  private setKnown(key: string, value: JsonValue): boolean {
+    switch (key) {
+      case 'name':
+        this.name = text(value);
+        return true;
+      case 'args':
+        this.args = text(value);
+        return true;
+      case 'kwargs':
+        this.kwargs = text(value);
+        return true;
+      case 'result':
+        this.result = text(value);
+        return true;
+      case 'exception':
+        this.exception = text(value);
+        return true;
+      case 'traceback':
+        this.traceback = text(value);
+        return true;
+      case 'retries':
+        this.retries = num(value);
+        return true;
+      case 'runtime':
+        this.runtime = num(value);
+        return true;
+      case 'timestamp':
+        this.timestamp = num(value);
+        return true;
+      case 'clock':
+        this.clock = num(value) ?? 0;
+        return true;
+      default:
+        return this.setRouting(key, value);
+    }
+  }
+
+  private setRouting(key: string, value: JsonValue): boolean {
+    switch (key) {
+      case 'eta':
+        this.eta = text(value);
+        return true;
+      case 'expires':
+        this.expires = text(value);
+        return true;
+      case 'exchange':
+        this.exchange = text(value);
+        return true;
+      case 'routing_key':
+        this.routingKey = text(value);
+        return true;
+      case 'queue':
+        this.queue = text(value);
+        return true;
+      case 'root_id':
+        this.rootId = text(value);
+        return true;
+      case 'parent_id':
+        this.parentId = text(value);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  /** Adds an event to the timeline in timestamp order, keeping the newest `max` entries. */
+  record(entry: TaskEventEntry, max: number): void {
+    const history = this.history;
+    let index = history.length;
+    while (index > 0 && (history[index - 1] as TaskEventEntry).timestamp > entry.timestamp) index -= 1;
+    history.splice(index, 0, entry);
+    if (history.length > max) history.shift();
+  }
+
+  /** Celery's `Task.as_dict()`, with the worker as its hostname and the children as ids (Flower's shape). */
+  asDict(): Record<string, JsonValue> {
+    return {
+      uuid: this.uuid,
+      name: this.name,
+      state: this.state,
+      received: this.received,
+      sent: this.sent,
+      started: this.started,
+      rejected: this.rejected,
+      succeeded: this.succeeded,
+      failed: this.failed,
+      retried: this.retried,
+      revoked: this.revoked,
+      args: this.args,
+      kwargs: this.kwargs,
+      eta: this.eta,
+      expires: this.expires,
+      retries: this.retries,
+      worker: this.worker,
+      result: this.result,
+      exception: this.exception,
+      timestamp: this.timestamp,
+      runtime: this.runtime,
+      traceback: this.traceback,
+      exchange: this.exchange,
+      routing_key: this.routingKey,
+      clock: this.clock,
+      client: this.client,
+      root: this.rootId,
+      root_id: this.rootId,
+      parent: this.parentId,
+      parent_id: this.parentId,
+      children: [...this.childIds],
+    };
+  }
+}
+
+function text(value: JsonValue): string | null {
+  if (value === null || typeof value === 'string') return value;
+  return JSON.stringify(value);
+}
+
+function num(value: JsonValue): number | null {
+  return typeof value === 'number' ? value : null;
+}
