@@ -11,6 +11,7 @@ import type { QueueSpec } from '../brokers/broker.js';
 import { ImproperlyConfigured, WorkerLostError } from '../errors.js';
 import { deferred, type Deferred } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
+import type { Service } from '../lifecycle/service.js';
 import { States, type JsonValue } from '../types.js';
 import { Autoscaler } from './autoscale.js';
 import { TaskConsumer } from './consumer.js';
@@ -50,6 +51,8 @@ export interface WorkerOptions {
   autoscale?: readonly [number, number];
   /** Requeues allowed for a task whose child died, under acksLate + rejectOnWorkerLost (default 3). */
   maxWorkerLostRequeues?: number;
+  /** An embedded beat (`worker -B`): started once the worker consumes, stopped first. */
+  beat?: Service;
 }
 
 /** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
@@ -94,6 +97,7 @@ export class Worker {
   private readonly shutdownTimeout: number | null;
   private readonly coldRequested: Deferred<void> = deferred();
   private readonly taskDefaults: WorkerTaskDefaults;
+  private readonly beat: Service | undefined;
 
   constructor(
     readonly app: Celery,
@@ -114,6 +118,7 @@ export class Worker {
     this.shutdownTimeout = compiled.shutdownTimeout;
     this.logger = options.logger ?? app.logger;
     this.taskDefaults = compiled.taskDefaults;
+    this.beat = options.beat;
   }
 
   /**
@@ -208,8 +213,10 @@ export class Worker {
         });
         await this.autoscaler.start();
       }
+      await this.beat?.start();
     } catch (error) {
       this.state = 'stopped';
+      await this.beat?.stop();
       await this.autoscaler?.stop();
       await this.pool?.stop({ cold: true });
       await app.close();
@@ -314,6 +321,7 @@ export class Worker {
     const how = cold ? 'cold' : 'warm';
     this.logger.info(`${how === 'warm' ? 'Warm' : 'Cold'} shutdown (${this.hostname})`);
     await app.hooks.emit('workerShuttingDown', { hostname: this.hostname, how });
+    await this.beat?.stop();
     const broker = await app.getBroker();
     await this.consumer?.stop();
     const notStarted: Request[] = [
