@@ -53,6 +53,13 @@ export { Chunks } from './canvas/chunks.js';
 export type { Suffixes, Remaining } from './app/task.js';
 export type { GroupResultFactory } from './app/celery.js';
 export { Worker, type WorkerOptions, type WorkerState, type WorkerStats } from './worker/worker.js';
+export { crontab, Crontab, type CrontabOptions } from './beat/schedules/crontab.js';
+export type { CronSpec } from './beat/schedules/crontab-fields.js';
+export { solar, Solar, SOLAR_EVENTS, type SolarEvent } from './beat/schedules/solar.js';
+export { interval, Interval, type IntervalOptions } from './beat/schedules/interval.js';
+export type { Schedule, ScheduleState } from './beat/schedules/schedule.js';
+export { Beat, type BeatOptions } from './beat/beat.js';
+export type { PeriodicTaskEntry, AddPeriodicTaskOptions, CatchUp, ScheduleLike } from './app/periodic.js';
 export { registerBrokerDriver } from './brokers/registry.js';
 export { registerBackendDriver } from './backends/registry.js';
 export type {

@@ -27,11 +27,20 @@ import {
 } from './config.js';
 import { currentTaskScope } from './context.js';
 import { Hooks } from './hooks.js';
-import { checkMessageSize, prepareCall, type PreparedCall } from './publish.js';
+import type { AddPeriodicTaskOptions, PeriodicTaskEntry, ScheduleLike } from './periodic.js';
+import { checkMessageSize, prepareCall, toSignatureDict, type PreparedCall } from './publish.js';
 import { Router } from './routing.js';
 import type { TaskContext } from './context.js';
 import { applyEager } from './eager.js';
-import { isList, Task, type AnyTaskFn, type CallOptions, type TaskHost, type TaskOptions } from './task.js';
+import {
+  isList,
+  Task,
+  type AnyTaskFn,
+  type CallOptions,
+  type SignatureLike,
+  type TaskHost,
+  type TaskOptions,
+} from './task.js';
 import type { EagerResult } from '../result/eager-result.js';
 
 /** Most messages `sendTasks` hands the broker at once (one pipeline on Redis). */
@@ -70,6 +79,7 @@ export class Celery implements TaskHost, ResultSource {
   private backendPromise: Promise<ResultBackend> | undefined;
   private routerInstance: Router | undefined;
   private readonly declared = new Map<string, Promise<void>>();
+  private readonly periodic = new Map<string, PeriodicTaskEntry>();
 
   /**
    * Settings are validated here: an unknown name or a bad value throws ImproperlyConfigured naming it. Keys may be
@@ -144,6 +154,48 @@ export class Celery implements TaskHost, ResultSource {
     roundTrip: boolean,
   ): Promise<EagerResult<R>> {
     return applyEager<R>(this, task, args, kwargs, options, roundTrip);
+  }
+
+  /**
+   * Adds a periodic task for beat (Celery's `add_periodic_task`): `app.addPeriodicTask(crontab({ minute: 0 }),
+   * add.s(2, 2), { name: 'hourly add' })`. Returns the entry's name. Entries are checked when beat loads them.
+   */
+  addPeriodicTask(
+    schedule: number | ScheduleLike,
+    sig: SignatureLike,
+    options: AddPeriodicTaskOptions = {},
+  ): string {
+    const d = toSignatureDict(sig);
+    const { name, options: callOptions, ...rest } = options;
+    // Celery names an unnamed entry by the signature's repr: `tasks.add(2, 2)`.
+    const shown = [
+      ...d.args.map((a) => JSON.stringify(a)),
+      ...Object.entries(d.kwargs).map(([k, v]) => `${k}=${JSON.stringify(v)}`),
+    ];
+    const key = name ?? `${d.task}(${shown.join(', ')})`;
+    this.periodic.set(key, {
+      ...rest,
+      task: d.task,
+      schedule,
+      args: d.args,
+      kwargs: d.kwargs,
+      options: { ...d.options, ...callOptions },
+    });
+    return key;
+  }
+
+  /** Entries added with `addPeriodicTask`, by name (`beatSchedule` holds the configured ones). */
+  get periodicTasks(): ReadonlyMap<string, PeriodicTaskEntry> {
+    return this.periodic;
+  }
+
+  /**
+   * The app's time zone, as Celery's `app.timezone`: the `timezone` setting, else UTC with `enableUtc` (the
+   * default), else the system's zone. Crontabs without their own zone are read in it.
+   */
+  get timezone(): string {
+    const conf = this.conf;
+    return conf.timezone ?? (conf.enableUtc ? 'UTC' : Intl.DateTimeFormat().resolvedOptions().timeZone);
   }
 
   /** Every registered task, by name. */

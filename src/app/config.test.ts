@@ -147,8 +147,6 @@ describe('settings checked at new Celery() and configFromObject()', () => {
   });
 
   it.each([
-    [{ timezone: 'Europe/Paris' }, 'timezone = "Europe/Paris" is not implemented yet (issue 14)'],
-    [{ enable_utc: false }, 'enable_utc = false is not implemented yet (issue 14)'],
     [{ taskSendSentEvent: true }, 'taskSendSentEvent = true is not implemented yet (issue 13)'],
     [
       { workerEnableRemoteControl: false },
@@ -156,6 +154,17 @@ describe('settings checked at new Celery() and configFromObject()', () => {
     ],
   ])('refuses %j until it is implemented, naming it', (options, message) => {
     expect(() => new Celery('t').configFromObject(options)).toThrow(message);
+  });
+
+  it('reads timezone and enableUtc as Celery: the zone, else UTC, else the system zone (issue 14)', () => {
+    expect(new Celery('t', { broker: 'memory://', timezone: 'Europe/Paris' }).timezone).toBe('Europe/Paris');
+    expect(new Celery('t', { broker: 'memory://' }).timezone).toBe('UTC');
+    expect(new Celery('t', { broker: 'memory://', enableUtc: false }).timezone).toBe(
+      Intl.DateTimeFormat().resolvedOptions().timeZone,
+    );
+    expect(() => new Celery('t').configFromObject({ timezone: 'Europe/Pari' })).toThrow(
+      'Invalid value for timezone: "Europe/Pari": expected null or an IANA time zone name',
+    );
   });
 
   it('accepts a pending setting at its default', () => {

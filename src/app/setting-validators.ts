@@ -102,6 +102,20 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 export const plainObject = valid('an object', isPlainObject);
 
+/** A time zone Node's ICU knows (the IANA database: "UTC", "Europe/Paris"). */
+export const timeZoneName = valid(
+  'an IANA time zone name such as "UTC", "Europe/Paris" or "America/New_York"',
+  (v): v is string => {
+    if (typeof v !== 'string' || v === '') return false;
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: v });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+);
+
 /** One of a fixed list of strings; the list is the expected text. */
 export function oneOf<const T extends string>(values: readonly T[]): Validator<T> {
   const expected = `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;

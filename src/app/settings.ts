@@ -18,6 +18,7 @@ import {
   intBetween,
   nonEmptyString,
   nonNegativeInt,
+  nonNegativeNumber,
   oneOf,
   orNull,
   plainObject,
@@ -29,8 +30,10 @@ import {
   serializerName,
   string,
   taskRoutes,
+  timeZoneName,
   type Validator,
 } from './setting-validators.js';
+import type { PeriodicTaskEntry } from './periodic.js';
 
 export const POOL_NAMES = ['async', 'solo', 'threads', 'prefork'] as const;
 export type PoolName = (typeof POOL_NAMES)[number];
@@ -453,19 +456,63 @@ const WORKER = {
 const TIME = {
   timezone: setting({
     celery: 'timezone',
-    default: 'UTC',
-    validate: nonEmptyString('an IANA time zone name such as "UTC" or "Europe/Paris"'),
-    pending: 'issue 14',
-    doc: 'time zone of schedules',
-    readBy: ['src/beat/scheduler.ts'],
+    default: null,
+    validate: orNull(timeZoneName),
+    shownDefault: 'none (UTC)',
+    doc: "IANA zone crontabs are read in; none: UTC, or the system's zone when enableUtc is off (Celery's `app.timezone`); beat resets its state when it changes",
+    readBy: ['src/app/celery.ts'],
   }),
   enableUtc: setting({
     celery: 'enable_utc',
     default: true,
     validate: bool,
-    pending: 'issue 14',
-    doc: 'dates in messages and schedules are UTC',
-    readBy: ['src/beat/scheduler.ts'],
+    doc: "without timezone: UTC when on, the system's zone when off; beat resets its state when it changes",
+    readBy: ['src/app/celery.ts', 'src/beat/beat.ts'],
+  }),
+};
+
+const BEAT = {
+  beatSchedule: setting<
+    Readonly<Record<string, PeriodicTaskEntry>>,
+    Readonly<Record<string, PeriodicTaskEntry>>
+  >({
+    celery: 'beat_schedule',
+    default: {},
+    validate: plainObject as Validator<Readonly<Record<string, PeriodicTaskEntry>>>,
+    doc: 'periodic tasks by entry name: `{ task, schedule, args, kwargs, options, relative, catchUp, catchUpLimit, catchUpGrace, external }`, checked when beat loads them (docs/periodic-tasks.md)',
+    readBy: ['src/beat/entries.ts'],
+  }),
+  beatMaxLoopInterval: setting({
+    celery: 'beat_max_loop_interval',
+    default: 300,
+    validate: nonNegativeNumber('a non-negative number of seconds (0 means 300)'),
+    unit: seconds,
+    doc: 'most seconds beat sleeps between two looks at the schedule (`--max-interval`); 0 means 300, as Celery',
+    readBy: ['src/beat/beat.ts'],
+  }),
+  beatScheduleFilename: setting({
+    celery: 'beat_schedule_filename',
+    default: 'celerybeat-schedule.json',
+    validate: nonEmptyString('a file path such as "celerybeat-schedule.json"'),
+    doc: "beat's JSON state file with the file store (`-s`); JSON, not Celery's shelve, hence the `.json`",
+    readBy: ['src/beat/beat.ts'],
+  }),
+  beatStore: setting({
+    celery: 'beat_store',
+    default: 'file' as 'file' | 'shared',
+    validate: oneOf(['file', 'shared'] as const),
+    celeriacOnly: true,
+    doc: "where beat keeps its state: `file` (beatScheduleFilename) or `shared` (the broker's Redis or SQLite, else the result backend's)",
+    readBy: ['src/beat/beat.ts'],
+  }),
+  beatLeaseTimeout: setting({
+    celery: 'beat_lease_timeout',
+    default: 10,
+    validate: positiveNumber('a positive number of seconds'),
+    unit: seconds,
+    celeriacOnly: true,
+    doc: "how long a leading beat's lease lasts without renewal (renewed every third of it): how soon a standby beat takes over after a crash",
+    readBy: ['src/beat/beat.ts', 'src/beat/stores/shared.ts'],
   }),
 };
 
@@ -480,6 +527,7 @@ export const SETTING_GROUPS = [
   ['Eager mode', EAGER],
   ['Worker', WORKER],
   ['Time', TIME],
+  ['Periodic tasks (beat)', BEAT],
 ] as const;
 
 /** Every setting, by its camelCase name. */
@@ -493,6 +541,7 @@ export const SETTINGS = {
   ...EAGER,
   ...WORKER,
   ...TIME,
+  ...BEAT,
 };
 
 export type SettingName = keyof typeof SETTINGS;

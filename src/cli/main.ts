@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { isCeleriacError } from '../errors.js';
+import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerWorker(program);
+  registerBeat(program);
   registerCall(program);
   registerResult(program);
   registerPurge(program);

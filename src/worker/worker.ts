@@ -58,6 +58,8 @@ export interface WorkerOptions {
   autoscale?: readonly [number, number];
   /** Requeues allowed for a task whose child died, under acksLate + rejectOnWorkerLost (default 3). */
   maxWorkerLostRequeues?: number;
+  /** An embedded beat (`worker -B`): started once the worker consumes, stopped first. */
+  beat?: Service;
 }
 
 /** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
@@ -145,6 +147,7 @@ export class Worker {
   private readonly stopped: Deferred<void> = deferred();
   private readonly shutdownTimeout: number | null;
   private readonly taskDefaults: WorkerTaskDefaults;
+  private readonly beat: Service | undefined;
 
   constructor(
     readonly app: Celery,
@@ -165,6 +168,7 @@ export class Worker {
     this.shutdownTimeout = compiled.shutdownTimeout;
     this.logger = options.logger ?? app.logger;
     this.taskDefaults = compiled.taskDefaults;
+    this.beat = options.beat;
   }
 
   /**
@@ -263,7 +267,8 @@ export class Worker {
       executor,
       consumer,
       // The next capabilities take their place here, one line each, in this order (they start last and stop
-      // first): the heartbeat (issue 13), the control mailbox (issue 13), the embedded beat (issue 14, `-B`).
+      // first): the heartbeat (issue 13), the control mailbox (issue 13).
+      ...(this.beat ? [this.beat] : []),
     ]);
     return { services, state, pool, executor, consumer, revokes, autoscaler, resize };
   }

@@ -15,6 +15,7 @@ import { createLogger, logFileDestination, parseLogLevel, type Logger } from '..
 import { createPidlock, EX_CANTCREAT, Pidfile, PidfileLocked } from '../../lifecycle/pidfile.js';
 import { expandNodename, nodeFormat } from '../../worker/nodename.js';
 import { Worker, type WorkerOptions } from '../../worker/worker.js';
+import { Beat } from '../../index.js';
 import {
   detach,
   EX_RESTART,
@@ -47,6 +48,8 @@ interface WorkerFlags {
   logfile?: string;
   timeLimit?: string;
   softTimeLimit?: string;
+  beat?: boolean;
+  schedule?: string;
 }
 
 function positiveInt(flag: string, text: string | undefined, allowZero = false): number | undefined {
@@ -185,6 +188,8 @@ export function registerWorker(program: Command): void {
       '--soft-time-limit <seconds>',
       'soft time limit for tasks without their own (default: taskSoftTimeLimit)',
     )
+    .option('-B, --beat', 'also run the periodic task scheduler (beat) in this worker')
+    .option('-s, --schedule <file>', 'with -B: the JSON file beat keeps its state in')
     .action(async (flags: WorkerFlags, command: Command) => {
       checkFlags(flags);
       let level;
@@ -210,7 +215,14 @@ export function registerWorker(program: Command): void {
         const globals = globalOptions(command);
         const app = await loadApp(globals);
         app.logger = logger;
-        worker = new Worker(app, workerOptions(flags, logger, globals.app));
+        const options = workerOptions(flags, logger, globals.app);
+        if (flags.beat) {
+          options.beat = new Beat(app, {
+            logger,
+            ...(flags.schedule ? { scheduleFilename: flags.schedule } : {}),
+          });
+        }
+        worker = new Worker(app, options);
         releasePidfile = pidfile ? lockPidfile(pidfile) : undefined;
       } catch (error) {
         await reportToDetachParent({ ok: false, message: (error as Error).message });

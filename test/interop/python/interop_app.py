@@ -8,6 +8,7 @@ Configured from the environment, so every test file gets its own queues and key 
   INTEROP_RESULT_EXTENDED  "1" for result_extended=True
   INTEROP_RECORDER         Redis URL where tasks record their runs (default: the broker's URL)
   INTEROP_RECORD_PREFIX    key prefix for those records (default: INTEROP_PREFIX)
+  INTEROP_BEAT_LABEL       for `celery beat`: an entry sending interop.mark(LABEL) every second
 """
 import os
 import time
@@ -33,6 +34,11 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_prefetch_multiplier=int(os.environ.get('INTEROP_PREFETCH', '1')),
 )
+
+if os.environ.get('INTEROP_BEAT_LABEL'):
+    app.conf.beat_schedule = {
+        'py-beat-mark': {'task': 'interop.mark', 'schedule': 1.0, 'args': (os.environ['INTEROP_BEAT_LABEL'],)},
+    }
 
 
 class KaboomError(Exception):
