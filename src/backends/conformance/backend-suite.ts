@@ -20,6 +20,8 @@ export interface BackendSuiteOptions {
     readonly groups?: true;
     /** Results do not survive on their own, so they do not expire either (capabilities.persistent false). */
     readonly persistence?: true;
+    /** No native chord counter (capabilities.chords 'none', no `chordCounter`): chords are refused. */
+    readonly chords?: true;
   };
 }
 
@@ -120,6 +122,7 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       const backend = await connected();
       expect(backend.capabilities.groups).toBe(!lacks.groups);
       expect(backend.capabilities.persistent).toBe(!lacks.persistence);
+      expect(backend.capabilities.chords).toBe(lacks.chords ? 'none' : 'native');
     });
 
     it.runIf(lacks.groups)(
@@ -153,9 +156,10 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       expect((await backend.get(id))?.status).toBe(States.STARTED);
     });
 
-    it('counts chord parts in header order when chords are native', async () => {
+    const chords = it.skipIf(lacks.chords);
+
+    chords('counts chord parts in header order when chords are native', async () => {
       const backend = await connected();
-      if (backend.capabilities.chords !== 'native') return;
       const counter = backend.chordCounter;
       expect(counter).toBeDefined();
       const gid = uuid();
@@ -172,9 +176,8 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       expect(await counter!.chordParts(gid)).toEqual([]);
     });
 
-    it('counts a header part recorded twice (a redelivered task) once, when chords are native', async () => {
+    chords('counts a header part recorded twice (a redelivered task) once, when chords are native', async () => {
       const backend = await connected();
-      if (backend.capabilities.chords !== 'native') return;
       const counter = backend.chordCounter!;
       const gid = uuid();
       await counter.setChordSize(gid, 2);
@@ -190,9 +193,8 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       await counter.deleteChord(gid);
     });
 
-    it('reports no size before setChordSize and counts parts added to a running chord', async () => {
+    chords('reports no size before setChordSize and counts parts added to a running chord', async () => {
       const backend = await connected();
-      if (backend.capabilities.chords !== 'native') return;
       const counter = backend.chordCounter!;
       const gid = uuid();
       const part = (taskId: string) => ({ taskId, state: States.SUCCESS, result: null, groupIndex: null });
@@ -203,9 +205,8 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       await counter.deleteChord(gid);
     });
 
-    it('lets exactly one caller take a chord, complete or failing early, when chords are native', async () => {
+    chords('lets exactly one caller take a chord, complete or failing early, when chords are native', async () => {
       const backend = await connected();
-      if (backend.capabilities.chords !== 'native') return;
       const counter = backend.chordCounter!;
       const part = (taskId: string, state: string = States.SUCCESS) => ({
         taskId,
@@ -234,9 +235,8 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       await counter.deleteChord(done);
     });
 
-    it('counts a redelivered part with a different result once, when chords are native', async () => {
+    chords('counts a redelivered part with a different result once, when chords are native', async () => {
       const backend = await connected();
-      if (backend.capabilities.chords !== 'native') return;
       const counter = backend.chordCounter!;
       const gid = uuid();
       await counter.setChordSize(gid, 2);
