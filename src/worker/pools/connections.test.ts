@@ -47,7 +47,11 @@ class WorkerSide {
       env: { ...process.env, POOL_TEST_URL: url, POOL_TEST_RESULT_EXPIRES: String(resultExpires ?? '') },
     });
     await new Promise<void>((resolve, reject) => {
-      child.once('message', (batch: FromChild[]) => (batch[0]?.t === 'ready' ? resolve() : reject()));
+      child.once('message', (batch: FromChild[]) =>
+        batch[0]?.t === 'ready'
+          ? resolve()
+          : reject(new Error(`unexpected first message ${JSON.stringify(batch)}`)),
+      );
       child.once('exit', (code) => reject(new Error(`worker side exited with ${code}`)));
     });
     return new WorkerSide(child);
