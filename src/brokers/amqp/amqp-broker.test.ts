@@ -29,6 +29,9 @@ brokerConformance('amqp', {
   loseDeliveries: async () => {
     await rabbitmqctl(['close_all_connections', '-p', vhost.name, 'conformance: consumer lost']);
   },
+  dropConnections: async () => {
+    await rabbitmqctl(['close_all_connections', '-p', vhost.name, 'conformance: connection dropped']);
+  },
   restartable: async () => {
     const node = await startPrivateNode('conformance');
     return {

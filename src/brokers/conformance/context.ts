@@ -35,6 +35,11 @@ export interface BrokerSuiteOptions {
    * would look to others (its connection killed, its leases taken over), and lets it notice (onLost) where it can.
    */
   loseDeliveries?(broker: Broker): Promise<void>;
+  /**
+   * For drivers with connections: drops `broker`'s connections as a network failure or a broker restart would
+   * (subscriptions must come back by themselves). Drivers without connections (memory, SQLite) give none.
+   */
+  dropConnections?(broker: Broker): Promise<void>;
   /** For `durable`: a server of its own that the suite may restart. */
   restartable?(): Promise<Restartable>;
   /** For `shared`: how another process reaches the same namespace (`createBroker(url, { transportOptions })`). */

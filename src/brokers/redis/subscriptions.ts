@@ -56,7 +56,9 @@ export class RedisSubscriptions implements Subscriptions {
     const member = keys.bindingMember(spec.routingKey, spec.queue);
     await this.host.command('subscribe', (client) => client.sadd(bindingKey, member));
     const stop =
-      spec.exchange.type === 'fanout' ? await this.listen(spec, handler) : this.read(spec.queue, handler);
+      spec.exchange.type === 'fanout'
+        ? await this.listen(spec, handler)
+        : await this.read(spec.queue, handler);
     const subscription: Subscription = {
       queue: spec.queue,
       cancel: async () => {
@@ -84,9 +86,9 @@ export class RedisSubscriptions implements Subscriptions {
     return () => fanout.remove(spec.queue);
   }
 
-  private read(queue: string, handler: SubscriptionHandler): () => Promise<void> {
+  private async read(queue: string, handler: SubscriptionHandler): Promise<() => Promise<void>> {
     const reader = new ListReader(this.host, queue, handler);
-    reader.start();
+    await reader.start();
     return () => reader.stop();
   }
 
@@ -110,20 +112,18 @@ class ListReader {
     this.conn = host.connection(`subscription:${queue}`);
   }
 
-  start(): void {
+  /** Connects (connections are lazy: whenReady needs one under way) and starts reading. */
+  async start(): Promise<void> {
+    await this.conn
+      .connect({ retry: true, maxRetries: Number.POSITIVE_INFINITY, setting: 'broker' })
+      .catch((error: unknown) => {
+        this.host.logger.warn(`Subscription ${this.queue}: cannot connect: ${(error as Error).message}`);
+      });
     this.loop = this.run();
   }
 
   private async run(): Promise<void> {
     const signal = this.abort.signal;
-    // Connected explicitly (connections are lazy) so that whenReady below has something to wait for.
-    await this.conn
-      .connect({ retry: true, maxRetries: Number.POSITIVE_INFINITY, setting: 'broker' })
-      .catch((error: unknown) => {
-        if (!signal.aborted) {
-          this.host.logger.warn(`Subscription ${this.queue}: cannot connect: ${(error as Error).message}`);
-        }
-      });
     const keys = this.host.keys.queueKeys(this.queue);
     const timeout = this.host.waitTimeout;
     while (!signal.aborted) {
