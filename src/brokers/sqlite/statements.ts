@@ -1,4 +1,5 @@
 /** The prepared statements of the `sqlite://` broker, in one place (tables in schema.ts). */
+import type Database from 'better-sqlite3';
 import type { SqliteDatabase } from '../../transport/sqlite/file.js';
 
 export interface Row {
@@ -17,7 +18,31 @@ export interface Row {
   published_at: number;
 }
 
-export function prepareStatements(db: SqliteDatabase) {
+type Statement = Database.Statement<unknown[]>;
+
+type StatementName =
+  | 'insert'
+  | 'reinsert'
+  | 'lease'
+  | 'ack'
+  | 'release'
+  | 'releaseOwner'
+  | 'renew'
+  | 'owners'
+  | 'get'
+  | 'holds'
+  | 'remove'
+  | 'deadLetter'
+  | 'bind'
+  | 'bindings'
+  | 'exchangeType'
+  | 'declareExchange'
+  | 'purge'
+  | 'size';
+
+export type Statements = Readonly<Record<StatementName, Statement>>;
+
+export function prepareStatements(db: SqliteDatabase): Statements {
   return {
     insert: db.prepare(
       `INSERT INTO celeriac_messages (queue, priority, available_at, exchange, routing_key, headers, properties,
@@ -63,5 +88,3 @@ export function prepareStatements(db: SqliteDatabase) {
     size: db.prepare('SELECT COUNT(*) AS n FROM celeriac_messages WHERE queue = ? AND lease_token IS NULL'),
   };
 }
-
-export type Statements = ReturnType<typeof prepareStatements>;
