@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openSqlite } from '../../lifecycle/sqlite-file.js';
+import { openSqlite } from '../../transport/sqlite/file.js';
 import { silentLogger } from '../../lifecycle/logger.js';
 import { brokerConformance } from '../conformance/broker-suite.js';
 import { collector, testMessage } from '../conformance/helpers.js';
