@@ -40,7 +40,12 @@ async function eventfulWorker(broker: string, backend: string, queue: string) {
   });
   app.logger = logger;
   const add = app.task('interop.add', (x: number, y: number) => x + y, { params: ['x', 'y'] });
-  const worker = new Worker(app, { queues: [queue], pool: 'solo', hostname: `ts-events-${queue}@%h`, logger });
+  const worker = new Worker(app, {
+    queues: [queue],
+    pool: 'solo',
+    hostname: `ts-events-${queue}@%h`,
+    logger,
+  });
   await worker.start();
   return {
     add,

@@ -176,22 +176,25 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       expect(await counter!.chordParts(gid)).toEqual([]);
     });
 
-    chords('counts a header part recorded twice (a redelivered task) once, when chords are native', async () => {
-      const backend = await connected();
-      const counter = backend.chordCounter!;
-      const gid = uuid();
-      await counter.setChordSize(gid, 2);
-      const part = { taskId: 'a', state: States.SUCCESS, result: [1, 'x'], groupIndex: 0 };
-      expect((await counter.addChordPart(gid, part)).ready).toBe(1);
-      expect((await counter.addChordPart(gid, part)).ready).toBe(1);
-      const failed = { taskId: 'b', state: States.FAILURE, result: { exc_type: 'E' }, groupIndex: null };
-      expect(await counter.addChordPart(gid, failed)).toEqual({ ready: 2, size: 2, extra: 0 });
-      expect(await counter.chordParts(gid)).toEqual([
-        [1, 'a', States.SUCCESS, [1, 'x']],
-        [1, 'b', States.FAILURE, { exc_type: 'E' }],
-      ]);
-      await counter.deleteChord(gid);
-    });
+    chords(
+      'counts a header part recorded twice (a redelivered task) once, when chords are native',
+      async () => {
+        const backend = await connected();
+        const counter = backend.chordCounter!;
+        const gid = uuid();
+        await counter.setChordSize(gid, 2);
+        const part = { taskId: 'a', state: States.SUCCESS, result: [1, 'x'], groupIndex: 0 };
+        expect((await counter.addChordPart(gid, part)).ready).toBe(1);
+        expect((await counter.addChordPart(gid, part)).ready).toBe(1);
+        const failed = { taskId: 'b', state: States.FAILURE, result: { exc_type: 'E' }, groupIndex: null };
+        expect(await counter.addChordPart(gid, failed)).toEqual({ ready: 2, size: 2, extra: 0 });
+        expect(await counter.chordParts(gid)).toEqual([
+          [1, 'a', States.SUCCESS, [1, 'x']],
+          [1, 'b', States.FAILURE, { exc_type: 'E' }],
+        ]);
+        await counter.deleteChord(gid);
+      },
+    );
 
     chords('reports no size before setChordSize and counts parts added to a running chord', async () => {
       const backend = await connected();
@@ -205,35 +208,38 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       await counter.deleteChord(gid);
     });
 
-    chords('lets exactly one caller take a chord, complete or failing early, when chords are native', async () => {
-      const backend = await connected();
-      const counter = backend.chordCounter!;
-      const part = (taskId: string, state: string = States.SUCCESS) => ({
-        taskId,
-        state,
-        result: null,
-        groupIndex: null,
-      });
-      const early = uuid();
-      await counter.setChordSize(early, 2);
-      await counter.addChordPart(early, part('a', States.FAILURE));
-      expect(await counter.claimChord(early, 'complete')).toBe(false);
-      const claims = await Promise.all([1, 2, 3].map(() => counter.claimChord(early, 'incomplete')));
-      expect(claims.filter(Boolean)).toHaveLength(1);
-      // Taken: a later part finds no size, so it neither sends nor fails the body again.
-      expect((await counter.addChordPart(early, part('b'))).size).toBeNull();
-      await counter.deleteChord(early);
+    chords(
+      'lets exactly one caller take a chord, complete or failing early, when chords are native',
+      async () => {
+        const backend = await connected();
+        const counter = backend.chordCounter!;
+        const part = (taskId: string, state: string = States.SUCCESS) => ({
+          taskId,
+          state,
+          result: null,
+          groupIndex: null,
+        });
+        const early = uuid();
+        await counter.setChordSize(early, 2);
+        await counter.addChordPart(early, part('a', States.FAILURE));
+        expect(await counter.claimChord(early, 'complete')).toBe(false);
+        const claims = await Promise.all([1, 2, 3].map(() => counter.claimChord(early, 'incomplete')));
+        expect(claims.filter(Boolean)).toHaveLength(1);
+        // Taken: a later part finds no size, so it neither sends nor fails the body again.
+        expect((await counter.addChordPart(early, part('b'))).size).toBeNull();
+        await counter.deleteChord(early);
 
-      const done = uuid();
-      await counter.setChordSize(done, 1);
-      expect(await counter.claimChord(done, 'complete')).toBe(false);
-      await counter.addChordPart(done, part('a'));
-      expect(await counter.claimChord(done, 'incomplete')).toBe(false);
-      const taken = await Promise.all([1, 2].map(() => counter.claimChord(done, 'complete')));
-      expect(taken.filter(Boolean)).toHaveLength(1);
-      expect(await counter.chordParts(done)).toEqual([[1, 'a', States.SUCCESS, null]]);
-      await counter.deleteChord(done);
-    });
+        const done = uuid();
+        await counter.setChordSize(done, 1);
+        expect(await counter.claimChord(done, 'complete')).toBe(false);
+        await counter.addChordPart(done, part('a'));
+        expect(await counter.claimChord(done, 'incomplete')).toBe(false);
+        const taken = await Promise.all([1, 2].map(() => counter.claimChord(done, 'complete')));
+        expect(taken.filter(Boolean)).toHaveLength(1);
+        expect(await counter.chordParts(done)).toEqual([[1, 'a', States.SUCCESS, null]]);
+        await counter.deleteChord(done);
+      },
+    );
 
     chords('counts a redelivered part with a different result once, when chords are native', async () => {
       const backend = await connected();
