@@ -226,10 +226,13 @@ export class RedisBroker implements Broker, ConsumerHost, SubscriptionHost {
     await this.command('publish', async () => {
       const queues = await this.queuesFor(route.exchange, route.routingKey);
       if (queues.length === 0) {
-        this.logger.warn(
+        // On an exchange declared for messaging (a control reply to a client that has gone) this is expected and
+        // silent, as in kombu; a task routed nowhere is a routing mistake worth saying.
+        const message =
           `Message to exchange "${route.exchange}" with routing key "${route.routingKey}" matched no queue and was ` +
-            'dropped (as AMQP does): declare a queue bound to it',
-        );
+          'dropped (as AMQP does): declare a queue bound to it';
+        if (this.declaredExchanges.has(route.exchange)) this.logger.debug(message);
+        else this.logger.warn(message);
       }
       await Promise.all(queues.map((q) => client.lpush(this.keys.queueKey(q, bucket), envelope)));
     });
