@@ -62,15 +62,28 @@ export { Beat, type BeatOptions } from './beat/beat.js';
 export type { PeriodicTaskEntry, AddPeriodicTaskOptions, CatchUp, ScheduleLike } from './app/periodic.js';
 export { registerBrokerDriver } from './brokers/registry.js';
 export { registerBackendDriver } from './backends/registry.js';
+export { publishEach } from './brokers/broker.js';
 export type {
   Broker,
   BrokerCapabilities,
   BrokerContext,
+  ConsumeOptions,
   Consumer,
+  Deferral,
   Delivery,
-  QueueSpec,
-  Route,
+  DeliveryHandler,
+  ExchangeSpec,
   ExchangeType,
+  PublishItem,
+  PublishOptions,
+  QueueSpec,
+  RejectOptions,
+  Route,
+  Subscription,
+  SubscriptionHandler,
+  SubscriptionMessage,
+  Subscriptions,
+  SubscriptionSpec,
 } from './brokers/broker.js';
 export type {
   ResultBackend,

@@ -282,9 +282,7 @@ export class Celery implements TaskHost, ResultSource {
         const plain = delayed.length > 0 ? batch.filter((c) => c.prepared.spec.eta === null) : batch;
         const items = plain.map((c) => ({ message: c.wire, route: c.prepared.routed.route }));
         await Promise.all([
-          broker.publishMany
-            ? broker.publishMany(items)
-            : Promise.all(items.map((item) => broker.publish(item.message, item.route))),
+          broker.publishMany(items),
           ...delayed.map((c) =>
             broker.publish(c.wire, c.prepared.routed.route, { notBefore: c.prepared.spec.eta! }),
           ),

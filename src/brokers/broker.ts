@@ -17,14 +17,42 @@ export interface BrokerCapabilities {
   readonly priority: 'none' | 'buckets' | 'native';
   /** `publish(..., { notBefore })` keeps the message invisible until then. */
   readonly delayedDelivery: boolean;
+  /** `consume`, `ack`, `reject` and `requeue` work; false only for a pool child's stand-in, which only publishes. */
+  readonly consume: boolean;
   /** Unsettled deliveries come back to the queue when their consumer dies (lease expiry or connection loss). */
   readonly redeliversOnConsumerLoss: boolean;
+  /**
+   * Deliveries handed out can be lost while held (their channel closed, their lease taken over) and are then
+   * reported through `ConsumeOptions.onLost`. Drivers without it never lose a delivery they handed out.
+   */
+  readonly losesDeliveries: boolean;
   /** Messages survive a restart of the broker (or of the process, for embedded brokers). */
   readonly durable: boolean;
   /** Producers and consumers may live in different processes. */
   readonly shared: boolean;
   /** Rejected messages (`reject` without requeue) are kept in a dead-letter store with their reason. */
   readonly deadLetter: boolean;
+  /**
+   * How a fanout exchange reaches its queues. `'pubsub'`: published to the subscribers listening at that moment
+   * and stored nowhere (Redis, kombu's PUBLISH/PSUBSCRIBE; topic exchanges there are lists that outlive their
+   * readers, which is why Celery sends events to a fanout exchange on Redis). `'queue'`: copied into every bound
+   * queue (RabbitMQ, SQLite, memory).
+   */
+  readonly broadcast: 'pubsub' | 'queue';
+  /**
+   * `QueueSpec.messageTtlMs` and `expiresMs` are enforced (RabbitMQ's `x-message-ttl` and `x-expires`). kombu's
+   * Redis transport ignores both, and so does the Redis driver: its auto-deleting queues go when they are cancelled.
+   */
+  readonly queueExpiry: boolean;
+}
+
+/** An exchange as kombu declares it (`kombu.Exchange`). */
+export interface ExchangeSpec {
+  readonly name: string;
+  readonly type: ExchangeType;
+  /** Kept across broker restarts; kombu's default (true). Celery's pidbox exchanges are not durable. */
+  readonly durable?: boolean;
+  readonly autoDelete?: boolean;
 }
 
 /** A queue and how it is bound, as Celery declares it (`kombu.Queue`). */
@@ -39,8 +67,12 @@ export interface QueueSpec {
   readonly autoDelete?: boolean;
   /** Sets `x-max-priority` where the broker supports native priorities. */
   readonly maxPriority?: number;
-  /** Extra queue arguments (`x-queue-type`, `x-message-ttl`, ...), passed through where the broker has them. */
+  /** Extra queue arguments (`x-queue-type`, `x-dead-letter-exchange`, ...), passed through where the broker has them. */
   readonly arguments?: Readonly<Record<string, unknown>>;
+  /** Messages waiting longer than this are dropped (kombu's `message_ttl`, `x-message-ttl`), where `queueExpiry`. */
+  readonly messageTtlMs?: number;
+  /** The queue is deleted once unused (no consumer) this long (kombu's `expires`, `x-expires`), where `queueExpiry`. */
+  readonly expiresMs?: number;
 }
 
 /**
@@ -106,21 +138,95 @@ export interface RejectOptions {
   readonly reason?: string;
 }
 
+/**
+ * A message received by a subscription. There is nothing to settle: subscriptions consume without
+ * acknowledgements, as Celery's event and remote-control consumers do (`no_ack=True`), so each message is
+ * delivered at most once.
+ */
+export interface SubscriptionMessage {
+  readonly message: WireMessage;
+  /** The subscription's queue. */
+  readonly queue: string;
+  readonly exchange: string;
+  readonly routingKey: string;
+}
+
+/** Receives subscription messages. Must not throw; a handler that does is a bug, logged by the driver. */
+export type SubscriptionHandler = (message: SubscriptionMessage) => void;
+
+/**
+ * A queue of one's own bound to an exchange, living as long as its subscriber: Celery's event receiver
+ * (`celeryev.<uuid>` bound with `#`), a worker's remote-control mailbox (`<node>.celery.pidbox` on the
+ * `celery.pidbox` fanout) and a control client's reply queue (`<oid>.reply.celery.pidbox` bound with the oid).
+ * The queue is declared non-durable and auto-deleting, with the TTL and expiry given (where `queueExpiry`).
+ */
+export interface SubscriptionSpec {
+  readonly queue: string;
+  /** Declared as given before the queue is bound to it. */
+  readonly exchange: ExchangeSpec;
+  /** The binding key: `#` for every event, `''` on a fanout, the client's oid for replies. */
+  readonly routingKey: string;
+  /** Messages waiting longer are dropped (`x-message-ttl`; Celery: 5 s for events, 300 s for pidbox). */
+  readonly messageTtlMs?: number;
+  /** The queue goes once unused this long (`x-expires`; Celery: 60 s for events, 10 s for pidbox). */
+  readonly expiresMs?: number;
+}
+
+export interface Subscription {
+  readonly queue: string;
+  /** Stops receiving and deletes the queue and its binding (kombu deletes its auto-delete queues on close). Idempotent. */
+  cancel(): Promise<void>;
+}
+
+/** Broadcast and reply subscriptions (what the events receiver, the pidbox mailbox and its client need). */
+export interface Subscriptions {
+  /**
+   * Declares the exchange and the queue, binds it, and hands every message routed to it to `handler` until
+   * cancelled. Resolves once a message published afterwards will be received. Comes back by itself after a
+   * reconnect (messages published while disconnected may be missed on `broadcast: 'pubsub'` drivers).
+   */
+  subscribe(spec: SubscriptionSpec, handler: SubscriptionHandler): Promise<Subscription>;
+}
+
+/**
+ * For brokers that take back deliveries held unsettled too long (RabbitMQ's `consumer_timeout`): the worker hands a
+ * far-future ETA delivery back instead of holding it.
+ */
+export interface Deferral {
+  /** ETA deliveries due later than this many milliseconds from now are deferred, not held. */
+  readonly afterMs: number;
+  /**
+   * Hands the delivery back to the broker to be delivered again, to its queue, shortly before `eta` (ms since the
+   * epoch; within a second), and settles it. Rejects with ConnectionError when the delivery was lost meanwhile (it
+   * comes back anyway).
+   */
+  defer(delivery: Delivery, eta: number): Promise<void>;
+}
+
 export interface Broker {
   /** The URL with any password masked, for logs. */
   readonly url: string;
   readonly capabilities: BrokerCapabilities;
   /** Connects (with retries); fails with a message naming the URL when the broker cannot be reached. */
   connect(): Promise<void>;
-  /** Declares queues, exchanges and bindings (idempotent). */
+  /**
+   * Declares queues, their exchanges and bindings (idempotent). Several specs with the same queue name bind that
+   * queue several times (to other exchanges or with other keys). An exchange declared with `declareExchange`
+   * keeps the type and flags given there.
+   */
   declare(queues: readonly QueueSpec[]): Promise<void>;
+  /**
+   * Declares an exchange (idempotent). Publishing to it then routes as kombu does on this broker: by its bindings
+   * for direct and topic, to every bound queue for fanout (`PUBLISH` on Redis, where `broadcast` is `'pubsub'`).
+   */
+  declareExchange(exchange: ExchangeSpec): Promise<void>;
   /** Resolves once the broker has the message (publisher confirms where the broker has them). */
   publish(message: WireMessage, route: Route, options?: PublishOptions): Promise<void>;
   /**
-   * Optional: publishes many messages in as few round trips as the server allows, in order per queue; resolves
-   * once the broker has them all. Without it the app publishes them one by one, concurrently.
+   * Publishes many messages in as few round trips as the server allows, in order per queue; resolves once the
+   * broker has them all. Drivers without a batch path publish them one by one (`publishEach`).
    */
-  publishMany?(items: readonly PublishItem[]): Promise<void>;
+  publishMany(items: readonly PublishItem[]): Promise<void>;
   consume(queues: readonly QueueSpec[], handler: DeliveryHandler, options: ConsumeOptions): Promise<Consumer>;
   /** Acknowledges deliveries: they are gone for good. Drivers batch these into as few round trips as they can. */
   ack(deliveries: readonly Delivery[]): Promise<void>;
@@ -131,17 +237,17 @@ export interface Broker {
   purge(queue: string): Promise<number>;
   /** Ready messages in the queue (all priority levels). */
   size(queue: string): Promise<number>;
-  /** Closes connections. Unsettled deliveries are given back (as `requeue`). Idempotent. */
+  /** Closes connections and cancels subscriptions. Unsettled deliveries are given back (as `requeue`). Idempotent. */
   close(): Promise<void>;
-  /**
-   * Optional, for brokers that take back deliveries held unsettled too long (RabbitMQ's `consumer_timeout`):
-   * hands the delivery back to the broker to be delivered again, to its queue, shortly before `eta` (ms since the
-   * epoch; within a second), and settles it. The worker calls it instead of holding an ETA task due later than
-   * `deferAfterMs`. Rejects with ConnectionError when the delivery was lost meanwhile (it comes back anyway).
-   */
-  defer?(delivery: Delivery, eta: number): Promise<void>;
-  /** With `defer`: ETA tasks due later than this many milliseconds from now are deferred, not held. */
-  readonly deferAfterMs?: number;
+  /** Subscriptions, or null where this process cannot receive (a pool child's stand-in). */
+  readonly subscriptions: Subscriptions | null;
+  /** Deferral of far-future ETA deliveries, or null when the broker never takes back held deliveries. */
+  readonly deferral: Deferral | null;
+}
+
+/** `publishMany` for drivers without a batch path: every message published at once, resolved when all are. */
+export async function publishEach(broker: Broker, items: readonly PublishItem[]): Promise<void> {
+  await Promise.all(items.map((item) => broker.publish(item.message, item.route)));
 }
 
 /** Passed to every driver factory. */

@@ -2,7 +2,8 @@
  * Exchange routing for brokers that emulate AMQP exchanges (memory, sqlite, redis), with kombu's semantics
  * (`kombu/transport/virtual/exchange.py`): direct = exact key, topic = `*`/`#` wildcards, fanout = every binding.
  */
-import type { ExchangeType } from './broker.js';
+import { ImproperlyConfigured } from '../errors.js';
+import type { ExchangeSpec, ExchangeType, QueueSpec, SubscriptionSpec } from './broker.js';
 
 export interface Binding {
   readonly routingKey: string;
@@ -46,4 +47,26 @@ export function routeToQueues(
     }
   }
   return [...queues];
+}
+
+/** The queue a subscription declares: bound to its exchange, non-durable, auto-deleting, as Celery's are. */
+export function subscriptionQueue(spec: SubscriptionSpec): QueueSpec {
+  return {
+    name: spec.queue,
+    exchange: spec.exchange.name,
+    exchangeType: spec.exchange.type,
+    routingKey: spec.routingKey,
+    durable: false,
+    autoDelete: true,
+    ...(spec.messageTtlMs === undefined ? {} : { messageTtlMs: spec.messageTtlMs }),
+    ...(spec.expiresMs === undefined ? {} : { expiresMs: spec.expiresMs }),
+  };
+}
+
+/** An exchange declared again with another type: refused, as RabbitMQ and kombu refuse it. */
+export function inequivalentExchange(spec: ExchangeSpec, existing: string): ImproperlyConfigured {
+  return new ImproperlyConfigured(
+    `Exchange "${spec.name}" is already declared as ${existing}, not ${spec.type}: declare it the same way ` +
+      'everywhere, or use another exchange name',
+  );
 }

@@ -9,11 +9,11 @@ import { RATE_LIMIT_MAX_HELD, Settlement } from './settlement.js';
 const DEBUG = 20;
 
 /**
- * The memory broker with a `defer` whose answer each test decides: the memory driver has no delayed redelivery of
+ * The memory broker with a `deferral` whose answer each test decides: the memory driver has no delayed redelivery of
  * its own (only the AMQP driver defers), so this is the one part stood in for.
  */
 function deferringBroker(broker: Broker, answer: (delivery: Delivery) => Promise<void>): Broker {
-  return Object.assign(Object.create(broker) as Broker, { defer: answer, deferAfterMs: 1000 });
+  return Object.assign(Object.create(broker) as Broker, { deferral: { afterMs: 1000, defer: answer } });
 }
 
 describe('Settlement', () => {

@@ -121,8 +121,8 @@ export class Settlement implements Service {
 
   /** Whether an ETA this far away is handed back to the broker (`defer`) rather than held here. */
   defers(delayMs: number): boolean {
-    const { broker } = this.options;
-    return broker.defer !== undefined && broker.deferAfterMs !== undefined && delayMs > broker.deferAfterMs;
+    const { deferral } = this.options.broker;
+    return deferral !== null && delayMs > deferral.afterMs;
   }
 
   /**
@@ -131,11 +131,12 @@ export class Settlement implements Service {
    */
   async defer(request: Request, eta: number): Promise<DeferOutcome> {
     const { broker } = this.options;
-    if (!broker.defer) return { outcome: 'failed', error: new Error(`${broker.url} cannot defer`) };
+    const { deferral } = broker;
+    if (!deferral) return { outcome: 'failed', error: new Error(`${broker.url} cannot defer`) };
     if (!this.settle(request, 'deferring', 'defer')) return { outcome: 'lost' };
     this.deferring.add(request);
     try {
-      await broker.defer(request.delivery, eta);
+      await deferral.defer(request.delivery, eta);
       if (this.deferring.delete(request)) request.fate = 'deferred';
       return { outcome: 'deferred' };
     } catch (error) {

@@ -20,6 +20,8 @@ export interface BackendSuiteOptions {
     readonly groups?: true;
     /** Results do not survive on their own, so they do not expire either (capabilities.persistent false). */
     readonly persistence?: true;
+    /** No native chord counter (capabilities.chords 'none', no `chordCounter`): chords are refused. */
+    readonly chords?: true;
   };
 }
 
@@ -120,6 +122,7 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       const backend = await connected();
       expect(backend.capabilities.groups).toBe(!lacks.groups);
       expect(backend.capabilities.persistent).toBe(!lacks.persistence);
+      expect(backend.capabilities.chords).toBe(lacks.chords ? 'none' : 'native');
     });
 
     it.runIf(lacks.groups)(
@@ -153,9 +156,10 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       expect((await backend.get(id))?.status).toBe(States.STARTED);
     });
 
-    it('counts chord parts in header order when chords are native', async () => {
+    const chords = it.skipIf(lacks.chords);
+
+    chords('counts chord parts in header order when chords are native', async () => {
       const backend = await connected();
-      if (backend.capabilities.chords !== 'native') return;
       const counter = backend.chordCounter;
       expect(counter).toBeDefined();
       const gid = uuid();
@@ -172,27 +176,28 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       expect(await counter!.chordParts(gid)).toEqual([]);
     });
 
-    it('counts a header part recorded twice (a redelivered task) once, when chords are native', async () => {
-      const backend = await connected();
-      if (backend.capabilities.chords !== 'native') return;
-      const counter = backend.chordCounter!;
-      const gid = uuid();
-      await counter.setChordSize(gid, 2);
-      const part = { taskId: 'a', state: States.SUCCESS, result: [1, 'x'], groupIndex: 0 };
-      expect((await counter.addChordPart(gid, part)).ready).toBe(1);
-      expect((await counter.addChordPart(gid, part)).ready).toBe(1);
-      const failed = { taskId: 'b', state: States.FAILURE, result: { exc_type: 'E' }, groupIndex: null };
-      expect(await counter.addChordPart(gid, failed)).toEqual({ ready: 2, size: 2, extra: 0 });
-      expect(await counter.chordParts(gid)).toEqual([
-        [1, 'a', States.SUCCESS, [1, 'x']],
-        [1, 'b', States.FAILURE, { exc_type: 'E' }],
-      ]);
-      await counter.deleteChord(gid);
-    });
+    chords(
+      'counts a header part recorded twice (a redelivered task) once, when chords are native',
+      async () => {
+        const backend = await connected();
+        const counter = backend.chordCounter!;
+        const gid = uuid();
+        await counter.setChordSize(gid, 2);
+        const part = { taskId: 'a', state: States.SUCCESS, result: [1, 'x'], groupIndex: 0 };
+        expect((await counter.addChordPart(gid, part)).ready).toBe(1);
+        expect((await counter.addChordPart(gid, part)).ready).toBe(1);
+        const failed = { taskId: 'b', state: States.FAILURE, result: { exc_type: 'E' }, groupIndex: null };
+        expect(await counter.addChordPart(gid, failed)).toEqual({ ready: 2, size: 2, extra: 0 });
+        expect(await counter.chordParts(gid)).toEqual([
+          [1, 'a', States.SUCCESS, [1, 'x']],
+          [1, 'b', States.FAILURE, { exc_type: 'E' }],
+        ]);
+        await counter.deleteChord(gid);
+      },
+    );
 
-    it('reports no size before setChordSize and counts parts added to a running chord', async () => {
+    chords('reports no size before setChordSize and counts parts added to a running chord', async () => {
       const backend = await connected();
-      if (backend.capabilities.chords !== 'native') return;
       const counter = backend.chordCounter!;
       const gid = uuid();
       const part = (taskId: string) => ({ taskId, state: States.SUCCESS, result: null, groupIndex: null });
@@ -203,40 +208,41 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       await counter.deleteChord(gid);
     });
 
-    it('lets exactly one caller take a chord, complete or failing early, when chords are native', async () => {
-      const backend = await connected();
-      if (backend.capabilities.chords !== 'native') return;
-      const counter = backend.chordCounter!;
-      const part = (taskId: string, state: string = States.SUCCESS) => ({
-        taskId,
-        state,
-        result: null,
-        groupIndex: null,
-      });
-      const early = uuid();
-      await counter.setChordSize(early, 2);
-      await counter.addChordPart(early, part('a', States.FAILURE));
-      expect(await counter.claimChord(early, 'complete')).toBe(false);
-      const claims = await Promise.all([1, 2, 3].map(() => counter.claimChord(early, 'incomplete')));
-      expect(claims.filter(Boolean)).toHaveLength(1);
-      // Taken: a later part finds no size, so it neither sends nor fails the body again.
-      expect((await counter.addChordPart(early, part('b'))).size).toBeNull();
-      await counter.deleteChord(early);
+    chords(
+      'lets exactly one caller take a chord, complete or failing early, when chords are native',
+      async () => {
+        const backend = await connected();
+        const counter = backend.chordCounter!;
+        const part = (taskId: string, state: string = States.SUCCESS) => ({
+          taskId,
+          state,
+          result: null,
+          groupIndex: null,
+        });
+        const early = uuid();
+        await counter.setChordSize(early, 2);
+        await counter.addChordPart(early, part('a', States.FAILURE));
+        expect(await counter.claimChord(early, 'complete')).toBe(false);
+        const claims = await Promise.all([1, 2, 3].map(() => counter.claimChord(early, 'incomplete')));
+        expect(claims.filter(Boolean)).toHaveLength(1);
+        // Taken: a later part finds no size, so it neither sends nor fails the body again.
+        expect((await counter.addChordPart(early, part('b'))).size).toBeNull();
+        await counter.deleteChord(early);
 
-      const done = uuid();
-      await counter.setChordSize(done, 1);
-      expect(await counter.claimChord(done, 'complete')).toBe(false);
-      await counter.addChordPart(done, part('a'));
-      expect(await counter.claimChord(done, 'incomplete')).toBe(false);
-      const taken = await Promise.all([1, 2].map(() => counter.claimChord(done, 'complete')));
-      expect(taken.filter(Boolean)).toHaveLength(1);
-      expect(await counter.chordParts(done)).toEqual([[1, 'a', States.SUCCESS, null]]);
-      await counter.deleteChord(done);
-    });
+        const done = uuid();
+        await counter.setChordSize(done, 1);
+        expect(await counter.claimChord(done, 'complete')).toBe(false);
+        await counter.addChordPart(done, part('a'));
+        expect(await counter.claimChord(done, 'incomplete')).toBe(false);
+        const taken = await Promise.all([1, 2].map(() => counter.claimChord(done, 'complete')));
+        expect(taken.filter(Boolean)).toHaveLength(1);
+        expect(await counter.chordParts(done)).toEqual([[1, 'a', States.SUCCESS, null]]);
+        await counter.deleteChord(done);
+      },
+    );
 
-    it('counts a redelivered part with a different result once, when chords are native', async () => {
+    chords('counts a redelivered part with a different result once, when chords are native', async () => {
       const backend = await connected();
-      if (backend.capabilities.chords !== 'native') return;
       const counter = backend.chordCounter!;
       const gid = uuid();
       await counter.setChordSize(gid, 2);

@@ -7,27 +7,35 @@
  */
 import { ConnectionError } from '../../errors.js';
 import type { Logger } from '../../lifecycle/logger.js';
-import type {
-  Broker,
-  BrokerCapabilities,
-  BrokerContext,
-  ConsumeOptions,
-  Consumer,
-  Delivery,
-  DeliveryHandler,
-  PublishOptions,
-  QueueSpec,
-  RejectOptions,
-  Route,
+import {
+  publishEach,
+  type Broker,
+  type BrokerCapabilities,
+  type BrokerContext,
+  type ConsumeOptions,
+  type Consumer,
+  type Deferral,
+  type Delivery,
+  type DeliveryHandler,
+  type ExchangeSpec,
+  type PublishItem,
+  type PublishOptions,
+  type QueueSpec,
+  type RejectOptions,
+  type Route,
+  type SubscriptionHandler,
+  type SubscriptionSpec,
 } from '../broker.js';
+import { subscriptionQueue } from '../exchange.js';
 import type { WireMessage } from '../../protocol/message.js';
 import { decoderInstalled, type Channel } from '../../transport/amqp/amqplib.js';
 import { asConnectionError, AmqpClient } from '../../transport/amqp/client.js';
-import { AmqpConsumer, AmqpDelivery, type Link } from './consumer.js';
-import { declareQueue } from './declare.js';
+import { AmqpConsumer, AmqpDelivery, type ConsumerDeps, type Link } from './consumer.js';
+import { declareExchange, declareQueue } from './declare.js';
 import { bindDelayedDelivery, declareDelayTopology, delayRoute, withoutDeathHeaders } from './delay.js';
 import { toPublishOptions } from './properties.js';
 import { ConfirmPublisher } from '../../transport/amqp/publisher.js';
+import { AmqpSubscriptions } from './subscriptions.js';
 import { parseAmqpSettings, type AmqpSettings } from '../../transport/amqp/url.js';
 
 export const amqpCapabilities: BrokerCapabilities = {
@@ -35,25 +43,35 @@ export const amqpCapabilities: BrokerCapabilities = {
   topic: true,
   priority: 'native',
   delayedDelivery: false,
+  consume: true,
   redeliversOnConsumerLoss: true,
+  losesDeliveries: true,
   durable: true,
   shared: true,
   // A reject without requeue goes where the queue's own `x-dead-letter-exchange` says (QueueSpec.arguments),
   // as it does for Python workers; the reason is in the worker's log, not in the message.
   deadLetter: false,
+  broadcast: 'queue',
+  queueExpiry: true,
 };
 
 export class AmqpBroker implements Broker {
   readonly capabilities = amqpCapabilities;
   readonly url: string;
-  readonly deferAfterMs: number;
+  readonly subscriptions: AmqpSubscriptions;
+  readonly deferral: Deferral;
   private readonly client: AmqpClient;
   private readonly publisher: ConfirmPublisher;
   private readonly settings: AmqpSettings;
   private readonly logger: Logger;
   private readonly consumers = new Set<AmqpConsumer>();
-  /** Queues declared through `declare()`, declared again after a reconnect (transient ones are gone). */
+  /**
+   * Queues declared through `declare()` (by queue, exchange and key: a queue may have several bindings), declared
+   * again after a reconnect (transient ones are gone).
+   */
   private readonly declaredSpecs = new Map<string, QueueSpec>();
+  /** Exchanges declared with `declareExchange`, declared again after a reconnect. */
+  private readonly exchangeSpecs = new Map<string, ExchangeSpec>();
   /** Exchanges declared on the current connection. */
   private declaredExchanges = new Set<string>();
   private admin: Promise<Channel> | undefined;
@@ -64,7 +82,7 @@ export class AmqpBroker implements Broker {
     this.settings = parseAmqpSettings(url, context.transportOptions, context.connectionTimeoutMs);
     this.url = this.settings.endpoints.map((e) => e.display).join(';');
     this.logger = context.logger;
-    this.deferAfterMs = this.settings.deferEtaAfterMs;
+    this.deferral = { afterMs: this.settings.deferEtaAfterMs, defer: (d, eta) => this.defer(d, eta) };
     this.client = new AmqpClient({
       settings: this.settings,
       logger: context.logger,
@@ -74,6 +92,7 @@ export class AmqpBroker implements Broker {
     });
     this.publisher = new ConfirmPublisher(this.client, context.logger, this.settings.confirmTimeoutMs);
     this.client.listen({ connected: (generation) => this.onConnected(generation) });
+    this.subscriptions = new AmqpSubscriptions((spec, handler) => this.openSubscription(spec, handler));
   }
 
   async connect(): Promise<void> {
@@ -91,13 +110,20 @@ export class AmqpBroker implements Broker {
     this.delayTopology = undefined;
     this.delayBindings.clear();
     this.declaredExchanges = new Set();
-    if (generation === 1 || this.declaredSpecs.size === 0) return;
-    this.declare([...this.declaredSpecs.values()]).catch((error: unknown) => {
+    if (generation === 1) return;
+    this.redeclare().catch((error: unknown) => {
       this.logger.error(
         { err: error },
         `Could not declare queues again after reconnecting: ${String(error)}`,
       );
     });
+  }
+
+  private async redeclare(): Promise<void> {
+    if (this.exchangeSpecs.size === 0 && this.declaredSpecs.size === 0) return;
+    const channel = await this.adminChannel();
+    for (const spec of this.exchangeSpecs.values()) await this.declareExchangeOn(channel, spec);
+    await this.declareOn(channel, [...this.declaredSpecs.values()]);
   }
 
   /** A channel for declarations and queue inspection, re-opened after RabbitMQ closes it on an error. */
@@ -118,16 +144,61 @@ export class AmqpBroker implements Broker {
   }
 
   private async declareOn(channel: Channel, queues: readonly QueueSpec[]): Promise<void> {
-    for (const spec of queues) await declareQueue(channel, spec, this.declaredExchanges);
+    const exchanges = { declared: this.declaredExchanges, specs: this.exchangeSpecs };
+    for (const spec of queues) await declareQueue(channel, spec, exchanges);
   }
 
   async declare(queues: readonly QueueSpec[]): Promise<void> {
-    for (const spec of queues) this.declaredSpecs.set(spec.name, spec);
+    for (const spec of queues) {
+      this.declaredSpecs.set(`${spec.name}\u0000${spec.exchange ?? ''}\u0000${spec.routingKey ?? ''}`, spec);
+    }
     await this.declareOn(await this.adminChannel(), queues);
+  }
+
+  async declareExchange(exchange: ExchangeSpec): Promise<void> {
+    this.exchangeSpecs.set(exchange.name, exchange);
+    await this.declareExchangeOn(await this.adminChannel(), exchange);
+  }
+
+  private async declareExchangeOn(channel: Channel, exchange: ExchangeSpec): Promise<void> {
+    await declareExchange(channel, exchange);
+    this.declaredExchanges.add(exchange.name);
   }
 
   async publish(message: WireMessage, route: Route, _options?: PublishOptions): Promise<void> {
     await this.publisher.publish(route.exchange, route.routingKey, message.body, toPublishOptions(message));
+  }
+
+  /** Confirms are pipelined (publisher.ts): publishing each at once is already one stream of frames. */
+  publishMany(items: readonly PublishItem[]): Promise<void> {
+    return publishEach(this, items);
+  }
+
+  /** A subscription's consumer: its queue declared on its own channel (again after reconnects), no acks. */
+  private async openSubscription(
+    spec: SubscriptionSpec,
+    handler: SubscriptionHandler,
+  ): Promise<AmqpConsumer> {
+    await this.declareExchange(spec.exchange);
+    const consumer = new AmqpConsumer(
+      this.consumerDeps(),
+      [subscriptionQueue(spec)],
+      (delivery) => handler(delivery),
+      { prefetch: 0 },
+      true,
+    );
+    await consumer.open();
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  private consumerDeps(): ConsumerDeps {
+    return {
+      client: this.client,
+      logger: this.logger,
+      declare: (channel, specs) => this.declareOn(channel, specs),
+      globalQos: () => this.globalQos(),
+    };
   }
 
   async consume(
@@ -135,17 +206,7 @@ export class AmqpBroker implements Broker {
     handler: DeliveryHandler,
     options: ConsumeOptions,
   ): Promise<Consumer> {
-    const consumer = new AmqpConsumer(
-      {
-        client: this.client,
-        logger: this.logger,
-        declare: (channel, specs) => this.declareOn(channel, specs),
-        globalQos: () => this.globalQos(),
-      },
-      queues,
-      handler,
-      options,
-    );
+    const consumer = new AmqpConsumer(this.consumerDeps(), queues, handler, options);
     await consumer.open();
     this.consumers.add(consumer);
     return consumer;
@@ -199,7 +260,7 @@ export class AmqpBroker implements Broker {
    * Sends the delivery's message on through the delay levels so that it is back in its queue at `eta`, then
    * acknowledges it: same task id, body and headers, so any worker (Python ones included) runs it then.
    */
-  async defer(delivery: Delivery, eta: number): Promise<void> {
+  private async defer(delivery: Delivery, eta: number): Promise<void> {
     const d = asAmqp(delivery);
     if (!d.link.alive) {
       throw new ConnectionError(`the channel of this delivery is closed; RabbitMQ delivers it again`);
@@ -252,6 +313,7 @@ export class AmqpBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    await this.subscriptions.close();
     const consumers = [...this.consumers];
     this.consumers.clear();
     await Promise.all(consumers.map((c) => c.close()));

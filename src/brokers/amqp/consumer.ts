@@ -140,6 +140,11 @@ export class AmqpConsumer implements Consumer {
     readonly queues: readonly QueueSpec[],
     private readonly handler: DeliveryHandler,
     private readonly options: ConsumeOptions,
+    /**
+     * Consume without acknowledgements (`no_ack`, as Celery's event and pidbox consumers): RabbitMQ forgets each
+     * message as it sends it, nothing is held, nothing can be lost or settled.
+     */
+    private readonly noAck = false,
   ) {
     this.prefetch = options.prefetch;
     this.unlisten = deps.client.listen({ connected: () => this.reopen() });
@@ -169,7 +174,7 @@ export class AmqpConsumer implements Consumer {
       for (const spec of this.queues) {
         const queue = spec.name;
         const { consumerTag } = await channel.consume(queue, (msg) => this.onMessage(link, queue, msg), {
-          noAck: false,
+          noAck: this.noAck,
         });
         link.consumerTags.push(consumerTag);
       }
@@ -208,6 +213,10 @@ export class AmqpConsumer implements Consumer {
     }
     const received = fromDelivery(msg);
     const delivery = new AmqpDelivery(received.message, queue, link, msg);
+    if (this.noAck) {
+      this.handNoAck(queue, delivery, received.headerError);
+      return;
+    }
     if (received.headerError !== undefined || this.cancelled) {
       if (received.headerError !== undefined) {
         this.deps.logger.error(
@@ -219,6 +228,21 @@ export class AmqpConsumer implements Consumer {
       return;
     }
     link.outstanding.set(msg.fields.deliveryTag, delivery);
+    try {
+      this.handler(delivery);
+    } catch (error) {
+      this.deps.logger.error({ err: error }, `Delivery handler failed: ${describe(error)}`);
+    }
+  }
+
+  private handNoAck(queue: string, delivery: AmqpDelivery, headerError: string | undefined): void {
+    if (headerError !== undefined) {
+      this.deps.logger.error(
+        `Dropped a message from ${queue} whose headers cannot be decoded (${headerError})`,
+      );
+      return;
+    }
+    if (this.cancelled) return;
     try {
       this.handler(delivery);
     } catch (error) {

@@ -1,47 +1,42 @@
 /**
  * The broker contract, written once and run against every driver (river's riverdrivertest, in spirit).
  * A guarantee is added here first, then to the drivers. Each test uses its own queue names, so suites for several
- * drivers (and several files) run in parallel on shared servers.
+ * drivers (and several files) run in parallel on shared servers. What a driver lacks (its `capabilities`) is
+ * reported skipped, never passed: delivery and consumption here, exchanges and subscriptions in
+ * messaging-suite.ts, loss, redelivery, restarts, sharing and dead letters in reliability-suite.ts.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { uuid } from '../../protocol/ids.js';
-import type { Broker, QueueSpec } from '../broker.js';
+import { describe, expect, it } from 'vitest';
+import type { QueueSpec } from '../broker.js';
+import { suiteContext, type BrokerSuiteOptions } from './context.js';
 import { collector, labelOf, testMessage } from './helpers.js';
+import { messagingConformance } from './messaging-suite.js';
+import { reliabilityConformance } from './reliability-suite.js';
 
-export interface BrokerSuiteOptions {
-  /** Creates a new, unconnected broker. Brokers created by one suite run share one server or namespace. */
-  create(): Promise<Broker> | Broker;
-  /** Time the driver needs to notice a delayed message is due, on top of its delay (ms). */
-  delaySlackMs?: number;
-}
+export type { BrokerSuiteOptions, Restartable } from './context.js';
 
 export function brokerConformance(driver: string, options: BrokerSuiteOptions): void {
   describe(`broker conformance: ${driver}`, () => {
-    const open: Broker[] = [];
+    const ctx = suiteContext(driver, options);
+    const { caps, connected, queue } = ctx;
+    const consuming = it.skipIf(!caps.consume);
 
-    async function connected(): Promise<Broker> {
-      const broker = await options.create();
-      await broker.connect();
-      open.push(broker);
-      return broker;
-    }
-
-    function queue(name: string): QueueSpec {
-      return { name: `conf-${driver}-${name}-${uuid().slice(0, 8)}` };
-    }
-
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((b) => b.close()));
+    it('declares the capabilities, deferral and subscriptions it was said to have', async () => {
+      const broker = await connected();
+      expect(broker.capabilities).toEqual(options.capabilities);
+      expect(broker.deferral !== null).toBe(options.deferral === true);
+      expect(broker.subscriptions !== null).toBe(options.subscriptions !== false);
+      if (broker.deferral) expect(broker.deferral.afterMs).toBeGreaterThanOrEqual(0);
     });
 
     it('delivers a published message with its headers, properties and body intact', async () => {
       const broker = await connected();
+      const reader = await ctx.readerFor(broker);
       const q = queue('roundtrip');
       await broker.declare([q]);
       const sent = testMessage('a');
       await broker.publish(sent, { exchange: '', routingKey: q.name });
       const c = collector();
-      await broker.consume([q], c.handler, { prefetch: 10 });
+      await reader.consume([q], c.handler, { prefetch: 10 });
       const [delivery] = await c.waitFor(1);
       expect(delivery!.message.headers).toEqual(sent.headers);
       expect(delivery!.message.properties).toMatchObject(sent.properties);
@@ -51,28 +46,29 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       expect(delivery!.queue).toBe(q.name);
       expect(delivery!.redelivered).toBe(false);
       expect(delivery!.routingKey).toBe(q.name);
-      await broker.ack([delivery!]);
+      await reader.ack([delivery!]);
     });
 
     it('keeps FIFO order within a queue and priority', async () => {
       const broker = await connected();
+      const reader = await ctx.readerFor(broker);
       const q = queue('fifo');
       await broker.declare([q]);
       for (let i = 0; i < 20; i++)
         await broker.publish(testMessage(`m${i}`), { exchange: '', routingKey: q.name });
       const c = collector();
-      await broker.consume([q], c.handler, { prefetch: 0 });
+      await reader.consume([q], c.handler, { prefetch: 0 });
       const got = await c.waitFor(20);
       expect(got.map(labelOf)).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
-      await broker.ack(got);
+      await reader.ack(got);
     });
 
-    it('publishes a batch with publishMany (when the driver has it) in order, across queues and exchanges', async () => {
+    it('publishes a batch with publishMany in order, across queues and exchanges', async () => {
       const broker = await connected();
-      if (!broker.publishMany) return;
+      const reader = await ctx.readerFor(broker);
       const a = queue('many-a');
       const b = queue('many-b');
-      const exchange = `conf-${driver}-many-${uuid().slice(0, 8)}`;
+      const exchange = ctx.unique('many');
       const bound: QueueSpec = { name: `${exchange}-q`, exchange, exchangeType: 'direct', routingKey: 'k' };
       await broker.declare([a, b, bound]);
       const items = Array.from({ length: 30 }, (_, i) => ({
@@ -92,38 +88,41 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
         [bound, (i: number) => i % 3 === 2],
       ] as const) {
         const c = collector();
-        const consumer = await broker.consume([q], c.handler, { prefetch: 0 });
+        const consumer = await reader.consume([q], c.handler, { prefetch: 0 });
         const got = await c.waitFor(10);
         expect(got.map(labelOf).sort()).toEqual(expected(pick).sort());
         // Within one priority, the order of the batch.
         const plain = got.filter((d) => (d.message.properties.priority ?? 0) !== 9).map(labelOf);
         expect(plain).toEqual(expected((i) => pick(i) && i % 10 !== 9));
-        await broker.ack(got);
+        await reader.ack(got);
         await consumer.cancel();
       }
     });
 
-    it('holds at most `prefetch` unsettled deliveries, and more once some are acknowledged', async () => {
-      const broker = await connected();
-      const q = queue('prefetch');
-      await broker.declare([q]);
-      for (let i = 0; i < 5; i++)
-        await broker.publish(testMessage(`p${i}`), { exchange: '', routingKey: q.name });
-      const c = collector();
-      await broker.consume([q], c.handler, { prefetch: 2 });
-      const first = await c.waitFor(2);
-      // Another delivery can only arrive after an ack; wait for it to prove the limit held until then.
-      expect(c.received.length).toBe(2);
-      await broker.ack([first[0]!]);
-      await c.waitFor(3);
-      expect(c.received.length).toBe(3);
-      expect(await broker.size(q.name)).toBe(2);
-      await broker.ack(c.received.slice(1, 3));
-      await c.waitFor(5);
-      await broker.ack(c.received.slice(3));
-    });
+    consuming(
+      'holds at most `prefetch` unsettled deliveries, and more once some are acknowledged',
+      async () => {
+        const broker = await connected();
+        const q = queue('prefetch');
+        await broker.declare([q]);
+        for (let i = 0; i < 5; i++)
+          await broker.publish(testMessage(`p${i}`), { exchange: '', routingKey: q.name });
+        const c = collector();
+        await broker.consume([q], c.handler, { prefetch: 2 });
+        const first = await c.waitFor(2);
+        // Another delivery can only arrive after an ack; wait for it to prove the limit held until then.
+        expect(c.received.length).toBe(2);
+        await broker.ack([first[0]!]);
+        await c.waitFor(3);
+        expect(c.received.length).toBe(3);
+        expect(await broker.size(q.name)).toBe(2);
+        await broker.ack(c.received.slice(1, 3));
+        await c.waitFor(5);
+        await broker.ack(c.received.slice(3));
+      },
+    );
 
-    it('raises the limit with setPrefetch', async () => {
+    consuming('raises the limit with setPrefetch', async () => {
       const broker = await connected();
       const q = queue('setprefetch');
       await broker.declare([q]);
@@ -137,7 +136,7 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       await broker.ack(all);
     });
 
-    it('does not deliver an acknowledged message again', async () => {
+    consuming('does not deliver an acknowledged message again', async () => {
       const broker = await connected();
       const q = queue('ack');
       await broker.declare([q]);
@@ -158,7 +157,7 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       expect(await again.size(q.name)).toBe(0);
     });
 
-    it('gives unsettled deliveries back when the broker is closed', async () => {
+    consuming('gives unsettled deliveries back when the broker is closed', async () => {
       const broker = await connected();
       const q = queue('close');
       await broker.declare([q]);
@@ -176,25 +175,28 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       await again.ack([back!]);
     });
 
-    it('requeues rejected messages when asked, and drops (or dead-letters) them otherwise', async () => {
-      const broker = await connected();
-      const q = queue('reject');
-      await broker.declare([q]);
-      await broker.publish(testMessage('again'), { exchange: '', routingKey: q.name });
-      await broker.publish(testMessage('gone'), { exchange: '', routingKey: q.name });
-      const c = collector();
-      await broker.consume([q], c.handler, { prefetch: 10 });
-      const [again, gone] = await c.waitFor(2);
-      await broker.reject(gone!, { requeue: false, reason: 'conformance-test' });
-      await broker.reject(again!, { requeue: true });
-      const [, , redelivered] = await c.waitFor(3);
-      expect(labelOf(redelivered!)).toBe('again');
-      expect(redelivered!.redelivered).toBe(true);
-      await broker.ack([redelivered!]);
-      expect(await broker.size(q.name)).toBe(0);
-    });
+    consuming(
+      'requeues rejected messages when asked, and drops (or dead-letters) them otherwise',
+      async () => {
+        const broker = await connected();
+        const q = queue('reject');
+        await broker.declare([q]);
+        await broker.publish(testMessage('again'), { exchange: '', routingKey: q.name });
+        await broker.publish(testMessage('gone'), { exchange: '', routingKey: q.name });
+        const c = collector();
+        await broker.consume([q], c.handler, { prefetch: 10 });
+        const [again, gone] = await c.waitFor(2);
+        await broker.reject(gone!, { requeue: false, reason: 'conformance-test' });
+        await broker.reject(again!, { requeue: true });
+        const [, , redelivered] = await c.waitFor(3);
+        expect(labelOf(redelivered!)).toBe('again');
+        expect(redelivered!.redelivered).toBe(true);
+        await broker.ack([redelivered!]);
+        expect(await broker.size(q.name)).toBe(0);
+      },
+    );
 
-    it('delivers requeued messages before the rest of the queue', async () => {
+    consuming('delivers requeued messages before the rest of the queue', async () => {
       const broker = await connected();
       const q = queue('requeue');
       await broker.declare([q]);
@@ -224,7 +226,7 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       expect(await broker.size(q.name)).toBe(0);
     });
 
-    it('delivers each message to exactly one of several competing consumers', async () => {
+    consuming('delivers each message to exactly one of several competing consumers', async () => {
       const a = await connected();
       const b = await connected();
       const q = queue('compete');
@@ -252,7 +254,7 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       expect(seen.length).toBe(n);
     });
 
-    it('keeps consuming after a handler throws', async () => {
+    consuming('keeps consuming after a handler throws', async () => {
       const broker = await connected();
       const q = queue('throw');
       await broker.declare([q]);
@@ -271,44 +273,27 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       await broker.ack(both);
     });
 
-    it('routes through a direct exchange to bound queues only', async () => {
+    it.skipIf(!caps.delayedDelivery)('keeps a message with notBefore invisible until then', async () => {
       const broker = await connected();
-      const exchange = `conf-${driver}-direct-${uuid().slice(0, 8)}`;
-      const q1: QueueSpec = { name: `${exchange}-q1`, exchange, exchangeType: 'direct', routingKey: 'one' };
-      const q2: QueueSpec = { name: `${exchange}-q2`, exchange, exchangeType: 'direct', routingKey: 'two' };
-      await broker.declare([q1, q2]);
-      await broker.publish(testMessage('to-one'), { exchange, routingKey: 'one' });
-      const c = collector();
-      await broker.consume([q1, q2], c.handler, { prefetch: 10 });
-      const [d] = await c.waitFor(1);
-      expect(d!.queue).toBe(q1.name);
-      expect(d!.exchange).toBe(exchange);
-      await broker.ack([d!]);
-      expect(await broker.size(q2.name)).toBe(0);
-    });
-
-    it('honours delayed delivery when the driver has it', async () => {
-      const broker = await connected();
-      if (!broker.capabilities.delayedDelivery) return;
+      const reader = await ctx.readerFor(broker);
       const q = queue('delayed');
       await broker.declare([q]);
       const notBefore = Date.now() + 400;
       await broker.publish(testMessage('later'), { exchange: '', routingKey: q.name }, { notBefore });
       await broker.publish(testMessage('now'), { exchange: '', routingKey: q.name });
       const c = collector();
-      await broker.consume([q], c.handler, { prefetch: 10 });
+      await reader.consume([q], c.handler, { prefetch: 10 });
       const [first] = await c.waitFor(1);
       expect(labelOf(first!)).toBe('now');
       const [, second] = await c.waitFor(2, 5_000 + (options.delaySlackMs ?? 0));
       expect(labelOf(second!)).toBe('later');
       expect(Date.now()).toBeGreaterThanOrEqual(notBefore);
-      await broker.ack([first!, second!]);
+      await reader.ack([first!, second!]);
     });
 
-    it('defers a delivery to its ETA and settles the original, when the driver can', async () => {
+    it.skipIf(!options.deferral)('defers a delivery to its ETA and settles the original', async () => {
       const broker = await connected();
-      if (!broker.defer) return;
-      expect(broker.deferAfterMs).toBeGreaterThanOrEqual(0);
+      const deferral = broker.deferral!;
       const q = queue('defer');
       await broker.declare([q]);
       const sent = testMessage('later');
@@ -317,7 +302,7 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       await broker.consume([q], c.handler, { prefetch: 10 });
       const [first] = await c.waitFor(1);
       const eta = Date.now() + 2_500;
-      await broker.defer(first!, eta);
+      await deferral.defer(first!, eta);
       expect(await broker.size(q.name)).toBe(0);
       const [, again] = await c.waitFor(2, 10_000);
       // Back within a second before the ETA (the worker holds it for the rest), with the same message.
@@ -329,54 +314,21 @@ export function brokerConformance(driver: string, options: BrokerSuiteOptions): 
       expect(await broker.size(q.name)).toBe(0);
     });
 
-    it('orders by priority as its capability says', async () => {
+    it.skipIf(caps.priority === 'none')('orders by priority as its capability says', async () => {
       const broker = await connected();
-      const mode = broker.capabilities.priority;
-      if (mode === 'none') return;
+      const reader = await ctx.readerFor(broker);
       const q: QueueSpec = { ...queue('priority'), maxPriority: 10 };
       await broker.declare([q]);
       for (const p of [0, 3, 6, 9])
         await broker.publish(testMessage(`p${p}`, p), { exchange: '', routingKey: q.name });
       const c = collector();
-      await broker.consume([q], c.handler, { prefetch: 0 });
+      await reader.consume([q], c.handler, { prefetch: 0 });
       const got = (await c.waitFor(4)).map(labelOf);
-      expect(got).toEqual(mode === 'native' ? ['p9', 'p6', 'p3', 'p0'] : ['p0', 'p3', 'p6', 'p9']);
-      await broker.ack(c.received);
+      expect(got).toEqual(caps.priority === 'native' ? ['p9', 'p6', 'p3', 'p0'] : ['p0', 'p3', 'p6', 'p9']);
+      await reader.ack(c.received);
     });
 
-    it('routes by topic patterns and fans out when the driver has them', async () => {
-      const broker = await connected();
-      const exchange = `conf-${driver}-topic-${uuid().slice(0, 8)}`;
-      if (broker.capabilities.topic) {
-        const all: QueueSpec = {
-          name: `${exchange}-all`,
-          exchange,
-          exchangeType: 'topic',
-          routingKey: 'task.#',
-        };
-        const one: QueueSpec = {
-          name: `${exchange}-one`,
-          exchange,
-          exchangeType: 'topic',
-          routingKey: 'task.*.done',
-        };
-        await broker.declare([all, one]);
-        await broker.publish(testMessage('deep'), { exchange, routingKey: 'task.a.b' });
-        await broker.publish(testMessage('done'), { exchange, routingKey: 'task.x.done' });
-        expect(await broker.size(all.name)).toBe(2);
-        expect(await broker.size(one.name)).toBe(1);
-      }
-      if (broker.capabilities.fanout) {
-        const fan = `${exchange}-fan`;
-        const f1: QueueSpec = { name: `${fan}-1`, exchange: fan, exchangeType: 'fanout', routingKey: '' };
-        const f2: QueueSpec = { name: `${fan}-2`, exchange: fan, exchangeType: 'fanout', routingKey: '' };
-        const c = collector();
-        await broker.consume([f1, f2], c.handler, { prefetch: 0 });
-        await broker.publish(testMessage('everyone'), { exchange: fan, routingKey: 'ignored' });
-        const got = await c.waitFor(2);
-        expect(new Set(got.map((d) => d.queue))).toEqual(new Set([f1.name, f2.name]));
-        await broker.ack(got);
-      }
-    });
+    messagingConformance(ctx);
+    reliabilityConformance(ctx);
   });
 }

@@ -1,18 +1,19 @@
 /** Test helpers for the broker conformance suite: collect deliveries and await them without sleeping. */
-import type { Delivery, DeliveryHandler } from '../broker.js';
+import type { Delivery } from '../broker.js';
 import type { WireMessage } from '../../protocol/message.js';
 
-export interface Collector {
-  readonly handler: DeliveryHandler;
-  readonly received: Delivery[];
-  /** Resolves once at least `count` deliveries arrived; rejects after `timeoutMs`. */
-  waitFor(count: number, timeoutMs?: number): Promise<Delivery[]>;
+/** Collects what a handler receives (deliveries, or subscription messages). */
+export interface Collector<T = Delivery> {
+  readonly handler: (item: T) => void;
+  readonly received: T[];
+  /** Resolves once at least `count` items arrived; rejects after `timeoutMs`. */
+  waitFor(count: number, timeoutMs?: number): Promise<T[]>;
 }
 
-export function collector(): Collector {
-  const received: Delivery[] = [];
+export function collector<T = Delivery>(): Collector<T> {
+  const received: T[] = [];
   const waiters: { count: number; resolve: () => void }[] = [];
-  const handler: DeliveryHandler = (delivery) => {
+  const handler = (delivery: T): void => {
     received.push(delivery);
     for (const waiter of [...waiters]) {
       if (received.length >= waiter.count) {
@@ -65,8 +66,9 @@ export function testMessage(label: string, priority?: number): WireMessage {
   };
 }
 
-export function labelOf(delivery: Delivery): string {
-  const label = delivery.message.headers.label;
+/** The `label` header of a test message (from `testMessage`). */
+export function labelOf(received: { readonly message: WireMessage }): string {
+  const label = received.message.headers.label;
   return typeof label === 'string' ? label : JSON.stringify(label);
 }
 

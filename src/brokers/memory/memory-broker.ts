@@ -3,83 +3,32 @@
  * Brokers with the same name in one process share their queues, so a producer app and a worker app can talk.
  */
 import { ConnectionError } from '../../errors.js';
-import { uuid } from '../../protocol/ids.js';
 import type { WireMessage } from '../../protocol/message.js';
-import type {
-  Broker,
-  BrokerCapabilities,
-  BrokerContext,
-  ConsumeOptions,
-  Consumer,
-  Delivery,
-  DeliveryHandler,
-  ExchangeType,
-  PublishOptions,
-  QueueSpec,
-  RejectOptions,
-  Route,
+import {
+  publishEach,
+  type Broker,
+  type BrokerCapabilities,
+  type BrokerContext,
+  type ConsumeOptions,
+  type Consumer,
+  type Delivery,
+  type DeliveryHandler,
+  type ExchangeSpec,
+  type ExchangeType,
+  type PublishItem,
+  type PublishOptions,
+  type QueueSpec,
+  type RejectOptions,
+  type Route,
+  type Subscription,
+  type SubscriptionHandler,
+  type Subscriptions,
+  type SubscriptionSpec,
 } from '../broker.js';
-import { routeToQueues, type Binding } from '../exchange.js';
+import { inequivalentExchange, subscriptionQueue, type Binding } from '../exchange.js';
+import { MemorySpace, type Held, type SpaceConsumer, type Stored } from './memory-space.js';
 
-interface Stored {
-  message: WireMessage;
-  exchange: string;
-  routingKey: string;
-  redelivered: boolean;
-}
-
-/** Ten FIFO lanes, highest priority first; within a lane, oldest first. */
-class PriorityQueue {
-  private readonly lanes: Stored[][] = Array.from({ length: 10 }, () => []);
-  private readonly heads = new Array<number>(10).fill(0);
-
-  push(item: Stored, front = false): void {
-    const lane = laneFor(item.message);
-    if (front) {
-      if (this.heads[lane]! > 0) this.lanes[lane]![--this.heads[lane]!] = item;
-      else this.lanes[lane]!.unshift(item);
-    } else {
-      this.lanes[lane]!.push(item);
-    }
-  }
-
-  shift(): Stored | undefined {
-    for (let lane = 9; lane >= 0; lane--) {
-      const items = this.lanes[lane]!;
-      const head = this.heads[lane]!;
-      if (head < items.length) {
-        const item = items[head]!;
-        this.heads[lane] = head + 1;
-        if (head + 1 > 1024 && head + 1 > items.length / 2) {
-          items.splice(0, head + 1);
-          this.heads[lane] = 0;
-        }
-        return item;
-      }
-    }
-    return undefined;
-  }
-
-  get size(): number {
-    return this.lanes.reduce((n, items, lane) => n + items.length - this.heads[lane]!, 0);
-  }
-
-  clear(): number {
-    const n = this.size;
-    for (let lane = 0; lane < 10; lane++) {
-      this.lanes[lane] = [];
-      this.heads[lane] = 0;
-    }
-    return n;
-  }
-}
-
-function laneFor(message: WireMessage): number {
-  const p = message.properties.priority;
-  return typeof p === 'number' ? Math.max(0, Math.min(9, Math.trunc(p))) : 0;
-}
-
-class MemoryConsumer implements Consumer {
+class MemoryConsumer implements Consumer, SpaceConsumer {
   held = 0;
   cancelled = false;
 
@@ -87,7 +36,8 @@ class MemoryConsumer implements Consumer {
     readonly queues: readonly string[],
     readonly handler: DeliveryHandler,
     public prefetch: number,
-    private readonly space: MemorySpace,
+    private readonly space: Space,
+    readonly noAck = false,
   ) {}
 
   get hasCredit(): boolean {
@@ -100,122 +50,40 @@ class MemoryConsumer implements Consumer {
   }
 
   async cancel(): Promise<void> {
+    if (this.cancelled) return;
     this.cancelled = true;
     this.space.consumers.delete(this);
+    this.space.owners.delete(this);
+    for (const queue of this.queues) this.space.armExpiry(queue);
   }
 }
 
-interface Held {
-  delivery: Delivery;
-  stored: Stored;
-  consumer: MemoryConsumer;
-  owner: MemoryBroker;
-}
+type Space = MemorySpace<MemoryBroker>;
 
-/** The shared state behind every memory broker of one name. */
-class MemorySpace {
-  readonly queues = new Map<string, PriorityQueue>();
-  readonly exchanges = new Map<string, { type: ExchangeType; bindings: Binding[] }>();
-  readonly consumers = new Set<MemoryConsumer>();
-  readonly held = new Map<string, Held>();
-  readonly deadLetters: { queue: string; reason: string; message: WireMessage }[] = [];
-  readonly owners = new Map<MemoryConsumer, MemoryBroker>();
-  private scheduled = false;
-  private rotation = 0;
-
-  queue(name: string): PriorityQueue {
-    let queue = this.queues.get(name);
-    if (!queue) {
-      queue = new PriorityQueue();
-      this.queues.set(name, queue);
-    }
-    return queue;
-  }
-
-  /** Dispatches on the next tick, so that publish never re-enters a handler synchronously. */
-  schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    queueMicrotask(() => {
-      this.scheduled = false;
-      this.dispatch();
-    });
-  }
-
-  private dispatch(): void {
-    const consumers = [...this.consumers];
-    if (consumers.length === 0) return;
-    let progress = true;
-    while (progress) {
-      progress = false;
-      for (let i = 0; i < consumers.length; i++) {
-        const consumer = consumers[(this.rotation + i) % consumers.length]!;
-        if (!consumer.hasCredit) continue;
-        for (const name of consumer.queues) {
-          const stored = this.queues.get(name)?.shift();
-          if (!stored) continue;
-          this.deliver(consumer, name, stored);
-          progress = true;
-          break;
-        }
-      }
-      this.rotation++;
-    }
-  }
-
-  private deliver(consumer: MemoryConsumer, queue: string, stored: Stored): void {
-    const delivery: Delivery = {
-      message: stored.message,
-      queue,
-      tag: uuid(),
-      exchange: stored.exchange,
-      routingKey: stored.routingKey,
-      redelivered: stored.redelivered,
-    };
-    consumer.held++;
-    this.held.set(delivery.tag, { delivery, stored, consumer, owner: this.owners.get(consumer)! });
-    try {
-      consumer.handler(delivery);
-    } catch {
-      // A throwing handler is a bug in the caller; the delivery stays held until it is settled.
-    }
-  }
-
-  /** Routes a message to its queues, now or at `notBefore` (held by the space, so it outlives its producer). */
-  enqueue(stored: Stored, notBefore?: number): void {
-    const wait = notBefore === undefined ? 0 : notBefore - Date.now();
-    if (wait > 0) {
-      setTimeout(() => this.enqueue(stored), wait).unref();
-      return;
-    }
-    const queues =
-      stored.exchange === ''
-        ? [stored.routingKey]
-        : (() => {
-            const entry = this.exchanges.get(stored.exchange);
-            return entry ? routeToQueues(entry.type, entry.bindings, stored.routingKey) : [];
-          })();
-    for (const name of queues) this.queue(name).push(stored);
-    this.schedule();
-  }
-}
-
-const spaces = new Map<string, MemorySpace>();
+const spaces = new Map<string, Space>();
 
 export const memoryCapabilities: BrokerCapabilities = {
   fanout: true,
   topic: true,
   priority: 'native',
   delayedDelivery: true,
-  redeliversOnConsumerLoss: true,
+  consume: true,
+  // Consumers live and die with their process, and so does everything in memory: nothing is lost while held.
+  redeliversOnConsumerLoss: false,
+  losesDeliveries: false,
   durable: false,
   shared: false,
   deadLetter: true,
+  broadcast: 'queue',
+  queueExpiry: true,
 };
 
-export class MemoryBroker implements Broker {
+export class MemoryBroker implements Broker, Subscriptions {
   readonly capabilities = memoryCapabilities;
-  private readonly space: MemorySpace;
+  readonly subscriptions: Subscriptions = this;
+  readonly deferral = null;
+  private readonly space: Space;
+  private readonly subscribed = new Set<Subscription>();
   private closed = false;
 
   constructor(
@@ -242,18 +110,29 @@ export class MemoryBroker implements Broker {
   async declare(queues: readonly QueueSpec[]): Promise<void> {
     for (const spec of queues) {
       this.space.queue(spec.name);
+      this.space.limit(spec.name, spec.messageTtlMs, spec.expiresMs);
       const exchange = spec.exchange ?? spec.name;
       if (exchange === '') continue;
-      let entry = this.space.exchanges.get(exchange);
-      if (!entry) {
-        entry = { type: spec.exchangeType ?? 'direct', bindings: [] };
-        this.space.exchanges.set(exchange, entry);
-      }
+      const entry = this.exchange(exchange, spec.exchangeType ?? 'direct');
       const routingKey = spec.routingKey ?? spec.name;
       if (!entry.bindings.some((b) => b.queue === spec.name && b.routingKey === routingKey)) {
         entry.bindings.push({ routingKey, queue: spec.name });
       }
     }
+  }
+
+  async declareExchange(exchange: ExchangeSpec): Promise<void> {
+    const entry = this.exchange(exchange.name, exchange.type);
+    if (entry.type !== exchange.type) throw inequivalentExchange(exchange, entry.type);
+  }
+
+  private exchange(name: string, type: ExchangeType): { type: ExchangeType; bindings: Binding[] } {
+    let entry = this.space.exchanges.get(name);
+    if (!entry) {
+      entry = { type, bindings: [] };
+      this.space.exchanges.set(name, entry);
+    }
+    return entry;
   }
 
   async publish(message: WireMessage, route: Route, options?: PublishOptions): Promise<void> {
@@ -263,8 +142,13 @@ export class MemoryBroker implements Broker {
       exchange: route.exchange,
       routingKey: route.routingKey,
       redelivered: false,
+      at: Date.now(),
     };
     this.space.enqueue(stored, options?.notBefore);
+  }
+
+  publishMany(items: readonly PublishItem[]): Promise<void> {
+    return publishEach(this, items);
   }
 
   async consume(
@@ -272,21 +156,42 @@ export class MemoryBroker implements Broker {
     handler: DeliveryHandler,
     options: ConsumeOptions,
   ): Promise<Consumer> {
+    return this.attach(queues, handler, options.prefetch, false);
+  }
+
+  private async attach(
+    queues: readonly QueueSpec[],
+    handler: DeliveryHandler,
+    prefetch: number,
+    noAck: boolean,
+  ): Promise<MemoryConsumer> {
     this.assertOpen();
     await this.declare(queues);
-    const consumer = new MemoryConsumer(
-      queues.map((q) => q.name),
-      handler,
-      options.prefetch,
-      this.space,
-    );
+    const names = queues.map((q) => q.name);
+    const consumer = new MemoryConsumer(names, handler, prefetch, this.space, noAck);
     this.space.consumers.add(consumer);
     this.space.owners.set(consumer, this);
+    this.space.inUse(names);
     this.space.schedule();
     return consumer;
   }
 
-  private settle(delivery: Delivery): Held | undefined {
+  async subscribe(spec: SubscriptionSpec, handler: SubscriptionHandler): Promise<Subscription> {
+    await this.declareExchange(spec.exchange);
+    const consumer = await this.attach([subscriptionQueue(spec)], (delivery) => handler(delivery), 0, true);
+    const subscription: Subscription = {
+      queue: spec.queue,
+      cancel: async () => {
+        if (!this.subscribed.delete(subscription)) return;
+        await consumer.cancel();
+        this.space.deleteQueue(spec.queue);
+      },
+    };
+    this.subscribed.add(subscription);
+    return subscription;
+  }
+
+  private settle(delivery: Delivery): Held<MemoryBroker> | undefined {
     const held = this.space.held.get(delivery.tag);
     if (!held) return undefined;
     this.space.held.delete(delivery.tag);
@@ -321,21 +226,19 @@ export class MemoryBroker implements Broker {
   }
 
   async purge(queue: string): Promise<number> {
-    return this.space.queues.get(queue)?.clear() ?? 0;
+    return this.space.fresh(queue)?.clear() ?? 0;
   }
 
   async size(queue: string): Promise<number> {
-    return this.space.queues.get(queue)?.size ?? 0;
+    return this.space.fresh(queue)?.size ?? 0;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await Promise.all([...this.subscribed].map((s) => s.cancel()));
     for (const [consumer, owner] of this.space.owners) {
-      if (owner !== this) continue;
-      consumer.cancelled = true;
-      this.space.consumers.delete(consumer);
-      this.space.owners.delete(consumer);
+      if (owner === this) await (consumer as MemoryConsumer).cancel();
     }
     const mine = [...this.space.held.values()].filter((h) => h.owner === this).map((h) => h.delivery);
     await this.requeue(mine);

@@ -35,15 +35,17 @@ import type {
   Consumer,
   Delivery,
   DeliveryHandler,
+  ExchangeSpec,
   ExchangeType,
   PublishItem,
   QueueSpec,
   RejectOptions,
   Route,
 } from '../broker.js';
-import { routeToQueues } from '../exchange.js';
+import { inequivalentExchange, routeToQueues } from '../exchange.js';
 import { RedisConsumer, type ConsumerHost } from './consumer.js';
 import { FANOUT_TAG, FanoutSubscriber } from './fanout.js';
+import { RedisSubscriptions, type SubscriptionHost } from './subscriptions.js';
 import { KeyLayout } from './keys.js';
 import { Leases, type LeaseOwner } from './leases.js';
 import { readBrokerOptions, type RedisBrokerOptions } from './options.js';
@@ -54,14 +56,20 @@ export const redisCapabilities: BrokerCapabilities = {
   topic: true,
   priority: 'buckets',
   delayedDelivery: false,
+  consume: true,
   redeliversOnConsumerLoss: true,
+  losesDeliveries: true,
   durable: true,
   shared: true,
   deadLetter: true,
+  broadcast: 'pubsub',
+  queueExpiry: false,
 };
 
-export class RedisBroker implements Broker, ConsumerHost {
+export class RedisBroker implements Broker, ConsumerHost, SubscriptionHost {
   readonly capabilities = redisCapabilities;
+  readonly subscriptions: RedisSubscriptions = new RedisSubscriptions(this);
+  readonly deferral = null;
   readonly url: string;
   readonly options: RedisBrokerOptions;
   readonly keys: KeyLayout;
@@ -75,6 +83,8 @@ export class RedisBroker implements Broker, ConsumerHost {
   private readonly fanoutQueues = new Map<RedisConsumer, string[]>();
   /** Exchange types learned from `declare` (kombu keeps them in the channel's state, not in Redis). */
   private readonly exchangeTypes = new Map<string, ExchangeType>();
+  /** Exchanges declared with `declareExchange` (their type is fixed). */
+  private readonly declaredExchanges = new Set<string>();
   private readonly closed = new AbortController();
   private readonly policy: ConnectPolicy;
 
@@ -103,10 +113,8 @@ export class RedisBroker implements Broker, ConsumerHost {
     );
   }
 
-  private connection(
-    role: string,
-    options: ConstructorParameters<typeof RedisConnection>[4] = {},
-  ): RedisConnection {
+  /** A new connection of this broker's, named `role` in CLIENT LIST. */
+  connection(role: string, options: ConstructorParameters<typeof RedisConnection>[4] = {}): RedisConnection {
     return new RedisConnection(this.target, role, this.options.connection, this.logger, options);
   }
 
@@ -139,10 +147,10 @@ export class RedisBroker implements Broker, ConsumerHost {
   }
 
   /** Runs a command that must fail fast when disconnected, turning failures into ConnectionError. */
-  private async command<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  async command<T>(what: string, fn: (client: RedisConnection['client']) => Promise<T>): Promise<T> {
     this.assertReady(what);
     try {
-      return await fn();
+      return await fn(this.main.client);
     } catch (error) {
       if (error instanceof Error && error.name === 'ReplyError') throw error;
       throw asConnectionError(error, `Redis ${this.url}: cannot ${what}`);
@@ -154,7 +162,10 @@ export class RedisBroker implements Broker, ConsumerHost {
     for (const spec of queues) {
       const exchange = spec.exchange ?? spec.name;
       if (exchange === '') continue;
-      this.exchangeTypes.set(exchange, spec.exchangeType ?? 'direct');
+      // An exchange declared with declareExchange keeps its type (a queue spec names it by name only).
+      if (spec.exchangeType !== undefined || !this.exchangeTypes.has(exchange)) {
+        this.exchangeTypes.set(exchange, spec.exchangeType ?? 'direct');
+      }
       members.push([
         this.keys.bindingKey(exchange),
         this.keys.bindingMember(spec.routingKey ?? spec.name, spec.name),
@@ -164,6 +175,19 @@ export class RedisBroker implements Broker, ConsumerHost {
     await this.command('declare queues', () =>
       Promise.all(members.map(([key, member]) => this.main.client.sadd(key, member))),
     );
+  }
+
+  /**
+   * kombu keeps exchange types in the channel, not in Redis (`exchange_declare`): a producer must declare a fanout
+   * exchange to PUBLISH to it, as Celery's event dispatcher and pidbox do.
+   */
+  async declareExchange(exchange: ExchangeSpec): Promise<void> {
+    const known = this.exchangeTypes.get(exchange.name);
+    if (known !== undefined && known !== exchange.type && this.declaredExchanges.has(exchange.name)) {
+      throw inequivalentExchange(exchange, known);
+    }
+    this.exchangeTypes.set(exchange.name, exchange.type);
+    this.declaredExchanges.add(exchange.name);
   }
 
   /** The queues a message published to `exchange` with `routingKey` reaches (kombu's `_lookup`). */
@@ -202,10 +226,13 @@ export class RedisBroker implements Broker, ConsumerHost {
     await this.command('publish', async () => {
       const queues = await this.queuesFor(route.exchange, route.routingKey);
       if (queues.length === 0) {
-        this.logger.warn(
+        // On an exchange declared for messaging (a control reply to a client that has gone) this is expected and
+        // silent, as in kombu; a task routed nowhere is a routing mistake worth saying.
+        const message =
           `Message to exchange "${route.exchange}" with routing key "${route.routingKey}" matched no queue and was ` +
-            'dropped (as AMQP does): declare a queue bound to it',
-        );
+          'dropped (as AMQP does): declare a queue bound to it';
+        if (this.declaredExchanges.has(route.exchange)) this.logger.debug(message);
+        else this.logger.warn(message);
       }
       await Promise.all(queues.map((q) => client.lpush(this.keys.queueKey(q, bucket), envelope)));
     });
@@ -291,7 +318,7 @@ export class RedisBroker implements Broker, ConsumerHost {
     const consumer = new RedisConsumer(this, names, handler, options.prefetch, options.onLost);
     this.consumers.add(consumer);
     if (fanouts.length > 0) {
-      const { fanout } = this.fanout();
+      const fanout = this.fanout();
       for (const q of fanouts) await fanout.add(q.name, q.exchange ?? q.name, q.routingKey ?? '', handler);
       this.fanoutQueues.set(
         consumer,
@@ -306,7 +333,8 @@ export class RedisBroker implements Broker, ConsumerHost {
     return consumer;
   }
 
-  private fanout(): { conn: RedisConnection; fanout: FanoutSubscriber } {
+  /** The pub/sub connection shared by fanout queues and subscriptions, opened on first use. */
+  fanout(): FanoutSubscriber {
     if (!this.subscriber) {
       const conn = this.connection('subscriber');
       // Connected explicitly (not lazily by its first command) so that its health checks run.
@@ -317,7 +345,7 @@ export class RedisBroker implements Broker, ConsumerHost {
         });
       this.subscriber = { conn, fanout: new FanoutSubscriber(conn, this.keys, this.logger) };
     }
-    return this.subscriber;
+    return this.subscriber.fanout;
   }
 
   // ConsumerHost
@@ -405,7 +433,8 @@ export class RedisBroker implements Broker, ConsumerHost {
 
   async close(): Promise<void> {
     if (this.closed.signal.aborted) return;
-    this.restorer.stop();
+    await this.subscriptions.close();
+    await this.restorer.stop();
     await Promise.all([...this.consumers].map((c) => c.cancel()));
     await this.leases.close();
     this.closed.abort();

@@ -236,4 +236,14 @@ describe('redis broker leases', () => {
     expect(await client.llen(`${prefix}${q.name}\x06\x169`)).toBe(1);
     expect(await client.llen(`${prefix}${q.name}`)).toBe(0);
   });
+
+  it('releases unacked_mutex when closed during a restore sweep', async () => {
+    for (let round = 0; round < 5; round++) {
+      const broker = await connected();
+      // consume() starts a sweep (under the mutex); close right away, while it runs.
+      await broker.consume([queue('sweeping')], () => undefined, { prefetch: 1 });
+      await broker.close();
+      expect(await client.exists(`${prefix}unacked_mutex`)).toBe(0);
+    }
+  });
 });

@@ -46,9 +46,14 @@ export class Restorer {
     this.timer.unref();
   }
 
-  stop(): void {
+  /**
+   * Stops the timer and waits for a sweep in progress, so that it releases `unacked_mutex` before the connection
+   * closes (a mutex left behind blocks every worker's restores, Python ones too, for `unacked_mutex_expire`).
+   */
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    await this.running?.catch(() => undefined);
   }
 
   private trigger(): void {

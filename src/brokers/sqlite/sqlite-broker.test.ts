@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { openSqlite } from '../../transport/sqlite/file.js';
 import { silentLogger } from '../../lifecycle/logger.js';
 import { brokerConformance } from '../conformance/broker-suite.js';
 import { collector, testMessage } from '../conformance/helpers.js';
-import { createSqliteBroker, SqliteBroker } from './sqlite-broker.js';
+import { createSqliteBroker, SqliteBroker, sqliteCapabilities } from './sqlite-broker.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'celeriac-sqlite-broker-'));
 const url = `sqlite://${join(dir, 'broker.db')}`;
@@ -18,7 +19,34 @@ const context = (transportOptions: Record<string, unknown> = {}) => ({
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-brokerConformance('sqlite', { create: () => createSqliteBroker(url, context()) });
+brokerConformance('sqlite', {
+  create: () => createSqliteBroker(url, context()),
+  capabilities: sqliteCapabilities,
+  // A process that died on this host: its leases are released (as the next broker's sweep does), and the broker
+  // in the test, renewing, learns it lost them.
+  loseDeliveries: async (broker) => {
+    const owner = (broker as unknown as { owner: string }).owner;
+    const db = openSqlite(url, 'broker');
+    db.prepare(
+      `UPDATE celeriac_messages SET available_at = 0, lease_owner = NULL, lease_token = NULL, redelivered = 1
+         WHERE lease_owner = ?`,
+    ).run(owner);
+    db.close();
+    (broker as SqliteBroker).renewLeases();
+  },
+  // An embedded broker restarts by being opened again: the next broker reopens the file.
+  restartable: async () => ({
+    create: () => createSqliteBroker(url, context()),
+    restart: async () => undefined,
+    stop: async () => undefined,
+  }),
+  connection: { url },
+  deadLetters: async (broker, queue) =>
+    (broker as SqliteBroker).deadLetters(queue).map((d) => ({
+      reason: d.reason,
+      label: typeof d.headers.label === 'string' ? d.headers.label : 'not a test message',
+    })),
+});
 
 describe('sqlite broker', () => {
   it('redelivers a message whose lease expired, and fences the stale holder', async () => {

@@ -2,7 +2,12 @@
  * `sqlite://PATH`: the embedded default broker. Durable, shared by several processes on one machine, with leases:
  * a fetch moves messages into a lease owned by this broker instance (one transaction), a live consumer renews its
  * leases, and leases of a process that died come back at once (same host, dead pid) or when they expire.
- * Acks are fenced by a per-delivery token, so a stale consumer cannot delete a message another consumer now holds.
+ * Acks are fenced by a per-delivery token, so a stale consumer cannot delete a message another consumer now holds;
+ * the lease keeper tells the consumer about deliveries it lost that way (`onLost`).
+ *
+ * Exchanges are emulated with kombu's semantics (exchange.ts) over `celeriac_bindings`; queues with a TTL, an
+ * expiry or an auto-deleting subscriber have a row in `celeriac_queues` (queues.ts). Subscriptions are consumers
+ * that delete each message as they take it.
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
@@ -11,48 +16,47 @@ import { openSqlite, sqlitePath, type SqliteDatabase } from '../../transport/sql
 import { uuid } from '../../protocol/ids.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { JsonValue } from '../../types.js';
-import type {
-  Broker,
-  BrokerCapabilities,
-  BrokerContext,
-  ConsumeOptions,
-  Consumer,
-  Delivery,
-  DeliveryHandler,
-  ExchangeType,
-  PublishOptions,
-  QueueSpec,
-  RejectOptions,
-  Route,
+import {
+  publishEach,
+  type Broker,
+  type BrokerCapabilities,
+  type BrokerContext,
+  type ConsumeOptions,
+  type Consumer,
+  type Delivery,
+  type DeliveryHandler,
+  type ExchangeSpec,
+  type ExchangeType,
+  type PublishItem,
+  type PublishOptions,
+  type QueueSpec,
+  type RejectOptions,
+  type Route,
+  type Subscription,
+  type SubscriptionHandler,
+  type Subscriptions,
+  type SubscriptionSpec,
 } from '../broker.js';
-import { routeToQueues } from '../exchange.js';
+import { inequivalentExchange, routeToQueues, subscriptionQueue } from '../exchange.js';
+import { SqliteConsumer, type SqliteConsumerHost } from './consumer.js';
+import { QueueLifetimes } from './queues.js';
 import { migrateBrokerSchema } from './schema.js';
+import { prepareStatements, type Row, type Statements } from './statements.js';
 
 export const sqliteCapabilities: BrokerCapabilities = {
   fanout: true,
   topic: true,
   priority: 'native',
   delayedDelivery: true,
+  consume: true,
   redeliversOnConsumerLoss: true,
+  losesDeliveries: true,
   durable: true,
   shared: true,
   deadLetter: true,
+  broadcast: 'queue',
+  queueExpiry: true,
 };
-
-interface Row {
-  id: number;
-  queue: string;
-  priority: number;
-  lease_owner: string | null;
-  redelivered: number;
-  exchange: string;
-  routing_key: string;
-  headers: string;
-  properties: string;
-  content_type: string;
-  content_encoding: string;
-  body: Buffer;
-}
 
 /** Wakes consumers in this process as soon as a producer in this process publishes to the same file. */
 const publishedInProcess = new EventEmitter();
@@ -82,81 +86,10 @@ function readOptions(transportOptions: Readonly<Record<string, unknown>>): Sqlit
   };
 }
 
-class SqliteConsumer implements Consumer {
-  readonly abort = new AbortController();
-  held = 0;
-  loop: Promise<void> = Promise.resolve();
-  private wake: (() => void) | undefined;
-
-  constructor(
-    readonly queues: readonly string[],
-    readonly handler: DeliveryHandler,
-    public prefetch: number,
-    private readonly broker: SqliteBroker,
-  ) {}
-
-  get credit(): number {
-    return this.prefetch === 0 ? 256 : Math.max(0, this.prefetch - this.held);
-  }
-
-  setPrefetch(prefetch: number): void {
-    this.prefetch = prefetch;
-    this.poke();
-  }
-
-  poke(): void {
-    this.wake?.();
-  }
-
-  async cancel(): Promise<void> {
-    this.abort.abort();
-    this.poke();
-    await this.loop;
-    this.broker.forget(this);
-  }
-
-  start(): void {
-    this.loop = this.run();
-  }
-
-  private async run(): Promise<void> {
-    const signal = this.abort.signal;
-    const pollMs = this.broker.options.pollingInterval * 1000;
-    while (!signal.aborted) {
-      const credit = this.credit;
-      let fetched = 0;
-      if (credit > 0) {
-        try {
-          fetched = this.broker.fetchFor(this, Math.min(credit, 256));
-        } catch (error) {
-          this.broker.logger.error(
-            { err: error },
-            `sqlite broker: fetch failed: ${(error as Error).message}`,
-          );
-        }
-      }
-      if (fetched > 0 && fetched === Math.min(credit, 256)) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, pollMs);
-        function done(): void {
-          clearTimeout(timer);
-          // One listener per wait would pile up on the signal for the consumer's lifetime.
-          signal.removeEventListener('abort', done);
-          resolve();
-        }
-        this.wake = done;
-        signal.addEventListener('abort', done, { once: true });
-      });
-      this.wake = undefined;
-    }
-  }
-}
-
-export class SqliteBroker implements Broker {
+export class SqliteBroker implements Broker, SqliteConsumerHost, Subscriptions {
   readonly capabilities = sqliteCapabilities;
+  readonly subscriptions: Subscriptions = this;
+  readonly deferral = null;
   readonly options: SqliteOptions;
   readonly logger: BrokerContext['logger'];
   private db: SqliteDatabase | undefined;
@@ -164,12 +97,17 @@ export class SqliteBroker implements Broker {
   /** Lease owner id: host, pid and a nonce, so a same-host sweeper can tell a dead owner from a live one. */
   private readonly owner = `${hostname()}/${process.pid}/${uuid().slice(0, 8)}`;
   private readonly consumers = new Set<SqliteConsumer>();
-  private readonly heldBy = new Map<string, SqliteConsumer>();
+  private readonly heldBy = new Map<string, { consumer: SqliteConsumer; delivery: Delivery }>();
+  private readonly subscribed = new Set<Subscription>();
   private leaseTimer: NodeJS.Timeout | undefined;
+  /** Touches the queues with an expiry that this broker consumes, more often than they would expire. */
+  private queueTimer: { timer: NodeJS.Timeout; everyMs: number } | undefined;
+  private lastSweep = 0;
   private readonly onPublished = (): void => {
     for (const consumer of this.consumers) consumer.poke();
   };
-  private statements: ReturnType<SqliteBroker['prepare']> | undefined;
+  private statements: Statements | undefined;
+  private lifetimes: QueueLifetimes | undefined;
 
   constructor(
     readonly url: string,
@@ -180,74 +118,58 @@ export class SqliteBroker implements Broker {
     this.logger = context.logger;
   }
 
+  get pollMs(): number {
+    return this.options.pollingInterval * 1000;
+  }
+
   async connect(): Promise<void> {
     if (this.db) return;
     const db = openSqlite(this.url, 'broker');
     migrateBrokerSchema(db);
     this.db = db;
-    this.statements = this.prepare(db);
+    this.statements = prepareStatements(db);
+    this.lifetimes = new QueueLifetimes(db, isAlive);
     publishedInProcess.on(this.path, this.onPublished);
   }
 
-  private prepare(db: SqliteDatabase) {
-    return {
-      insert: db.prepare(
-        `INSERT INTO celeriac_messages (queue, priority, available_at, exchange, routing_key, headers, properties,
-           content_type, content_encoding, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      reinsert: db.prepare(
-        `INSERT INTO celeriac_messages (queue, priority, available_at, exchange, routing_key, headers, properties,
-           content_type, content_encoding, body, redelivered) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?, ?, 1)`,
-      ),
-      lease: db.prepare(
-        `UPDATE celeriac_messages SET available_at = ?, lease_owner = ?, lease_token = ?,
-           redelivered = CASE WHEN lease_owner IS NULL THEN redelivered ELSE 1 END WHERE id = ?`,
-      ),
-      ack: db.prepare('DELETE FROM celeriac_messages WHERE id = ? AND lease_token = ?'),
-      release: db.prepare(
-        `UPDATE celeriac_messages SET available_at = 0, lease_owner = NULL, lease_token = NULL, redelivered = 1
-           WHERE id = ? AND lease_token = ?`,
-      ),
-      releaseOwner: db.prepare(
-        `UPDATE celeriac_messages SET available_at = 0, lease_owner = NULL, lease_token = NULL, redelivered = 1
-           WHERE lease_owner = ?`,
-      ),
-      renew: db.prepare('UPDATE celeriac_messages SET available_at = ? WHERE lease_owner = ?'),
-      owners: db.prepare('SELECT DISTINCT lease_owner FROM celeriac_messages WHERE lease_owner IS NOT NULL'),
-      get: db.prepare('SELECT * FROM celeriac_messages WHERE id = ? AND lease_token = ?'),
-      remove: db.prepare('DELETE FROM celeriac_messages WHERE id = ?'),
-      deadLetter: db.prepare(
-        `INSERT INTO celeriac_dead_letters (queue, reason, created_at, headers, properties, content_type,
-           content_encoding, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      bind: db.prepare(
-        'INSERT OR IGNORE INTO celeriac_bindings (exchange, type, routing_key, queue) VALUES (?, ?, ?, ?)',
-      ),
-      bindings: db.prepare(
-        'SELECT type, routing_key AS routingKey, queue FROM celeriac_bindings WHERE exchange = ?',
-      ),
-      purge: db.prepare('DELETE FROM celeriac_messages WHERE queue = ? AND lease_token IS NULL'),
-      size: db.prepare('SELECT COUNT(*) AS n FROM celeriac_messages WHERE queue = ? AND lease_token IS NULL'),
-    };
-  }
-
-  private get stmts(): NonNullable<SqliteBroker['statements']> {
+  private get stmts(): Statements {
     if (!this.statements)
       throw new ConnectionError(`broker ${this.url} is not connected (call connect() first)`);
     return this.statements;
   }
 
+  private get queues(): QueueLifetimes {
+    if (!this.lifetimes)
+      throw new ConnectionError(`broker ${this.url} is not connected (call connect() first)`);
+    return this.lifetimes;
+  }
+
   async declare(queues: readonly QueueSpec[]): Promise<void> {
+    this.declareAs(queues, null);
+  }
+
+  private declareAs(queues: readonly QueueSpec[], owner: string | null): void {
     const stmts = this.stmts;
+    this.sweep();
     for (const spec of queues) {
+      this.queues.declare(spec, owner);
       const exchange = spec.exchange ?? spec.name;
       if (exchange === '') continue;
       stmts.bind.run(exchange, spec.exchangeType ?? 'direct', spec.routingKey ?? spec.name, spec.name);
     }
   }
 
+  async declareExchange(exchange: ExchangeSpec): Promise<void> {
+    const stmts = this.stmts;
+    stmts.declareExchange.run(exchange.name, exchange.type);
+    const { type } = stmts.exchangeType.get(exchange.name) as { type: string };
+    if (type !== exchange.type) throw inequivalentExchange(exchange, type);
+  }
+
   private queuesFor(route: Route): string[] {
     if (route.exchange === '') return [route.routingKey];
+    // Publishing to an exchange is where queues of dead receivers would keep growing: sweep now and then.
+    if (Date.now() - this.lastSweep > 1000) this.sweep();
     const rows = this.stmts.bindings.all(route.exchange) as {
       type: ExchangeType;
       routingKey: string;
@@ -263,6 +185,7 @@ export class SqliteBroker implements Broker {
     const headers = JSON.stringify(message.headers);
     const properties = JSON.stringify(message.properties);
     const availableAt = options?.notBefore ?? 0;
+    const now = Date.now();
     for (const queue of this.queuesFor(route)) {
       stmts.insert.run(
         queue,
@@ -275,9 +198,14 @@ export class SqliteBroker implements Broker {
         message.contentType,
         message.contentEncoding,
         message.body,
+        now,
       );
     }
     publishedInProcess.emit(this.path);
+  }
+
+  publishMany(items: readonly PublishItem[]): Promise<void> {
+    return publishEach(this, items);
   }
 
   async consume(
@@ -286,20 +214,46 @@ export class SqliteBroker implements Broker {
     options: ConsumeOptions,
   ): Promise<Consumer> {
     await this.declare(queues);
+    return this.startConsumer(queues, handler, options.prefetch, false, options.onLost);
+  }
+
+  private startConsumer(
+    queues: readonly QueueSpec[],
+    handler: DeliveryHandler,
+    prefetch: number,
+    noAck: boolean,
+    onLost?: (deliveries: readonly Delivery[]) => void,
+  ): SqliteConsumer {
     this.releaseDeadOwners();
-    const consumer = new SqliteConsumer(
-      queues.map((q) => q.name),
-      handler,
-      options.prefetch,
-      this,
-    );
+    const names = queues.map((q) => q.name);
+    const ttls = this.queues.ttls(names);
+    const consumer = new SqliteConsumer(names, handler, prefetch, this, ttls, noAck, onLost);
     this.consumers.add(consumer);
-    this.startLeaseKeeper();
+    if (!noAck) this.startLeaseKeeper();
+    const expiry = this.queues.shortestExpiry(names);
+    if (expiry !== undefined) this.keepQueues(expiry);
     consumer.start();
     return consumer;
   }
 
-  /** Leases up to `limit` ready messages for `consumer` in one transaction and hands them over. */
+  async subscribe(spec: SubscriptionSpec, handler: SubscriptionHandler): Promise<Subscription> {
+    await this.declareExchange(spec.exchange);
+    const queue = subscriptionQueue(spec);
+    this.declareAs([queue], this.owner);
+    const consumer = this.startConsumer([queue], (delivery) => handler(delivery), 0, true);
+    const subscription: Subscription = {
+      queue: spec.queue,
+      cancel: async () => {
+        if (!this.subscribed.delete(subscription)) return;
+        await consumer.cancel();
+        if (this.db) this.queues.deleteQueue(spec.queue);
+      },
+    };
+    this.subscribed.add(subscription);
+    return subscription;
+  }
+
+  /** Leases (or, for subscriptions, takes) up to `limit` ready messages in one transaction and hands them over. */
   fetchFor(consumer: SqliteConsumer, limit: number): number {
     const db = this.db;
     if (!db) return 0;
@@ -309,38 +263,30 @@ export class SqliteBroker implements Broker {
     const stmts = this.stmts;
     const leased = db
       .transaction(() => {
+        if (consumer.ttls.size > 0) this.queues.dropExpiredMessages(consumer.ttls);
         const rows = select.all([...consumer.queues, now, limit]) as Row[];
         return rows.map((row) => {
           const token = uuid();
-          stmts.lease.run(leaseUntil, this.owner, token, row.id);
+          if (consumer.noAck) stmts.remove.run(row.id);
+          else stmts.lease.run(leaseUntil, this.owner, token, row.id);
           return { row, token };
         });
       })
       .immediate();
-    for (const { row, token } of leased) {
-      const delivery: Delivery = {
-        message: {
-          headers: JSON.parse(row.headers) as Record<string, JsonValue>,
-          properties: JSON.parse(row.properties) as Record<string, JsonValue>,
-          contentType: row.content_type,
-          contentEncoding: row.content_encoding,
-          body: row.body,
-        },
-        queue: row.queue,
-        tag: `${row.id}:${token}`,
-        exchange: row.exchange,
-        routingKey: row.routing_key,
-        redelivered: row.redelivered === 1 || row.lease_owner !== null,
-      };
-      consumer.held++;
-      this.heldBy.set(delivery.tag, consumer);
-      try {
-        consumer.handler(delivery);
-      } catch (error) {
-        this.logger.error({ err: error }, 'sqlite broker: delivery handler threw');
-      }
-    }
+    for (const { row, token } of leased) this.handOver(consumer, toDelivery(row, token));
     return leased.length;
+  }
+
+  private handOver(consumer: SqliteConsumer, delivery: Delivery): void {
+    if (!consumer.noAck) {
+      consumer.held++;
+      this.heldBy.set(delivery.tag, { consumer, delivery });
+    }
+    try {
+      consumer.handler(delivery);
+    } catch (error) {
+      this.logger.error({ err: error }, 'sqlite broker: delivery handler threw');
+    }
   }
 
   private readonly selects = new Map<string, ReturnType<SqliteDatabase['prepare']>>();
@@ -360,16 +306,11 @@ export class SqliteBroker implements Broker {
   }
 
   private settled(tag: string): void {
-    const consumer = this.heldBy.get(tag);
+    const consumer = this.heldBy.get(tag)?.consumer;
     if (!consumer) return;
     this.heldBy.delete(tag);
     consumer.held--;
     consumer.poke();
-  }
-
-  private static parseTag(tag: string): [number, string] {
-    const colon = tag.indexOf(':');
-    return [Number(tag.slice(0, colon)), tag.slice(colon + 1)];
   }
 
   async ack(deliveries: readonly Delivery[]): Promise<void> {
@@ -378,7 +319,7 @@ export class SqliteBroker implements Broker {
     const stmts = this.stmts;
     db.transaction(() => {
       for (const delivery of deliveries) {
-        const [id, token] = SqliteBroker.parseTag(delivery.tag);
+        const [id, token] = parseTag(delivery.tag);
         const result = stmts.ack.run(id, token);
         if (result.changes === 0) {
           this.logger.warn(
@@ -394,7 +335,7 @@ export class SqliteBroker implements Broker {
     const db = this.db;
     if (!db) throw new ConnectionError(`broker ${this.url} is closed; cannot reject`);
     const stmts = this.stmts;
-    const [id, token] = SqliteBroker.parseTag(delivery.tag);
+    const [id, token] = parseTag(delivery.tag);
     db.transaction(() => {
       const row = stmts.get.get(id, token) as Row | undefined;
       if (!row) return;
@@ -411,6 +352,7 @@ export class SqliteBroker implements Broker {
           row.content_type,
           row.content_encoding,
           row.body,
+          row.published_at,
         );
       } else {
         stmts.deadLetter.run(
@@ -434,7 +376,7 @@ export class SqliteBroker implements Broker {
     const stmts = this.stmts;
     db.transaction(() => {
       for (const delivery of deliveries) {
-        const [id, token] = SqliteBroker.parseTag(delivery.tag);
+        const [id, token] = parseTag(delivery.tag);
         stmts.release.run(id, token);
       }
     })();
@@ -443,10 +385,13 @@ export class SqliteBroker implements Broker {
   }
 
   async purge(queue: string): Promise<number> {
+    this.sweep();
     return this.stmts.purge.run(queue).changes;
   }
 
   async size(queue: string): Promise<number> {
+    this.sweep();
+    this.queues.freshen(queue);
     return (this.stmts.size.get(queue) as { n: number }).n;
   }
 
@@ -471,13 +416,66 @@ export class SqliteBroker implements Broker {
     const everyMs = (this.options.visibilityTimeout * 1000) / 3;
     this.leaseTimer = setInterval(() => {
       try {
-        this.stmts.renew.run(Date.now() + this.options.visibilityTimeout * 1000, this.owner);
+        this.renewLeases();
         this.releaseDeadOwners();
+        this.sweep();
       } catch (error) {
         this.logger.error({ err: error }, `sqlite broker: lease renewal failed: ${(error as Error).message}`);
       }
     }, everyMs);
     this.leaseTimer.unref();
+  }
+
+  /**
+   * Renews this broker's leases now (normally done on a timer), and tells consumers about held deliveries whose
+   * lease another consumer took meanwhile (this process was stopped longer than the visibility timeout, or
+   * released as dead): they must not run here, and settling them does nothing.
+   */
+  renewLeases(): void {
+    const stmts = this.stmts;
+    stmts.renew.run(Date.now() + this.options.visibilityTimeout * 1000, this.owner);
+    const lost = new Map<SqliteConsumer, Delivery[]>();
+    for (const [tag, { consumer, delivery }] of this.heldBy) {
+      const [id, token] = parseTag(tag);
+      if (stmts.holds.get(id, token)) continue;
+      this.settled(tag);
+      lost.set(consumer, [...(lost.get(consumer) ?? []), delivery]);
+    }
+    for (const [consumer, deliveries] of lost) {
+      this.logger.warn(
+        `sqlite broker: lost the lease of ${deliveries.length} delivery(ies) from ${consumer.queues.join(', ')}: ` +
+          'another consumer took them (this process was stopped longer than the visibility timeout)',
+      );
+      try {
+        consumer.onLost?.(deliveries);
+      } catch (error) {
+        this.logger.error({ err: error }, `sqlite broker: onLost handler threw: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  /** Keeps the expiring queues this broker consumes alive (and sweeps), more often than the shortest expiry. */
+  private keepQueues(expiresMs: number): void {
+    const everyMs = Math.max(50, Math.min(expiresMs / 3, (this.options.visibilityTimeout * 1000) / 3));
+    if (this.queueTimer && this.queueTimer.everyMs <= everyMs) return;
+    clearInterval(this.queueTimer?.timer);
+    const timer = setInterval(() => {
+      try {
+        this.queues.touch(new Set([...this.consumers].flatMap((c) => c.queues)));
+        this.sweep();
+      } catch (error) {
+        this.logger.error({ err: error }, `sqlite broker: queue upkeep failed: ${(error as Error).message}`);
+      }
+    }, everyMs);
+    timer.unref();
+    this.queueTimer = { timer, everyMs };
+  }
+
+  /** Deletes queues past their expiry and auto-deleting queues of dead processes. */
+  private sweep(): void {
+    this.lastSweep = Date.now();
+    const gone = this.queues.sweep();
+    if (gone.length > 0) this.logger.debug(`sqlite broker: deleted expired queue(s) ${gone.join(', ')}`);
   }
 
   /** Gives back, at once, messages leased by processes on this host that no longer exist. */
@@ -500,18 +498,44 @@ export class SqliteBroker implements Broker {
   async close(): Promise<void> {
     const db = this.db;
     if (!db) return;
+    await Promise.all([...this.subscribed].map((s) => s.cancel()));
     await Promise.all([...this.consumers].map((c) => c.cancel()));
     if (this.leaseTimer) clearInterval(this.leaseTimer);
     this.leaseTimer = undefined;
+    clearInterval(this.queueTimer?.timer);
+    this.queueTimer = undefined;
     this.stmts.releaseOwner.run(this.owner);
     this.heldBy.clear();
     publishedInProcess.off(this.path, this.onPublished);
     publishedInProcess.emit(this.path);
     this.statements = undefined;
+    this.lifetimes = undefined;
     this.selects.clear();
     this.db = undefined;
     db.close();
   }
+}
+
+function parseTag(tag: string): [number, string] {
+  const colon = tag.indexOf(':');
+  return [Number(tag.slice(0, colon)), tag.slice(colon + 1)];
+}
+
+function toDelivery(row: Row, token: string): Delivery {
+  return {
+    message: {
+      headers: JSON.parse(row.headers) as Record<string, JsonValue>,
+      properties: JSON.parse(row.properties) as Record<string, JsonValue>,
+      contentType: row.content_type,
+      contentEncoding: row.content_encoding,
+      body: row.body,
+    },
+    queue: row.queue,
+    tag: `${row.id}:${token}`,
+    exchange: row.exchange,
+    routingKey: row.routing_key,
+    redelivered: row.redelivered === 1 || row.lease_owner !== null,
+  };
 }
 
 function isAlive(pid: number): boolean {
