@@ -1,4 +1,6 @@
 /** Celeriac's public API. Everything not exported here is internal. */
+// Installs the canvas port (app/canvas-port.ts): task.s(), app.signature() and eager follow-ups need it.
+import './canvas/port.js';
 export { Celery, type TaskCall } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
 export type { TaskRequest, DeliveryInfo, TaskContext, StateUpdate } from './app/context.js';

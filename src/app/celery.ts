@@ -14,7 +14,6 @@ import { anonNodename, generateOid, uuid } from '../protocol/ids.js';
 import { encodeTaskMessage, type WireMessage } from '../protocol/message.js';
 import { AsyncResult, type ResultSource } from '../result/async-result.js';
 import { GroupResult, type ResultNode } from '../result/group-result.js';
-import { signature as makeSignature, type Signature } from '../canvas/signature.js';
 import type { SignatureDict } from '../protocol/message.js';
 import {
   compileSettings,
@@ -26,6 +25,7 @@ import {
   type Settings,
 } from './config.js';
 import { currentTaskScope } from './context.js';
+import { canvas, type SignatureOf } from './canvas-port.js';
 import { Hooks } from './hooks.js';
 import type { AddPeriodicTaskOptions, PeriodicTaskEntry, ScheduleLike } from './periodic.js';
 import { checkMessageSize, prepareCall, toSignatureDict, type PreparedCall } from './publish.js';
@@ -38,7 +38,6 @@ import {
   type AnyTaskFn,
   type CallOptions,
   type SignatureLike,
-  type TaskHost,
   type TaskOptions,
 } from './task.js';
 import type { EagerResult } from '../result/eager-result.js';
@@ -61,7 +60,7 @@ interface PreparedMessage {
   readonly wire: WireMessage;
 }
 
-export class Celery implements TaskHost, ResultSource {
+export class Celery implements ResultSource {
   /** Typed hooks for Celery's signals (`beforeTaskPublish`, `taskSuccess`, `workerReady`, ...). */
   readonly hooks = new Hooks();
   /** This app's reply-to id (kombu's oid): `reply_to` of every message it sends, and its rpc reply queue. */
@@ -422,8 +421,8 @@ export class Celery implements TaskHost, ResultSource {
     args: readonly unknown[] = [],
     kwargs: Readonly<Record<string, unknown>> = {},
     options: CallOptions & { immutable?: boolean } = {},
-  ): Signature<unknown[], R> {
-    return makeSignature<R>(name, args, kwargs, options, this);
+  ): SignatureOf<unknown[], R> {
+    return canvas().byName<R>(this, name, args, kwargs, options);
   }
 
   /**
