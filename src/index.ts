@@ -85,13 +85,22 @@ export type {
   StoreContext,
 } from './backends/backend.js';
 export type { SignatureDict, Embed, WireMessage } from './protocol/message.js';
+export { exceptionFromMeta } from './protocol/exception.js';
 export {
   createLogger,
   parseLogLevel,
+  logFileDestination,
   type Logger,
   type LogLevel,
   type LogFormat,
 } from './lifecycle/logger.js';
+
+// For command-line tools and process managers: what the `celeriac` CLI (src/cli, which imports nothing else)
+// and tools like it need, with Celery's meaning (`celery/utils/nodenames.py`, `celery/platforms.py`).
+export { maskUrl } from './lifecycle/url.js';
+export { EX_CANTCREAT, Pidfile, PidfileLocked, createPidlock, isAlive } from './lifecycle/pidfile.js';
+export { expandNodename, hostFormat, nodeFormat, nodesplit } from './worker/nodename.js';
+export { loadAppModule } from './worker/app-module.js';
 export {
   States,
   READY_STATES,
