@@ -62,8 +62,10 @@ export { interval, Interval, type IntervalOptions } from './beat/schedules/inter
 export type { Schedule, ScheduleState } from './beat/schedules/schedule.js';
 export { Beat, type BeatOptions } from './beat/beat.js';
 export type { PeriodicTaskEntry, AddPeriodicTaskOptions, CatchUp, ScheduleLike } from './app/periodic.js';
-export { registerBrokerDriver } from './brokers/registry.js';
-export { registerBackendDriver } from './backends/registry.js';
+// Extending (docs/extending.md): app.registerBroker(), app.registerBackend() and app.registerSerializer() take these.
+export { registerBrokerDriver, type BrokerFactory } from './brokers/registry.js';
+export { registerBackendDriver, type BackendFactory } from './backends/registry.js';
+export type { Serializer } from './protocol/serializers/index.js';
 export type {
   Broker,
   BrokerCapabilities,

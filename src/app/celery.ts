@@ -3,15 +3,16 @@
  * app, no "current app" global, no implicit broker (ARCHITECTURE.md).
  */
 import type { ResultBackend } from '../backends/backend.js';
-import { createBackend } from '../backends/registry.js';
+import { backendDrivers, createBackend, type BackendFactory } from '../backends/registry.js';
 import type { Broker, QueueSpec } from '../brokers/broker.js';
-import { createBroker } from '../brokers/registry.js';
+import { brokerDrivers, createBroker, type BrokerFactory } from '../brokers/registry.js';
 import { ImproperlyConfigured, isCeleriacError } from '../errors.js';
 import { delay } from '../lifecycle/async.js';
 import { retryPolicyDelayMs, type RetryPolicy } from '../lifecycle/backoff.js';
 import { createLogger, type Logger } from '../lifecycle/logger.js';
 import { anonNodename, generateOid, uuid } from '../protocol/ids.js';
 import { encodeTaskMessage, type WireMessage } from '../protocol/message.js';
+import { Serializers, type Serializer } from '../protocol/serializers/index.js';
 import { AsyncResult, type ResultSource } from '../result/async-result.js';
 import { GroupResult, type ResultNode } from '../result/group-result.js';
 import type { SignatureDict } from '../protocol/message.js';
@@ -69,6 +70,8 @@ export class Celery implements ResultSource {
   logger: Logger = createLogger({ level: 'warn' });
   /** `origin` of messages this app sends: `gen<pid>@host`, or the worker's node name inside a worker. */
   origin = anonNodename();
+  /** This app's serializers: json and msgpack, and those given to `registerSerializer()`. */
+  readonly serializers = new Serializers();
 
   private given: GivenSettings;
   private settings: Settings;
@@ -79,6 +82,8 @@ export class Celery implements ResultSource {
   private routerInstance: Router | undefined;
   private readonly declared = new Map<string, Promise<void>>();
   private readonly periodic = new Map<string, PeriodicTaskEntry>();
+  private readonly brokerDrivers = brokerDrivers();
+  private readonly backendDrivers = backendDrivers();
 
   /**
    * Settings are validated here: an unknown name or a bad value throws ImproperlyConfigured naming it. Keys may be
@@ -89,7 +94,7 @@ export class Celery implements ResultSource {
     options: CeleryOptions = {},
   ) {
     this.given = normalizeOptions(options);
-    this.settings = compileSettings(this.given);
+    this.settings = compileSettings(this.given, this.serializers);
   }
 
   /**
@@ -104,7 +109,7 @@ export class Celery implements ResultSource {
       );
     }
     const given = { ...this.given, ...normalizeOptions(source) };
-    this.settings = compileSettings(given);
+    this.settings = compileSettings(given, this.serializers);
     this.given = given;
     return this;
   }
@@ -114,8 +119,44 @@ export class Celery implements ResultSource {
    * CELERIAC_RESULT_BACKEND overrides apply, a broker is required, and the settings are checked against each other.
    */
   get conf(): Config {
-    this.compiled ??= resolveConfig(this.settings);
+    this.compiled ??= resolveConfig(this.settings, process.env, this.serializers);
     return this.compiled;
+  }
+
+  /**
+   * Adds a broker driver for a URL scheme to this app (or replaces a built-in one): `factory(url, context)` returns
+   * a `Broker`, which should pass `brokerConformance()`. Other apps are not affected. Register before the app first
+   * connects (`getBroker()`, the first send).
+   */
+  registerBroker(scheme: string, factory: BrokerFactory): this {
+    this.brokerDrivers.register('registerBroker', scheme, factory);
+    return this;
+  }
+
+  /**
+   * Adds a result backend driver for a URL scheme to this app (or replaces a built-in one): `factory(url, context)`
+   * returns a `ResultBackend`, which should pass `backendConformance()`. Other apps are not affected.
+   */
+  registerBackend(scheme: string, factory: BackendFactory): this {
+    this.backendDrivers.register('registerBackend', scheme, factory);
+    return this;
+  }
+
+  /**
+   * Adds a serializer to this app (kombu's `kombu.serialization.register`), usable by name in `taskSerializer`,
+   * `acceptContent` (set them with `configFromObject()` after registering: `new Celery()` checks its settings
+   * against the serializers it knows then) and the `serializer` calling option. Other apps are not affected. Call it
+   * before the configuration is first used, as `configFromObject()`.
+   */
+  registerSerializer(serializer: Serializer): this {
+    if (this.compiled) {
+      throw new ImproperlyConfigured(
+        `registerSerializer(${JSON.stringify(serializer?.name)}) was called after the configuration was first used; ` +
+          'call it right after new Celery()',
+      );
+    }
+    this.serializers.register(serializer);
+    return this;
   }
 
   /**
@@ -328,6 +369,7 @@ export class Celery implements ResultSource {
     );
     const wire = encodeTaskMessage(prepared.spec, {
       serializer: prepared.serializer,
+      serializers: this.serializers,
       compression: prepared.compression,
       now,
     });
@@ -441,13 +483,14 @@ export class Celery implements ResultSource {
   getBroker(): Promise<Broker> {
     this.brokerPromise ??= (async () => {
       const conf = this.conf;
-      const broker = await createBroker(conf.broker, {
+      const context = {
         logger: this.logger,
         transportOptions: conf.brokerTransportOptions,
         connectionRetry: conf.brokerConnectionRetry,
         connectionMaxRetries: conf.brokerConnectionMaxRetries,
         connectionTimeoutMs: conf.brokerConnectionTimeout * 1000,
-      });
+      };
+      const broker = await createBroker(conf.broker, context, this.brokerDrivers);
       await broker.connect();
       return broker;
     })();
@@ -459,14 +502,15 @@ export class Celery implements ResultSource {
   getBackend(): Promise<ResultBackend> {
     this.backendPromise ??= (async () => {
       const conf = this.conf;
-      const backend = await createBackend(conf.backend, {
+      const context = {
         logger: this.logger,
         resultExpires: conf.resultExpires,
         transportOptions: conf.resultBackendTransportOptions,
         brokerUrl: conf.broker,
         brokerTransportOptions: conf.brokerTransportOptions,
         oid: this.oid,
-      });
+      };
+      const backend = await createBackend(conf.backend, context, this.backendDrivers);
       await backend.connect();
       return backend;
     })();

@@ -17,7 +17,7 @@ import {
   type TaskMessage,
   type TaskMessageSpec,
 } from '../protocol/message.js';
-import { AcceptPolicy, serializerByName } from '../protocol/serializers/index.js';
+import { AcceptPolicy, type Serializer, type Serializers } from '../protocol/serializers/index.js';
 import { EagerResult } from '../result/eager-result.js';
 import { States, type JsonObject, type JsonValue, type ResultTuple } from '../types.js';
 import { canvas } from './canvas-port.js';
@@ -56,7 +56,12 @@ function buildRequest(
     task.callOptions(options),
   );
   const message = roundTrip
-    ? roundTripMessage(prepared.spec, prepared.serializer, prepared.compression)
+    ? roundTripMessage(
+        prepared.spec,
+        app.serializers.get(prepared.serializer),
+        prepared.compression,
+        app.serializers,
+      )
     : specAsMessage(prepared.spec);
   return {
     id: message.id,
@@ -93,11 +98,17 @@ function buildRequest(
 /** Encodes and decodes the call, accepting the content type just produced (as Celery's eager round trip). */
 function roundTripMessage(
   spec: TaskMessageSpec,
-  serializer: string,
+  serializer: Serializer,
   compression: string | null,
+  serializers: Serializers,
 ): TaskMessage {
-  const wire = encodeTaskMessage(spec, { serializer, compression, now: Date.now() });
-  return decodeTaskMessage(wire, new AcceptPolicy([serializerByName(serializer).contentType]));
+  const wire = encodeTaskMessage(spec, {
+    serializer: serializer.name,
+    serializers,
+    compression,
+    now: Date.now(),
+  });
+  return decodeTaskMessage(wire, new AcceptPolicy([serializer.contentType], serializers));
 }
 
 /** The call as a message, without serializing it (`apply()` takes any value, as Celery's does). */
