@@ -3,7 +3,7 @@
  * drivers, loaded lazily. `disabled` (or no backend) stores nothing.
  */
 import { didYouMean, ImproperlyConfigured } from '../errors.js';
-import { DriverTable, type DriverLoader } from '../lifecycle/drivers.js';
+import { DriverTable, type DriverLoader } from '../lifecycle/driver-table.js';
 import { urlScheme } from '../lifecycle/url.js';
 import type { BackendContext, ResultBackend } from './backend.js';
 import { DisabledBackend } from './disabled.js';

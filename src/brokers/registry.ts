@@ -3,7 +3,7 @@
  * which load lazily, so an app on SQLite never loads ioredis or amqplib.
  */
 import { didYouMean, ImproperlyConfigured } from '../errors.js';
-import { DriverTable, type DriverLoader } from '../lifecycle/drivers.js';
+import { DriverTable, type DriverLoader } from '../lifecycle/driver-table.js';
 import { urlScheme } from '../lifecycle/url.js';
 import type { Broker, BrokerContext } from './broker.js';
 
