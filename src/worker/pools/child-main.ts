@@ -19,6 +19,8 @@ import { EncodeError, ImproperlyConfigured, NotRegistered, SoftTimeLimitExceeded
 import { deferred, type Deferred } from '../../lifecycle/async.js';
 import { urlScheme } from '../../lifecycle/url.js';
 import { registerBuiltinTasks } from '../../canvas/builtins.js';
+// A pool child is a program of its own: it installs the canvas port (app/canvas-port.ts) as src/index.ts does.
+import '../../canvas/port.js';
 import { loadAppModule } from '../app-module.js';
 import { ParentBackend, ParentBroker } from './connections.js';
 import {
