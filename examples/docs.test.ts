@@ -1,6 +1,7 @@
 /**
- * Keeps docs/tasks.md and docs/calling.md true: every TypeScript block names, on its first line, the example file
- * it is an excerpt of; the excerpt must appear in that file as written, and the file must be run by a test.
+ * Keeps docs/tasks.md, docs/calling.md, docs/canvas.md and docs/extending.md true: every TypeScript block names, on
+ * its first line, the example file it is an excerpt of; the excerpt must appear in that file as written, and the
+ * file must be run by a test.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -32,10 +33,11 @@ function runByATest(file: string): boolean {
     });
 }
 
-for (const doc of ['docs/tasks.md', 'docs/calling.md', 'docs/canvas.md']) {
+/** Every example of `doc` (at least `min` of them) is an excerpt of a file the test suite runs. */
+function checkExamples(doc: string, min: number): void {
   it(`${doc}: every example is an excerpt of a file the test suite runs`, () => {
     const found = blocks(doc);
-    expect(found.length).toBeGreaterThan(3);
+    expect(found.length).toBeGreaterThanOrEqual(min);
     for (const { file, code } of found) {
       const source = readFileSync(join(ROOT, file), 'utf8');
       expect(source, `${doc} quotes ${file}`).toContain(code);
@@ -43,3 +45,6 @@ for (const doc of ['docs/tasks.md', 'docs/calling.md', 'docs/canvas.md']) {
     }
   });
 }
+
+for (const doc of ['docs/tasks.md', 'docs/calling.md', 'docs/canvas.md']) checkExamples(doc, 4);
+checkExamples('docs/extending.md', 1);

@@ -1,4 +1,6 @@
 /** Celeriac's public API. Everything not exported here is internal. */
+// Installs the canvas port (app/canvas-port.ts): task.s(), app.signature() and eager follow-ups need it.
+import './canvas/port.js';
 export { Celery, type TaskCall } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
 export type { TaskRequest, DeliveryInfo, TaskContext, StateUpdate } from './app/context.js';
@@ -60,8 +62,10 @@ export { interval, Interval, type IntervalOptions } from './beat/schedules/inter
 export type { Schedule, ScheduleState } from './beat/schedules/schedule.js';
 export { Beat, type BeatOptions } from './beat/beat.js';
 export type { PeriodicTaskEntry, AddPeriodicTaskOptions, CatchUp, ScheduleLike } from './app/periodic.js';
-export { registerBrokerDriver } from './brokers/registry.js';
-export { registerBackendDriver } from './backends/registry.js';
+// Extending (docs/extending.md): app.registerBroker(), app.registerBackend() and app.registerSerializer() take these.
+export { registerBrokerDriver, type BrokerFactory } from './brokers/registry.js';
+export { registerBackendDriver, type BackendFactory } from './backends/registry.js';
+export type { Serializer } from './protocol/serializers/index.js';
 export { publishEach } from './brokers/broker.js';
 export type {
   Broker,
@@ -96,13 +100,22 @@ export type {
   StoreContext,
 } from './backends/backend.js';
 export type { SignatureDict, Embed, WireMessage } from './protocol/message.js';
+export { exceptionFromMeta } from './protocol/exception.js';
 export {
   createLogger,
   parseLogLevel,
+  logFileDestination,
   type Logger,
   type LogLevel,
   type LogFormat,
 } from './lifecycle/logger.js';
+
+// For command-line tools and process managers: what the `celeriac` CLI (src/cli, which imports nothing else)
+// and tools like it need, with Celery's meaning (`celery/utils/nodenames.py`, `celery/platforms.py`).
+export { maskUrl } from './lifecycle/url.js';
+export { EX_CANTCREAT, Pidfile, PidfileLocked, createPidlock, isAlive } from './lifecycle/pidfile.js';
+export { expandNodename, hostFormat, nodeFormat, nodesplit } from './worker/nodename.js';
+export { loadAppModule } from './worker/app-module.js';
 export {
   States,
   READY_STATES,

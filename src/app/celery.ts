@@ -3,18 +3,18 @@
  * app, no "current app" global, no implicit broker (ARCHITECTURE.md).
  */
 import type { ResultBackend } from '../backends/backend.js';
-import { createBackend } from '../backends/registry.js';
+import { backendDrivers, createBackend, type BackendFactory } from '../backends/registry.js';
 import type { Broker, QueueSpec } from '../brokers/broker.js';
-import { createBroker } from '../brokers/registry.js';
+import { brokerDrivers, createBroker, type BrokerFactory } from '../brokers/registry.js';
 import { ImproperlyConfigured, isCeleriacError } from '../errors.js';
 import { delay } from '../lifecycle/async.js';
 import { retryPolicyDelayMs, type RetryPolicy } from '../lifecycle/backoff.js';
 import { createLogger, type Logger } from '../lifecycle/logger.js';
 import { anonNodename, generateOid, uuid } from '../protocol/ids.js';
 import { encodeTaskMessage, type WireMessage } from '../protocol/message.js';
+import { Serializers, type Serializer } from '../protocol/serializers/index.js';
 import { AsyncResult, type ResultSource } from '../result/async-result.js';
 import { GroupResult, type ResultNode } from '../result/group-result.js';
-import { signature as makeSignature, type Signature } from '../canvas/signature.js';
 import type { SignatureDict } from '../protocol/message.js';
 import {
   compileSettings,
@@ -26,6 +26,7 @@ import {
   type Settings,
 } from './config.js';
 import { currentTaskScope } from './context.js';
+import { canvas, type SignatureOf } from './canvas-port.js';
 import { Hooks } from './hooks.js';
 import type { AddPeriodicTaskOptions, PeriodicTaskEntry, ScheduleLike } from './periodic.js';
 import { checkMessageSize, prepareCall, toSignatureDict, type PreparedCall } from './publish.js';
@@ -38,7 +39,6 @@ import {
   type AnyTaskFn,
   type CallOptions,
   type SignatureLike,
-  type TaskHost,
   type TaskOptions,
 } from './task.js';
 import type { EagerResult } from '../result/eager-result.js';
@@ -61,7 +61,7 @@ interface PreparedMessage {
   readonly wire: WireMessage;
 }
 
-export class Celery implements TaskHost, ResultSource {
+export class Celery implements ResultSource {
   /** Typed hooks for Celery's signals (`beforeTaskPublish`, `taskSuccess`, `workerReady`, ...). */
   readonly hooks = new Hooks();
   /** This app's reply-to id (kombu's oid): `reply_to` of every message it sends, and its rpc reply queue. */
@@ -70,6 +70,8 @@ export class Celery implements TaskHost, ResultSource {
   logger: Logger = createLogger({ level: 'warn' });
   /** `origin` of messages this app sends: `gen<pid>@host`, or the worker's node name inside a worker. */
   origin = anonNodename();
+  /** This app's serializers: json and msgpack, and those given to `registerSerializer()`. */
+  readonly serializers = new Serializers();
 
   private given: GivenSettings;
   private settings: Settings;
@@ -80,6 +82,8 @@ export class Celery implements TaskHost, ResultSource {
   private routerInstance: Router | undefined;
   private readonly declared = new Map<string, Promise<void>>();
   private readonly periodic = new Map<string, PeriodicTaskEntry>();
+  private readonly brokerDrivers = brokerDrivers();
+  private readonly backendDrivers = backendDrivers();
 
   /**
    * Settings are validated here: an unknown name or a bad value throws ImproperlyConfigured naming it. Keys may be
@@ -90,7 +94,7 @@ export class Celery implements TaskHost, ResultSource {
     options: CeleryOptions = {},
   ) {
     this.given = normalizeOptions(options);
-    this.settings = compileSettings(this.given);
+    this.settings = compileSettings(this.given, this.serializers);
   }
 
   /**
@@ -105,7 +109,7 @@ export class Celery implements TaskHost, ResultSource {
       );
     }
     const given = { ...this.given, ...normalizeOptions(source) };
-    this.settings = compileSettings(given);
+    this.settings = compileSettings(given, this.serializers);
     this.given = given;
     return this;
   }
@@ -115,8 +119,44 @@ export class Celery implements TaskHost, ResultSource {
    * CELERIAC_RESULT_BACKEND overrides apply, a broker is required, and the settings are checked against each other.
    */
   get conf(): Config {
-    this.compiled ??= resolveConfig(this.settings);
+    this.compiled ??= resolveConfig(this.settings, process.env, this.serializers);
     return this.compiled;
+  }
+
+  /**
+   * Adds a broker driver for a URL scheme to this app (or replaces a built-in one): `factory(url, context)` returns
+   * a `Broker`, which should pass `brokerConformance()`. Other apps are not affected. Register before the app first
+   * connects (`getBroker()`, the first send).
+   */
+  registerBroker(scheme: string, factory: BrokerFactory): this {
+    this.brokerDrivers.register('registerBroker', scheme, factory);
+    return this;
+  }
+
+  /**
+   * Adds a result backend driver for a URL scheme to this app (or replaces a built-in one): `factory(url, context)`
+   * returns a `ResultBackend`, which should pass `backendConformance()`. Other apps are not affected.
+   */
+  registerBackend(scheme: string, factory: BackendFactory): this {
+    this.backendDrivers.register('registerBackend', scheme, factory);
+    return this;
+  }
+
+  /**
+   * Adds a serializer to this app (kombu's `kombu.serialization.register`), usable by name in `taskSerializer`,
+   * `acceptContent` (set them with `configFromObject()` after registering: `new Celery()` checks its settings
+   * against the serializers it knows then) and the `serializer` calling option. Other apps are not affected. Call it
+   * before the configuration is first used, as `configFromObject()`.
+   */
+  registerSerializer(serializer: Serializer): this {
+    if (this.compiled) {
+      throw new ImproperlyConfigured(
+        `registerSerializer(${JSON.stringify(serializer?.name)}) was called after the configuration was first used; ` +
+          'call it right after new Celery()',
+      );
+    }
+    this.serializers.register(serializer);
+    return this;
   }
 
   /**
@@ -327,6 +367,7 @@ export class Celery implements TaskHost, ResultSource {
     );
     const wire = encodeTaskMessage(prepared.spec, {
       serializer: prepared.serializer,
+      serializers: this.serializers,
       compression: prepared.compression,
       now,
     });
@@ -420,8 +461,8 @@ export class Celery implements TaskHost, ResultSource {
     args: readonly unknown[] = [],
     kwargs: Readonly<Record<string, unknown>> = {},
     options: CallOptions & { immutable?: boolean } = {},
-  ): Signature<unknown[], R> {
-    return makeSignature<R>(name, args, kwargs, options, this);
+  ): SignatureOf<unknown[], R> {
+    return canvas().byName<R>(this, name, args, kwargs, options);
   }
 
   /**
@@ -440,13 +481,14 @@ export class Celery implements TaskHost, ResultSource {
   getBroker(): Promise<Broker> {
     this.brokerPromise ??= (async () => {
       const conf = this.conf;
-      const broker = await createBroker(conf.broker, {
+      const context = {
         logger: this.logger,
         transportOptions: conf.brokerTransportOptions,
         connectionRetry: conf.brokerConnectionRetry,
         connectionMaxRetries: conf.brokerConnectionMaxRetries,
         connectionTimeoutMs: conf.brokerConnectionTimeout * 1000,
-      });
+      };
+      const broker = await createBroker(conf.broker, context, this.brokerDrivers);
       await broker.connect();
       return broker;
     })();
@@ -458,14 +500,15 @@ export class Celery implements TaskHost, ResultSource {
   getBackend(): Promise<ResultBackend> {
     this.backendPromise ??= (async () => {
       const conf = this.conf;
-      const backend = await createBackend(conf.backend, {
+      const context = {
         logger: this.logger,
         resultExpires: conf.resultExpires,
         transportOptions: conf.resultBackendTransportOptions,
         brokerUrl: conf.broker,
         brokerTransportOptions: conf.brokerTransportOptions,
         oid: this.oid,
-      });
+      };
+      const backend = await createBackend(conf.backend, context, this.backendDrivers);
       await backend.connect();
       return backend;
     })();

@@ -8,9 +8,9 @@
  */
 import { didYouMean, ImproperlyConfigured } from '../errors.js';
 import { URL_EXAMPLES } from '../lifecycle/url.js';
-import { AcceptPolicy } from '../protocol/serializers/index.js';
+import { AcceptPolicy, Serializers } from '../protocol/serializers/index.js';
 import { CELERY_SETTING_NAMES } from './celery-setting-names.js';
-import { camelCase, show, type Validator } from './setting-validators.js';
+import { camelCase, show, type ValidationContext, type Validator } from './setting-validators.js';
 import { SETTINGS, type AnySetting, type SettingName } from './settings.js';
 
 export type { PoolName } from './settings.js';
@@ -86,8 +86,8 @@ export function normalizeOptions(source: Readonly<Record<string, unknown>>): Giv
   return given;
 }
 
-function compileOne(row: AnySetting, given: GivenSetting): unknown {
-  const value = row.validate.compile(given.value, given.as);
+function compileOne(row: AnySetting, given: GivenSetting, context: ValidationContext): unknown {
+  const value = row.validate.compile(given.value, given.as, undefined, context);
   if (row.pending !== undefined && 'default' in row && show(value) !== show(row.default)) {
     throw new ImproperlyConfigured(
       `${given.as} = ${show(value)} is not implemented yet (${row.pending}): remove the setting or leave it at ${show(row.default)}`,
@@ -96,12 +96,19 @@ function compileOne(row: AnySetting, given: GivenSetting): unknown {
   return value;
 }
 
-/** Validates every given setting and fills in the defaults, in table order (so `sameAs` sees earlier rows). */
-export function compileSettings(given: GivenSettings): Settings {
+/**
+ * Validates every given setting and fills in the defaults, in table order (so `sameAs` sees earlier rows).
+ * Serializer names are checked against the app's serializers (the built-in ones by default).
+ */
+export function compileSettings(
+  given: GivenSettings,
+  serializers: Serializers = new Serializers(),
+): Settings {
+  const context: ValidationContext = { serializers };
   const out: Partial<Record<SettingName, unknown>> = {};
   for (const [name, row] of ROWS) {
     const entry = given[name];
-    if (entry !== undefined) out[name] = compileOne(row, entry);
+    if (entry !== undefined) out[name] = compileOne(row, entry, context);
     else out[name] = 'default' in row ? row.default : out[row.sameAs as SettingName];
   }
   // Each value came from its row's validator (or is its row's default), so it has the row's output type.
@@ -119,7 +126,12 @@ function fromEnv<Out>(
 }
 
 /** The checks that involve several settings, then the configuration as the app and workers read it. */
-export function resolveConfig(settings: Settings, env: NodeJS.ProcessEnv = process.env): Config {
+export function resolveConfig(
+  settings: Settings,
+  env: NodeJS.ProcessEnv = process.env,
+  /** The app's serializers, which `acceptContent` names. */
+  serializers: Serializers = new Serializers(),
+): Config {
   const broker = fromEnv(env, 'CELERIAC_BROKER_URL', SETTINGS.broker.validate) ?? settings.broker;
   if (broker === null) {
     throw new ImproperlyConfigured(
@@ -127,7 +139,7 @@ export function resolveConfig(settings: Settings, env: NodeJS.ProcessEnv = proce
     );
   }
   const backend = fromEnv(env, 'CELERIAC_RESULT_BACKEND', SETTINGS.backend.validate) ?? settings.backend;
-  const accept = new AcceptPolicy(settings.acceptContent);
+  const accept = new AcceptPolicy(settings.acceptContent, serializers);
   if (!accept.accepts(settings.taskSerializer)) {
     throw new ImproperlyConfigured(
       `taskSerializer "${settings.taskSerializer}" is not in acceptContent ${JSON.stringify(settings.acceptContent)}: workers would refuse their own messages; add it`,

@@ -1,8 +1,9 @@
 /**
  * Eager runs: `task.apply()` and `applyAsync()` with `taskAlwaysEager` (Celery's `Task.apply`,
  * `celery/app/task.py:741`). The task runs in this process through the same tracer as in a worker, so hooks and
- * task handlers fire as they would there; `retry()` re-runs it at once (countdowns are not waited for); link
- * callbacks run eagerly too when their task is registered and `taskAlwaysEager` is on, else they are sent.
+ * task handlers fire as they would there; `retry()` re-runs it at once (countdowns are not waited for). What runs
+ * next (link callbacks, the next chain link, link errors) is decided as in a worker (canvas/next.ts, reached through
+ * the canvas port): it runs here too when its task is registered and `taskAlwaysEager` is on, else it is sent.
  * With `taskAlwaysEager` the arguments first make a serialize/deserialize round trip, as Celery does, so what
  * would not survive a broker fails here too.
  */
@@ -13,16 +14,16 @@ import { uuid } from '../protocol/ids.js';
 import {
   decodeTaskMessage,
   encodeTaskMessage,
-  type SignatureDict,
   type TaskMessage,
   type TaskMessageSpec,
 } from '../protocol/message.js';
-import { AcceptPolicy, serializerByName } from '../protocol/serializers/index.js';
+import { AcceptPolicy, type Serializer, type Serializers } from '../protocol/serializers/index.js';
 import { EagerResult } from '../result/eager-result.js';
 import { States, type JsonObject, type JsonValue, type ResultTuple } from '../types.js';
+import { canvas } from './canvas-port.js';
 import type { Celery } from './celery.js';
 import { currentTaskScope, type TaskRequest } from './context.js';
-import { callOptionsFromSignature, prepareCall } from './publish.js';
+import { prepareCall } from './publish.js';
 import type { CallOptions, Task } from './task.js';
 import { invokeTask } from './trace.js';
 import { asError, emitHook, traceBeforeStart, traceOutcome, tracePrerun, type TraceIO } from './tracer.js';
@@ -55,7 +56,12 @@ function buildRequest(
     task.callOptions(options),
   );
   const message = roundTrip
-    ? roundTripMessage(prepared.spec, prepared.serializer, prepared.compression)
+    ? roundTripMessage(
+        prepared.spec,
+        app.serializers.get(prepared.serializer),
+        prepared.compression,
+        app.serializers,
+      )
     : specAsMessage(prepared.spec);
   return {
     id: message.id,
@@ -92,11 +98,17 @@ function buildRequest(
 /** Encodes and decodes the call, accepting the content type just produced (as Celery's eager round trip). */
 function roundTripMessage(
   spec: TaskMessageSpec,
-  serializer: string,
+  serializer: Serializer,
   compression: string | null,
+  serializers: Serializers,
 ): TaskMessage {
-  const wire = encodeTaskMessage(spec, { serializer, compression, now: Date.now() });
-  return decodeTaskMessage(wire, new AcceptPolicy([serializerByName(serializer).contentType]));
+  const wire = encodeTaskMessage(spec, {
+    serializer: serializer.name,
+    serializers,
+    compression,
+    now: Date.now(),
+  });
+  return decodeTaskMessage(wire, new AcceptPolicy([serializer.contentType], serializers));
 }
 
 /** The call as a message, without serializing it (`apply()` takes any value, as Celery's does). */
@@ -165,10 +177,10 @@ async function runOnce(
     hooks: app.hooks,
     logger: app.logger,
     store: write,
-    followUps: (value) => eagerFollowUps(app, request, value),
+    followUps: async (value) =>
+      request.embed.callbacks || request.embed.chain ? canvas().afterSuccess(app, request, value) : [],
     errbacks: async () => {
-      for (const errback of request.embed.errbacks ?? [])
-        await applySignature(app, errback, [request.id], request);
+      if (request.embed.errbacks) await canvas().afterFailure(app, request);
     },
     resend: async () => undefined,
   };
@@ -215,42 +227,4 @@ async function runOnce(
   const result = new EagerResult(request.id, app, meta, value);
   if (traced.state === States.RETRY) return { result, retry: traced.value as Retry };
   return { result };
-}
-
-/** Link callbacks and the next chain link of an eager run. */
-async function eagerFollowUps(app: Celery, request: TaskRequest, value: unknown): Promise<ResultTuple[]> {
-  const children: ResultTuple[] = [];
-  for (const callback of request.embed.callbacks ?? []) {
-    children.push(await applySignature(app, callback, [value], request));
-  }
-  const chain = request.embed.chain;
-  if (chain && chain.length > 0) {
-    const rest = [...chain];
-    const next = rest.pop()!;
-    children.push(await applySignature(app, next, [value], request, rest));
-  }
-  return children;
-}
-
-/** Calls a signature: eagerly when its task is here and `taskAlwaysEager` is on (as Celery), else by sending it. */
-async function applySignature(
-  app: Celery,
-  sig: SignatureDict,
-  prefix: readonly unknown[],
-  parent: TaskRequest,
-  chain?: SignatureDict[],
-): Promise<ResultTuple> {
-  const options: CallOptions = {
-    ...callOptionsFromSignature(sig.options ?? {}),
-    parentId: parent.id,
-    rootId: parent.rootId ?? parent.id,
-    ...(chain && chain.length > 0 ? { chain } : {}),
-  };
-  const args = sig.immutable ? [...(sig.args ?? [])] : [...prefix, ...(sig.args ?? [])];
-  const task = app.tasks.get(sig.task);
-  const result =
-    task && app.conf.taskAlwaysEager
-      ? await applyEager(app, task as unknown as AnyTask, args, sig.kwargs ?? {}, options, true)
-      : await app.sendTask(sig.task, args, sig.kwargs ?? {}, options);
-  return result.asTuple();
 }

@@ -8,8 +8,14 @@ import { didYouMean, ImproperlyConfigured } from '../errors.js';
 import { defaultRetryPolicy, type RetryPolicy } from '../lifecycle/backoff.js';
 import { URL_EXAMPLES, urlScheme } from '../lifecycle/url.js';
 import { COMPRESSION_NAMES, isCompressionName } from '../protocol/compression.js';
-import { AcceptPolicy, SERIALIZER_NAMES } from '../protocol/serializers/index.js';
+import { AcceptPolicy, Serializers } from '../protocol/serializers/index.js';
 import type { TaskRoutes } from './routing.js';
+
+/** What a validator may check against besides the value: the app's own tables. */
+export interface ValidationContext {
+  /** The app's serializers (json, msgpack and those from `app.registerSerializer()`). */
+  readonly serializers: Serializers;
+}
 
 export interface Validator<In, Out = In> {
   /** What a valid value looks like, as errors say it after `expected`. */
@@ -18,7 +24,7 @@ export interface Validator<In, Out = In> {
    * The compiled value; throws ImproperlyConfigured naming `label` when `value` does not fit, saying what is
    * expected (`expected`, when a wrapper such as `orNull` words it differently).
    */
-  compile(value: unknown, label: string, expected?: string): Out;
+  compile(value: unknown, label: string, expected?: string, context?: ValidationContext): Out;
   /** Type only, never set: what a user may write (`CeleryOptions` is inferred from it). */
   readonly input?: In;
 }
@@ -151,18 +157,30 @@ export const backendUrl = validator<string | null>(
   (value, label, fail) => (value === null || value === 'disabled' ? value : checkUrl(value, label, fail)),
 );
 
-export const serializerName = valid(`one of ${SERIALIZER_NAMES.join(', ')}`, (v): v is string =>
-  SERIALIZER_NAMES.includes(v as string),
-);
+/** The built-in serializers, for values checked without an app. */
+const builtinSerializers = new Serializers();
+
+/** A serializer the app knows by this name (a built-in one, or one it registered). */
+export const serializerName: Validator<string> = {
+  expected: `one of ${builtinSerializers.names().join(', ')}`,
+  compile: (value, label, _expected, context) => {
+    const serializers = context?.serializers ?? builtinSerializers;
+    if (typeof value === 'string' && serializers.find(value)?.name === value) return value;
+    return invalid(label, value, `one of ${serializers.names().join(', ')}`);
+  },
+};
 
 const strings = nonEmptyStrings('a non-empty list such as ["json"]');
 
 /** Serializer names or content types; pickle and YAML are refused by name (AcceptPolicy says why). */
-export const acceptList = validator<readonly string[]>(strings.expected, (value, label) => {
-  const list = strings.compile(value, label);
-  new AcceptPolicy(list);
-  return list;
-});
+export const acceptList: Validator<readonly string[]> = {
+  expected: strings.expected,
+  compile: (value, label, _expected, context) => {
+    const list = strings.compile(value, label);
+    new AcceptPolicy(list, context?.serializers ?? builtinSerializers);
+    return list;
+  },
+};
 
 export const compressionName = orNull(
   valid('', (v): v is string => typeof v === 'string' && isCompressionName(v)),

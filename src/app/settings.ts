@@ -148,7 +148,7 @@ const MESSAGES = {
     celery: 'task_serializer',
     default: 'json',
     validate: serializerName,
-    doc: '`json` or `msgpack`',
+    doc: '`json`, `msgpack`, or one registered with `app.registerSerializer()` (docs/extending.md)',
     readBy: ['src/app/publish.ts'],
   }),
   acceptContent: setting({

@@ -3,9 +3,8 @@
  * options Celery puts on its Task class (`celery/app/task.py`).
  */
 import type { ExchangeType } from '../brokers/broker.js';
+import { canvas, type ChunksOf, type SignatureOf } from './canvas-port.js';
 import type { Celery } from './celery.js';
-import { chunksSignature, mapSignature, type Chunks } from '../canvas/chunks.js';
-import { Signature } from '../canvas/signature.js';
 import { ImproperlyConfigured, InvalidTaskError } from '../errors.js';
 import type { SignatureDict } from '../protocol/message.js';
 import type { AsyncResult } from '../result/async-result.js';
@@ -134,34 +133,6 @@ export interface TaskOptions<R = unknown> extends TaskHandlers<R>, AutoretryOpti
   typing?: boolean;
 }
 
-/** What a Task needs from its app; the Celery class provides it. */
-export interface TaskHost {
-  sendTask<R>(
-    name: string,
-    args: readonly unknown[],
-    kwargs: Readonly<Record<string, unknown>>,
-    options: CallOptions,
-  ): Promise<AsyncResult<R>>;
-  sendTasks(
-    calls: readonly {
-      name: string;
-      args: readonly unknown[];
-      kwargs: Readonly<Record<string, unknown>>;
-      options: CallOptions;
-    }[],
-  ): Promise<AsyncResult[]>;
-  AsyncResult<R>(id: string): AsyncResult<R>;
-  /** Runs a task in this process (`apply`, and `applyAsync` with `taskAlwaysEager`). */
-  applyEager<R>(
-    task: Task<never, R>,
-    args: readonly unknown[],
-    kwargs: Readonly<Record<string, unknown>>,
-    options: CallOptions,
-    roundTrip: boolean,
-  ): Promise<EagerResult<R>>;
-  readonly conf: { readonly taskAlwaysEager: boolean };
-}
-
 // The widest callable: every function is one (its parameters accept `never`); task arguments are checked against
 // the real function's parameters at the call site instead.
 export type AnyTaskFn = (...args: never[]) => unknown;
@@ -185,7 +156,7 @@ export type Remaining<A extends unknown[], P extends unknown[]> = number extends
 
 export class Task<A extends unknown[] = unknown[], R = unknown> {
   constructor(
-    private readonly host: TaskHost,
+    private readonly host: Celery,
     readonly name: string,
     /** The task function; with `bind: true` it takes the TaskContext first. */
     readonly fn: AnyTaskFn,
@@ -259,40 +230,39 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
    * ones: the result of a previous chain link (or a chord header) is prepended when it runs, so `add.s(2)` still
    * takes `x` of `add(x, y)`.
    */
-  s<P extends Suffixes<A> | [] = []>(...args: P): Signature<Remaining<A, P>, R> {
-    return new Signature<Remaining<A, P>, R>(this.host as unknown as Celery, this.signatureDict(args));
+  s<P extends Suffixes<A> | [] = []>(...args: P): SignatureOf<Remaining<A, P>, R> {
+    return canvas().signature<Remaining<A, P>, R>(this.host, this.signatureDict(args));
   }
 
-  private signatureDict(args: readonly unknown[]): SignatureDict {
+  private signatureDict(args: readonly unknown[], immutable = false): SignatureDict {
     return {
       task: this.name,
       args: [...args] as JsonValue[],
       kwargs: {},
       options: {},
       subtask_type: null,
-      immutable: false,
+      immutable,
     };
   }
 
   /** An immutable signature (Celery's `task.si(...)`): it ignores the result of the task before it. */
-  si(...args: A): Signature<unknown[], R> {
-    const sig = this.s(...(args as never)) as unknown as Signature<unknown[], R>;
-    return sig.set({ immutable: true });
+  si(...args: A): SignatureOf<unknown[], R> {
+    return canvas().signature<unknown[], R>(this.host, this.signatureDict(args, true));
   }
 
   /** One `celery.map` message calling this task once per item, in one worker; the result is the list. */
-  map(it: Iterable<A[0]>): Signature<unknown[], R[]> {
-    return mapSignature<R>(this.host as unknown as Celery, 'celery.map', this.signatureDict([]), it);
+  map(it: Iterable<A[0]>): SignatureOf<unknown[], R[]> {
+    return canvas().map<R>(this.host, 'celery.map', this.signatureDict([]), it);
   }
 
   /** One `celery.starmap` message calling this task once per argument list, in one worker. */
-  starmap(it: Iterable<A>): Signature<unknown[], R[]> {
-    return mapSignature<R>(this.host as unknown as Celery, 'celery.starmap', this.signatureDict([]), it);
+  starmap(it: Iterable<A>): SignatureOf<unknown[], R[]> {
+    return canvas().map<R>(this.host, 'celery.starmap', this.signatureDict([]), it);
   }
 
   /** The calls split into a group of `celery.starmap` tasks of `n` calls each; the result is a list per chunk. */
-  chunks(it: Iterable<A>, n: number): Chunks<R> {
-    return chunksSignature<R>(this.host as unknown as Celery, this.signatureDict([]), it, n);
+  chunks(it: Iterable<A>, n: number): ChunksOf<R> {
+    return canvas().chunks<R>(this.host, this.signatureDict([]), it, n);
   }
 
   /** Calls the task function directly, in this process, without a worker (no scope, no hooks). */
@@ -384,7 +354,7 @@ function directContext(name: string): TaskContext {
 }
 
 /** Fails at the call site, as Celery's `typing=True` does, when the arguments cannot fit the function. */
-function checkArity(
+export function checkArity(
   task: { readonly name: string; readonly fn: AnyTaskFn; readonly options: Readonly<TaskOptions> },
   args: readonly unknown[],
   kwargs: Readonly<Record<string, unknown>>,

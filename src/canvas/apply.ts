@@ -6,7 +6,7 @@
  */
 import type { Celery } from '../app/celery.js';
 import { callOptionsFromSignature } from '../app/publish.js';
-import type { CallOptions } from '../app/task.js';
+import type { CallOptions, Task } from '../app/task.js';
 import type { ChordCounter } from '../backends/backend.js';
 import { ImproperlyConfigured } from '../errors.js';
 import { uuid } from '../protocol/ids.js';
@@ -96,12 +96,24 @@ function taskCallOptions(options: JsonObject): CallOptions {
   return call;
 }
 
-async function applyTask(app: Celery, d: SignatureDict, extra: ApplyExtra): Promise<AsyncResult<unknown>> {
+/** A task dict as the call it makes: the merged arguments and options, and the task when it is registered here. */
+export interface PreparedTask {
+  readonly task: Task<unknown[], unknown> | undefined;
+  readonly name: string;
+  readonly args: JsonValue[];
+  readonly kwargs: JsonObject;
+  readonly options: CallOptions;
+}
+
+export function prepareTask(app: Celery, d: SignatureDict, extra: ApplyExtra): PreparedTask {
   const { args, kwargs, options } = merge(d, extra);
-  const call = taskCallOptions(options);
-  const task = app.tasks.get(d.task);
-  if (task) return task.applyAsync(args, kwargs, call);
-  return app.sendTask(d.task, args, kwargs, call);
+  return { task: app.tasks.get(d.task), name: d.task, args, kwargs, options: taskCallOptions(options) };
+}
+
+async function applyTask(app: Celery, d: SignatureDict, extra: ApplyExtra): Promise<AsyncResult<unknown>> {
+  const { task, name, args, kwargs, options } = prepareTask(app, d, extra);
+  if (task) return task.applyAsync(args, kwargs, options);
+  return app.sendTask(name, args, kwargs, options);
 }
 
 /** Options a chain consumes itself (they describe its last task or its place in a group), not its first task's. */

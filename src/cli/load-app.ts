@@ -4,8 +4,7 @@
  * CELERIAC_BROKER_URL and CELERIAC_RESULT_BACKEND before the module loads, so they win over the module's settings
  * (and reach pool children, which inherit the environment and load the module again).
  */
-import { Celery } from '../app/celery.js';
-import { loadAppModule } from '../worker/app-module.js';
+import { Celery, loadAppModule } from '../index.js';
 
 export interface GlobalOptions {
   app?: string;

@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
-import { isCeleriacError } from '../errors.js';
+import { isCeleriacError } from '../index.js';
 import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
 import { registerMulti } from './commands/multi.js';

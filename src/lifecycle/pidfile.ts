@@ -9,6 +9,7 @@ import { resolve } from 'node:path';
 /** Celery exits with EX_CANTCREAT (73) when the pid file is locked by a running process. */
 export const EX_CANTCREAT = 73;
 
+/** Thrown by `createPidlock` when the pid file names a process that is still running. */
 export class PidfileLocked extends Error {
   constructor(
     readonly path: string,
@@ -29,6 +30,7 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** A pid file (Celery's `Pidfile`): read, check for a stale one, write exclusively, remove. */
 export class Pidfile {
   readonly path: string;
 

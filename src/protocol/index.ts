@@ -10,5 +10,6 @@ export {
   serializerByName,
   serializerNameFor,
   SERIALIZER_NAMES,
+  Serializers,
   type Serializer,
 } from './serializers/index.js';

@@ -7,7 +7,7 @@ import { InvalidTaskError } from '../errors.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { compress, decompress } from './compression.js';
 import { pyReprArgs, pyReprKwargs } from './pyrepr.js';
-import { serializerByName, type AcceptPolicy } from './serializers/index.js';
+import { serializerByName, type AcceptPolicy, type Serializers } from './serializers/index.js';
 import { formatAwareIso, parseIso } from './time.js';
 import { v1BodyToV2 } from './v1.js';
 
@@ -73,6 +73,8 @@ export interface TaskMessageSpec {
 
 export interface EncodeOptions {
   serializer: string;
+  /** The app's serializers, where `serializer` is looked up; the built-in ones (json, msgpack) by default. */
+  serializers?: Serializers | undefined;
   compression?: string | null | undefined;
   /** Milliseconds since the epoch; used for the AMQP `expiration` property. */
   now: number;
@@ -81,7 +83,9 @@ export interface EncodeOptions {
 const EMPTY_EMBED: Embed = { callbacks: null, errbacks: null, chain: null, chord: null };
 
 export function encodeTaskMessage(spec: TaskMessageSpec, options: EncodeOptions): WireMessage {
-  const serializer = serializerByName(options.serializer);
+  const serializer = options.serializers
+    ? options.serializers.get(options.serializer)
+    : serializerByName(options.serializer);
   const embed: Embed = { ...EMPTY_EMBED, ...spec.embed };
   let body = serializer.encode([spec.args, spec.kwargs, embed]);
   const headers: Record<string, JsonValue> = {

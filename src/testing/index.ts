@@ -12,6 +12,8 @@
  * `applyAsync`/`delay` in place (see docs/tasks.md, "Testing").
  */
 import { Celery } from '../app/celery.js';
+// Installs the canvas port (app/canvas-port.ts), as src/index.ts does, for tests that import only this entry.
+import '../canvas/port.js';
 import type { CeleryOptions } from '../app/config.js';
 import { createLogger, silentLogger, type LogLevel } from '../lifecycle/logger.js';
 import { uuid } from '../protocol/ids.js';

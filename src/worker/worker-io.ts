@@ -1,7 +1,8 @@
 /**
  * The worker's side of a trace (`TraceIO`): which states are stored for a request (Celery's `ignore_result`,
- * `store_errors_even_if_ignored`), one write at a time per request so they land in order, and what is published
- * next (callbacks, chain links, errbacks, retries).
+ * `store_errors_even_if_ignored`), one write at a time per request so they land in order, chord parts, and
+ * retries. What runs next (callbacks, chain links, errbacks, the failed rest of a chain) is canvas/next.ts, which
+ * eager runs use too.
  */
 import type { Celery } from '../app/celery.js';
 import type { TraceIO } from '../app/tracer.js';
@@ -11,9 +12,8 @@ import { buildMeta, type MetaRequest } from '../backends/meta.js';
 import type { Retry } from '../errors.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { isReadyState, States, type ResultTuple } from '../types.js';
-import { onChordPartReturn, outcomeIds } from '../canvas/chord-join.js';
-import { isDict } from '../canvas/freeze.js';
-import { publishErrbacks, publishSuccessFollowUps } from './followups.js';
+import { onChordPartReturn, type ChordMember } from '../canvas/chord-join.js';
+import { chordMember, errbackSteps, failChain, runSteps, successSteps } from '../canvas/next.js';
 import type { Request } from './request.js';
 
 /** Stores for one request are chained: a STARTED written late can never land after its SUCCESS or FAILURE. */
@@ -92,27 +92,25 @@ export class WorkerIO {
         stored = false;
       }
     }
-    if (stored && request.message.embed.chord && isReadyState(state)) {
-      stored = await this.chordPart(request, state, result);
-    }
+    const member = stored && isReadyState(state) ? chordMember(request.message) : null;
+    if (member) stored = await this.chordPart(request, member, state, result);
     return stored;
   }
 
   /** Counts a finished header task in its chord; false (logged) when the counter could not be reached. */
-  private async chordPart(request: Request, state: string, result: unknown): Promise<boolean> {
-    const m = request.message;
+  private async chordPart(
+    request: Request,
+    member: ChordMember,
+    state: string,
+    result: unknown,
+  ): Promise<boolean> {
     try {
-      await onChordPartReturn(
-        this.deps,
-        { id: m.id, group: m.group, groupIndex: m.groupIndex, chord: m.embed.chord!, rootId: m.rootId },
-        state,
-        result,
-      );
+      await onChordPartReturn(this.deps, member, state, result);
       return true;
     } catch (error) {
       this.deps.logger.error(
         { err: error },
-        `Could not record ${request.label} as a part of chord ${m.group}: ${(error as Error).message}`,
+        `Could not record ${request.label} as a part of chord ${member.group}: ${(error as Error).message}`,
       );
       return false;
     }
@@ -130,54 +128,20 @@ export class WorkerIO {
     await this.write(request, state, meta);
   }
 
-  /** The trace side effects for one request. */
+  /** The trace side effects for one request; what runs next is canvas/next.ts, as in eager runs. */
   forRequest(request: Request): TraceIO {
     const { app, logger } = this.deps;
     return {
       hooks: app.hooks,
       logger,
       store: (state, result, children) => this.store(request, state, result, children),
-      followUps: (value) => publishSuccessFollowUps(app, request, value),
+      followUps: (value) => runSteps(app, successSteps(request.message, value)),
       errbacks: async (error) => {
-        await this.propagateToChain(request, error);
-        await publishErrbacks(app, request);
+        await failChain(this.deps, request.message, error, this.stores(request, States.FAILURE));
+        await runSteps(app, errbackSteps(request.message));
       },
       resend: (retry) => this.resend(request, retry),
     };
-  }
-
-  /**
-   * A failed task fails the rest of its chain too, so that waiting on the chain's last result does not hang
-   * (`celery/backends/base.py mark_as_failure`).
-   */
-  private async propagateToChain(request: Request, error: unknown): Promise<void> {
-    const failure = error instanceof Error ? error : new Error(String(error));
-    for (const link of request.message.embed.chain ?? []) {
-      if (this.stores(request, States.FAILURE)) {
-        // Every id that stands for the link's outcome: a chord's body too, so that waiting on it never hangs.
-        for (const id of outcomeIds(link)) {
-          const meta = buildMeta({
-            state: States.FAILURE,
-            result: failure,
-            request: { taskId: id, parentId: request.id },
-          });
-          // rpc: the chain's results go to the same caller as this task's.
-          await this.deps.backend.store(meta, { replyTo: request.message.replyTo, correlationId: id });
-        }
-      }
-      // A link that is a member of a chord (the last task of a chain in a chord header) fails its part there.
-      const chord = link.options.chord;
-      const id = link.options.task_id;
-      if (isDict(chord) && typeof id === 'string' && typeof link.options.group_id === 'string') {
-        const index = link.options.group_index;
-        await onChordPartReturn(
-          this.deps,
-          { id, group: link.options.group_id, groupIndex: typeof index === 'number' ? index : null, chord },
-          States.FAILURE,
-          failure,
-        );
-      }
-    }
   }
 
   /** Publishes the retry's message with the task's own calling defaults under the retry's options. */

@@ -7,10 +7,19 @@
 import type { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { Beat, createLogger, parseLogLevel, type Celery, type Logger } from '../../index.js';
-import { logFileDestination } from '../../lifecycle/logger.js';
-import { createPidlock, EX_CANTCREAT, Pidfile, PidfileLocked } from '../../lifecycle/pidfile.js';
-import { maskUrl } from '../../lifecycle/url.js';
+import {
+  Beat,
+  createLogger,
+  createPidlock,
+  EX_CANTCREAT,
+  logFileDestination,
+  maskUrl,
+  parseLogLevel,
+  Pidfile,
+  PidfileLocked,
+  type Celery,
+  type Logger,
+} from '../../index.js';
 import { detach, isDetached, reportToDetachParent } from '../daemon.js';
 import { loadApp } from '../load-app.js';
 import { CliError, globalOptions } from '../main.js';

@@ -1,7 +1,6 @@
 /** `celeriac call NAME --args JSON --kwargs JSON [...] [--wait]`: send a task by name, optionally wait for it. */
 import type { Command } from 'commander';
-import type { CallOptions } from '../../app/task.js';
-import { isCeleriacError, type RemoteTaskError } from '../../errors.js';
+import { isCeleriacError, type CallOptions, type RemoteTaskError } from '../../index.js';
 import { loadApp } from '../load-app.js';
 import { CliError, globalOptions } from '../main.js';
 

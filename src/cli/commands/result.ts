@@ -1,7 +1,6 @@
 /** `celeriac result <id>`: the state and result of a task, as stored by any Celery or Celeriac worker. */
 import type { Command } from 'commander';
-import { exceptionFromMeta } from '../../protocol/exception.js';
-import { EXCEPTION_STATES } from '../../types.js';
+import { EXCEPTION_STATES, exceptionFromMeta } from '../../index.js';
 import { loadApp } from '../load-app.js';
 import { globalOptions } from '../main.js';
 

@@ -8,14 +8,24 @@ import type { Command } from 'commander';
 import { createRequire } from 'node:module';
 import { hostname, platform, release } from 'node:os';
 import { resolve } from 'node:path';
-import type { Celery } from '../../app/celery.js';
-import type { PoolName } from '../../app/config.js';
-import { maskUrl } from '../../lifecycle/url.js';
-import { createLogger, logFileDestination, parseLogLevel, type Logger } from '../../lifecycle/logger.js';
-import { createPidlock, EX_CANTCREAT, Pidfile, PidfileLocked } from '../../lifecycle/pidfile.js';
-import { expandNodename, nodeFormat } from '../../worker/nodename.js';
-import { Worker, type WorkerOptions } from '../../worker/worker.js';
-import { Beat } from '../../index.js';
+import {
+  Beat,
+  createLogger,
+  createPidlock,
+  EX_CANTCREAT,
+  expandNodename,
+  logFileDestination,
+  maskUrl,
+  nodeFormat,
+  parseLogLevel,
+  Pidfile,
+  PidfileLocked,
+  Worker,
+  type Celery,
+  type Logger,
+  type PoolName,
+  type WorkerOptions,
+} from '../../index.js';
 import {
   detach,
   EX_RESTART,

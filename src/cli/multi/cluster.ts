@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { constants } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isAlive, Pidfile } from '../../lifecycle/pidfile.js';
+import { isAlive, Pidfile } from '../../index.js';
 import type { MultiNode } from './nodes.js';
 
 export interface Say {

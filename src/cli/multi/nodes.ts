@@ -11,7 +11,7 @@
  * directory, which needs no root.
  */
 import { hostname as osHostname } from 'node:os';
-import { hostFormat, nodesplit } from '../../worker/nodename.js';
+import { hostFormat, nodesplit } from '../../index.js';
 
 export class NamespacedOptions {
   /** Options for every node, in order (`-c` -> `3`; a flag without value -> null). */

@@ -11,9 +11,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import type { BackendCapabilities } from '../../backends/backend.js';
-import { knownBackendSchemes, registerBackendDriver } from '../../backends/registry.js';
 import type { BrokerCapabilities } from '../../brokers/broker.js';
-import { knownBrokerSchemes, registerBrokerDriver } from '../../brokers/registry.js';
 import { Celery } from '../../app/celery.js';
 import type { TaskRequest } from '../../app/context.js';
 import { invokeTask } from '../../app/trace.js';
@@ -21,6 +19,8 @@ import { EncodeError, ImproperlyConfigured, NotRegistered, SoftTimeLimitExceeded
 import { deferred, type Deferred } from '../../lifecycle/async.js';
 import { urlScheme } from '../../lifecycle/url.js';
 import { registerBuiltinTasks } from '../../canvas/builtins.js';
+// A pool child is a program of its own: it installs the canvas port (app/canvas-port.ts) as src/index.ts does.
+import '../../canvas/port.js';
 import { loadAppModule } from '../app-module.js';
 import { ParentBackend, ParentBroker } from './connections.js';
 import {
@@ -123,7 +123,6 @@ class Child {
 
   async start(): Promise<void> {
     const { init } = this;
-    this.installStandIns();
     const app = await loadAppModule(init.appModule, 'appModule');
     if (!(app instanceof Celery)) {
       throw new ImproperlyConfigured(
@@ -131,6 +130,7 @@ class Child {
           'worker; pool children need the module to import the same package (check for duplicate installs)',
       );
     }
+    this.installStandIns(app);
     registerBuiltinTasks(app);
     app.logger = this.logger;
     app.origin = init.hostname;
@@ -138,20 +138,24 @@ class Child {
     this.outbox.push({ t: 'ready', pid: process.pid });
   }
 
-  /** Every broker and backend URL scheme resolves to a stand-in that forwards to the worker. */
-  private installStandIns(): void {
+  /**
+   * The app's broker and backend URLs (and the worker's, should they differ) resolve to stand-ins that forward to
+   * the worker. Registered on this app only: nothing process-wide changes.
+   */
+  private installStandIns(app: Celery): void {
     const { broker, backend } = this.init;
-    const brokerFactory = async () => () =>
+    const brokerFactory = () =>
       new ParentBroker(broker.url, broker.capabilities as BrokerCapabilities, this.call);
-    for (const scheme of new Set([...knownBrokerSchemes(), urlScheme(broker.url, 'broker')])) {
-      registerBrokerDriver(scheme, brokerFactory);
+    for (const url of new Set([app.conf.broker, broker.url])) {
+      app.registerBroker(urlScheme(url, 'broker'), brokerFactory);
     }
     const backendUrl = backend?.url ?? 'disabled://';
     const backendCapabilities = (backend?.capabilities ?? {}) as BackendCapabilities;
-    const backendFactory = async () => () => new ParentBackend(backendUrl, backendCapabilities, this.call);
-    const schemes = backend ? [urlScheme(backend.url, 'backend')] : [];
-    for (const scheme of new Set([...knownBackendSchemes(), ...schemes])) {
-      registerBackendDriver(scheme, backendFactory);
+    const backendFactory = () => new ParentBackend(backendUrl, backendCapabilities, this.call);
+    for (const url of new Set([app.conf.backend, backend?.url])) {
+      if (url && url !== 'disabled' && url !== 'disabled://') {
+        app.registerBackend(urlScheme(url, 'backend'), backendFactory);
+      }
     }
   }
 

@@ -51,16 +51,13 @@ function childOptions(pool: 'threads' | 'prefork', c: PoolContext) {
   };
 }
 
-const factories = new Map<PoolName, PoolFactory>([
+/** The pools, by `-P` name. Fixed: nothing registers into it at run time (a pool child changes nothing here). */
+const factories: ReadonlyMap<PoolName, PoolFactory> = new Map<PoolName, PoolFactory>([
   ['async', (c) => new AsyncPool('async', c.concurrency, c.logger)],
   ['solo', (c) => new AsyncPool('solo', 1, c.logger)],
   ['threads', async (c) => (await import('./threads.js')).createThreadsPool(childOptions('threads', c))],
   ['prefork', async (c) => (await import('./prefork.js')).createPreforkPool(childOptions('prefork', c))],
 ]);
-
-export function registerPool(name: PoolName, factory: PoolFactory): void {
-  factories.set(name, factory);
-}
 
 export async function createPool(name: PoolName, context: PoolContext): Promise<Pool> {
   const factory = factories.get(name);

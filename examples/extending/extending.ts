@@ -1,0 +1,27 @@
+/** docs/extending.md: a serializer of this app's own. */
+import { deserialize, serialize } from 'node:v8';
+import { Celery, type Serializer } from 'celeriac';
+
+/** Node's structured clone format: Dates, Maps, Sets and BigInts arrive as they were sent. */
+export const v8Serializer: Serializer = {
+  name: 'v8',
+  contentType: 'application/x-v8-serialize',
+  contentEncoding: 'binary',
+  encode: (value) => serialize(value),
+  decode: (data) => deserialize(data) as unknown,
+};
+
+export const app = new Celery('proj', {
+  broker: 'memory://docs-extending',
+  backend: 'memory://docs-extending',
+});
+app.registerSerializer(v8Serializer);
+app.configFromObject({ task_serializer: 'v8', accept_content: ['v8', 'json'] });
+
+export const span = app.task('dates.span', (from: Date, to: Date) => to.getTime() - from.getTime());
+
+/** A Date sent as a Date: with JSON it would arrive as a string. */
+export async function sendDates(): Promise<number> {
+  const result = await span.delay(new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:01:00Z'));
+  return result.get({ timeout: 10_000 });
+}
