@@ -37,7 +37,7 @@ export async function databaseInteropSuite(options: DatabaseInterop): Promise<vo
   Object.assign(process.env, env);
   const { app, closeRecorder } = (await import('./fixtures/interop-app.js')) as {
     app: CeleryType;
-    closeRecorder(): Promise<void>;
+    closeRecorder: () => Promise<void>;
   };
   const { Worker, Celery } = await import('../../src/index.js');
   const { silentLogger } = await import('../../src/lifecycle/logger.js');
