@@ -116,7 +116,7 @@ const RESULTS = {
     default: null,
     validate: backendUrl,
     shownDefault: 'null (results disabled)',
-    doc: 'result backend URL: `sqlite://...`, `redis://...`, `rpc://`, `memory://`',
+    doc: 'result backend URL: `sqlite://...`, `redis://...`, `rpc://`, `db+postgresql://...`, `memory://`',
     readBy: ['src/app/celery.ts'],
   }),
   resultBackendTransportOptions: setting<Record<string, unknown>, Readonly<Record<string, unknown>>>({
