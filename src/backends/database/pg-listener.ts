@@ -10,6 +10,7 @@ import { backoffDelay, defaultBackoff } from '../../lifecycle/backoff.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import { isReadyState, type ResultMeta } from '../../types.js';
 import type { WaitOptions } from '../backend.js';
+import { isTransient } from './sql-client.js';
 
 interface Waiter {
   readonly options: WaitOptions;
@@ -98,7 +99,12 @@ export class PgResultListener {
     try {
       meta = await this.read(taskId);
     } catch (error) {
-      // The read is tried again on the next notification or reconnect; a deadline still ends the wait.
+      // A row that cannot be read (a pickle that is not plain data) ends the wait with that error; a read that
+      // failed because the database is away is tried again on the next notification or reconnect.
+      if (!isTransient(error)) {
+        for (const waiter of [...waiters]) waiter.reject(error as Error);
+        return;
+      }
       this.logger.warn(`database result backend: reading ${taskId} failed: ${(error as Error).message}`);
       return;
     }
