@@ -48,7 +48,9 @@ export async function createBackend(
   // `db+postgresql+psycopg2` and the like: an app's own driver for the exact scheme first, else the database backend.
   const load = drivers.find(scheme) ?? (scheme.startsWith('db+') ? drivers.find('db') : undefined);
   if (!load) {
-    const known = drivers.schemes();
+    const known = drivers
+      .schemes()
+      .flatMap((k) => (k === 'db' ? ['db+postgresql', 'db+mysql', 'db+sqlite'] : [k]));
     throw new ImproperlyConfigured(
       `Unknown result backend URL scheme "${scheme}" in backend${didYouMean(scheme, known)}: known schemes are ${known.join(', ')}, disabled`,
     );
