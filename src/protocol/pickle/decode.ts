@@ -138,7 +138,7 @@ function setKey(target: { [key: string]: InertValue }, key: string, value: Inert
 
 function clone(value: InertValue): InertValue {
   if (typeof value !== 'object' || value === null || value instanceof PickleGlobal) return value;
-  if (value instanceof Uint8Array) return Uint8Array.from(value);
+  if (value instanceof Uint8Array) return new Uint8Array(value);
   if (value instanceof PickleCall)
     return new PickleCall(
       value.callee,
@@ -469,14 +469,14 @@ class Machine {
         return true;
       }
       case 0x43: // SHORT_BINBYTES
-        this.push(Uint8Array.from(r.take(r.u8())));
+        this.push(new Uint8Array(r.take(r.u8())));
         return true;
       case 0x42: // BINBYTES
-        this.push(Uint8Array.from(r.take(r.u32())));
+        this.push(new Uint8Array(r.take(r.u32())));
         return true;
       case 0x8e: // BINBYTES8
       case 0x96: // BYTEARRAY8
-        this.push(Uint8Array.from(r.take(r.u64())));
+        this.push(new Uint8Array(r.take(r.u64())));
         return true;
       case 0x63: {
         // GLOBAL (protocol 0-3): "module\nname\n"
