@@ -15,6 +15,7 @@ import { checkTargets, formatTargets } from './lib/targets.js';
 import type { Scenario, ScenarioReport } from './lib/types.js';
 import { celeryVersion, probePython } from './scenarios/common.js';
 import { chordScenario } from './scenarios/chord.js';
+import { databaseProcessScenario } from './scenarios/database.js';
 import { amqpEnqueueScenario, enqueueScenario } from './scenarios/enqueue.js';
 import { amqpLatencyScenario, latencyScenario } from './scenarios/latency.js';
 import {
@@ -33,7 +34,7 @@ function plan(options: Options): Scenario[] {
   if (want('1')) list.push(enqueueScenario(s, false));
   if (want('2')) list.push(enqueueScenario(s, true));
   if (want('3') || want('8')) list.push(processScenario(s, false));
-  if (want('4')) list.push(processScenario(s, true));
+  if (want('4')) list.push(processScenario(s, true), databaseProcessScenario(s));
   if (want('5')) list.push(latencyScenario(s));
   if (want('6')) list.push(chordScenario(s));
   if (want('7')) list.push(amqpEnqueueScenario(s), amqpProcessScenario(s), amqpLatencyScenario(s));

@@ -507,6 +507,12 @@ export class Celery implements ResultSource {
         brokerUrl: conf.broker,
         brokerTransportOptions: conf.brokerTransportOptions,
         oid: this.oid,
+        database: {
+          tableNames: conf.databaseTableNames,
+          tableSchemas: conf.databaseTableSchemas,
+          engineOptions: conf.databaseEngineOptions,
+          shortLivedSessions: conf.databaseShortLivedSessions,
+        },
       };
       const backend = await createBackend(conf.backend, context, this.backendDrivers);
       await backend.connect();

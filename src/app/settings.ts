@@ -116,7 +116,7 @@ const RESULTS = {
     default: null,
     validate: backendUrl,
     shownDefault: 'null (results disabled)',
-    doc: 'result backend URL: `sqlite://...`, `redis://...`, `rpc://`, `memory://`',
+    doc: 'result backend URL: `sqlite://...`, `redis://...`, `rpc://`, `db+postgresql://...`, `memory://`',
     readBy: ['src/app/celery.ts'],
   }),
   resultBackendTransportOptions: setting<Record<string, unknown>, Readonly<Record<string, unknown>>>({
@@ -140,6 +140,36 @@ const RESULTS = {
     validate: bool,
     doc: 'also store name, args, kwargs, worker, retries, queue',
     readBy: ['src/worker/worker-io.ts'],
+  }),
+  databaseTableNames: setting<Record<string, unknown> | null, Readonly<Record<string, unknown>> | null>({
+    celery: 'database_table_names',
+    default: null,
+    validate: orNull(plainObject, 'null or an object {task, group}'),
+    doc: 'database backend: `{task, group}` table names (default `celery_taskmeta`, `celery_tasksetmeta`)',
+    readBy: ['src/app/celery.ts'],
+  }),
+  databaseTableSchemas: setting<Record<string, unknown> | null, Readonly<Record<string, unknown>> | null>({
+    celery: 'database_table_schemas',
+    default: null,
+    validate: orNull(plainObject, 'null or an object {task, group}'),
+    doc: 'database backend: `{task, group}` schemas of those tables (PostgreSQL, MySQL; no meaning on SQLite)',
+    readBy: ['src/app/celery.ts'],
+  }),
+  databaseEngineOptions: setting<Record<string, unknown> | null, Readonly<Record<string, unknown>> | null>({
+    celery: 'database_engine_options',
+    default: null,
+    validate: orNull(plainObject, 'null or an object'),
+    doc:
+      "database backend: SQLAlchemy's `pool_size` (5) + `max_overflow` (10) = pool size, `pool_timeout` (30 s), " +
+      '`pool_recycle`, `connect_args` (given to `pg`/`mysql2`); other keys are ignored',
+    readBy: ['src/app/celery.ts'],
+  }),
+  databaseShortLivedSessions: setting({
+    celery: 'database_short_lived_sessions',
+    default: false,
+    validate: bool,
+    doc: 'database backend: close connections when idle instead of keeping them pooled',
+    readBy: ['src/app/celery.ts'],
   }),
 };
 

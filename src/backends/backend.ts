@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../lifecycle/logger.js';
 import type { JsonValue, ResultMeta, ResultTuple } from '../types.js';
+import type { DatabaseSettingsInput } from './database/settings.js';
 
 export interface BackendCapabilities {
   /** Results survive a restart of the backend (or of the process, for embedded backends). */
@@ -16,6 +17,12 @@ export interface BackendCapabilities {
   readonly groups: boolean;
   /** How a chord's header completion is detected; `none` refuses chords (rpc, as in Celery). */
   readonly chords: 'native' | 'none';
+  /**
+   * Results expire without help (Redis key TTLs, the sqlite backend's own sweep; Celery's `supports_autoexpire`).
+   * When false (the database backend), expired results stay until `cleanup()` runs: the `celery.backend_cleanup`
+   * task, which beat schedules daily at 04:00 for such backends, as Celery does.
+   */
+  readonly autoExpire: boolean;
 }
 
 export interface WaitOptions {
@@ -109,6 +116,11 @@ export interface ResultBackend {
   deleteGroup(groupId: string): Promise<void>;
   /** Present when `capabilities.chords` is `'native'`. */
   readonly chordCounter?: ChordCounter;
+  /**
+   * Deletes what is older than `resultExpires` (Celery's `backend.cleanup()`, called by `celery.backend_cleanup`).
+   * Nothing to do for backends with `capabilities.autoExpire`.
+   */
+  cleanup(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -123,4 +135,6 @@ export interface BackendContext {
   readonly brokerTransportOptions?: Readonly<Record<string, unknown>> | undefined;
   /** The app's oid: the `reply_to` of the messages it sends, and the rpc backend's reply queue. */
   readonly oid?: string | undefined;
+  /** The `database_*` settings, for the database backend (`db+...` URLs). */
+  readonly database?: DatabaseSettingsInput | undefined;
 }

@@ -15,6 +15,7 @@ export class DisabledBackend implements ResultBackend {
     push: false,
     groups: false,
     chords: 'none',
+    autoExpire: true,
   };
 
   async connect(): Promise<void> {}
@@ -37,5 +38,6 @@ export class DisabledBackend implements ResultBackend {
   async deleteGroup(_groupId: string): Promise<void> {
     throw new ImproperlyConfigured(MESSAGE);
   }
+  async cleanup(): Promise<void> {}
   async close(): Promise<void> {}
 }

@@ -1,6 +1,7 @@
 /**
  * URL scheme -> result backend driver. Every app has its own table (`app.registerBackend()`) over the built-in
- * drivers, loaded lazily. `disabled` (or no backend) stores nothing.
+ * drivers, loaded lazily. `disabled` (or no backend) stores nothing; `db+...` URLs (SQLAlchemy's, as Celery takes
+ * them) go to the database backend.
  */
 import { didYouMean, ImproperlyConfigured } from '../errors.js';
 import { DriverTable, type DriverLoader } from '../lifecycle/driver-table.js';
@@ -18,6 +19,8 @@ const defaults = new Map<string, DriverLoader<BackendFactory>>([
   ['rediss', async () => (await import('./redis/redis-backend.js')).createRedisBackend],
   ['sentinel', async () => (await import('./redis/redis-backend.js')).createRedisBackend],
   ['rpc', async () => (await import('./rpc/rpc-backend.js')).createRpcBackend],
+  // Every `db+<dialect>[+<driver>]://` URL (database/url.ts checks the dialect).
+  ['db', async () => (await import('./database/database-backend.js')).createDatabaseBackend],
 ]);
 
 /** A new app's result backend drivers: the built-in ones, and what the app registers itself. */
@@ -42,9 +45,12 @@ export async function createBackend(
 ): Promise<ResultBackend> {
   if (!url || url === 'disabled' || url === 'disabled://') return new DisabledBackend();
   const scheme = urlScheme(url, 'backend');
-  const load = drivers.find(scheme);
+  // `db+postgresql+psycopg2` and the like: an app's own driver for the exact scheme first, else the database backend.
+  const load = drivers.find(scheme) ?? (scheme.startsWith('db+') ? drivers.find('db') : undefined);
   if (!load) {
-    const known = drivers.schemes();
+    const known = drivers
+      .schemes()
+      .flatMap((k) => (k === 'db' ? ['db+postgresql', 'db+mysql', 'db+sqlite'] : [k]));
     throw new ImproperlyConfigured(
       `Unknown result backend URL scheme "${scheme}" in backend${didYouMean(scheme, known)}: known schemes are ${known.join(', ')}, disabled`,
     );

@@ -5,6 +5,7 @@
  * period (`beatLeaseTimeout`). A leader renews its lease every third of that period.
  */
 import type { Celery } from '../app/celery.js';
+import { registerBuiltinTasks } from '../canvas/builtins.js';
 import { ImproperlyConfigured } from '../errors.js';
 import { sleepUnlessAborted } from '../lifecycle/async.js';
 import { systemClock, type Clock } from '../lifecycle/clock.js';
@@ -31,7 +32,7 @@ export interface BeatOptions {
 
 export class Beat implements Service {
   readonly name = 'beat';
-  readonly entries: readonly ScheduleEntry[];
+  private scheduleEntries: readonly ScheduleEntry[];
   readonly maxInterval: number;
   readonly storeKind: 'file' | 'shared';
   private readonly logger: Logger;
@@ -59,10 +60,26 @@ export class Beat implements Service {
       throw new ImproperlyConfigured(
         `--max-interval must be a positive number of seconds, got ${this.maxInterval}`,
       );
-    // TODO(issue 18, sql): read the result backend's capability saying whether results expire by themselves
-    // (Celery's `supports_autoexpire`); until it is wired, no backend gets the celery.backend_cleanup entry.
-    const resultsExpireByThemselves = true;
-    this.entries = loadEntries(app, defaultEntries(app, resultsExpireByThemselves));
+    // Whether the backend expires results itself is known once it exists (start()); the schedule is checked now.
+    this.scheduleEntries = loadEntries(app, defaultEntries(app, true));
+  }
+
+  /** Every entry beat runs (with `celery.backend_cleanup` once start() found a backend that needs it). */
+  get entries(): readonly ScheduleEntry[] {
+    return this.scheduleEntries;
+  }
+
+  /**
+   * Celery's `install_default_entries`: a backend that keeps results until they are cleaned up
+   * (`capabilities.autoExpire` false, Celery's `supports_autoexpire`: the database backend) gets the daily
+   * `celery.backend_cleanup` entry. The built-in task is registered here too, as every Celery app has it.
+   */
+  private async addCleanupEntry(): Promise<void> {
+    if (!this.app.conf.backend || this.app.conf.resultExpires === null) return;
+    const backend = await this.app.getBackend();
+    if (backend.capabilities.autoExpire) return;
+    registerBuiltinTasks(this.app);
+    this.scheduleEntries = loadEntries(this.app, defaultEntries(this.app, false));
   }
 
   /** True while this beat is the one sending (always, without a shared store). */
@@ -85,6 +102,7 @@ export class Beat implements Service {
           `${maskUrl(conf.broker)} and backend ${conf.backend ? maskUrl(conf.backend) : 'none'}: use beatStore "file"`,
       );
     }
+    await this.addCleanupEntry();
     this.store = this.storeKind === 'shared' ? this.shared! : new FileStore(this.filename, this.logger);
     if (!this.shared) {
       this.logger.warn(
@@ -92,7 +110,7 @@ export class Beat implements Service {
       );
     }
     this.scheduler = new Scheduler({
-      entries: this.entries,
+      entries: this.scheduleEntries,
       store: this.store,
       fence: this.shared ?? undefined,
       clock: this.clock,

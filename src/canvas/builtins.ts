@@ -1,7 +1,7 @@
 /**
  * Celery's built-in tasks (`celery/app/builtins.py`), registered in every worker so that canvases sent from Python
  * run here: `celery.chord_unlock` (the polling chord join Python sends for backends without a native counter),
- * `celery.map`, `celery.starmap`, `celery.chunks`, `celery.accumulate`, and the backward-compatible
+ * `celery.map`, `celery.starmap`, `celery.chunks`, `celery.accumulate`, `celery.backend_cleanup`, and the backward-compatible
  * `celery.chord`, `celery.group` and `celery.chain`.
  */
 import type { Celery } from '../app/celery.js';
@@ -133,6 +133,17 @@ export function registerBuiltinTasks(app: Celery): void {
       throw new Error('chain is not a real task');
     },
     { typing: false },
+  );
+  // As Celery's (celery/app/builtins.py add_backend_cleanup_task): deletes expired results from backends that do not
+  // expire them themselves (capabilities.autoExpire false: the database backend). Beat runs it daily at 04:00.
+  registerOnce(
+    app,
+    'celery.backend_cleanup',
+    async () => {
+      const backend = await app.getBackend();
+      await backend.cleanup();
+    },
+    { params: [], typing: false },
   );
 }
 

@@ -29,6 +29,7 @@ export class MemoryBackend implements ResultBackend {
     push: true,
     groups: true,
     chords: 'native',
+    autoExpire: true,
   };
   private readonly space: Space;
 
@@ -89,6 +90,9 @@ export class MemoryBackend implements ResultBackend {
   async deleteGroup(groupId: string): Promise<void> {
     this.space.groups.delete(groupId);
   }
+
+  /** Nothing outlives the process. */
+  async cleanup(): Promise<void> {}
 
   async close(): Promise<void> {}
 }

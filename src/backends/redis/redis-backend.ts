@@ -76,6 +76,7 @@ export class RedisBackend implements ResultBackend, ChordCounter {
     push: true,
     groups: true,
     chords: 'native',
+    autoExpire: true,
   };
   readonly url: string;
   readonly chordCounter: ChordCounter = this;
@@ -226,6 +227,9 @@ export class RedisBackend implements ResultBackend, ChordCounter {
     const { j, t, s, ids } = this.chordKeys(groupId);
     await this.client.del(j, t, s, ids);
   }
+
+  /** Redis expires results itself (SETEX). */
+  async cleanup(): Promise<void> {}
 
   async close(): Promise<void> {
     await this.writes.flush().catch(() => undefined);

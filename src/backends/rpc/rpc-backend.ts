@@ -54,6 +54,7 @@ export class RpcBackend implements ResultBackend {
     push: true,
     groups: false,
     chords: 'none',
+    autoExpire: true,
   };
   private readonly client: AmqpClient;
   private readonly publisher: ConfirmPublisher;
@@ -328,6 +329,9 @@ export class RpcBackend implements ResultBackend {
   async deleteGroup(_groupId: string): Promise<void> {
     throw new ImproperlyConfigured(NO_GROUPS);
   }
+
+  /** Nothing is stored. */
+  async cleanup(): Promise<void> {}
 
   async close(): Promise<void> {
     this.wanted = false;

@@ -71,6 +71,7 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
     push: false,
     groups: true,
     chords: 'native',
+    autoExpire: true,
   };
   /** Chord parts in tables, counted in one immediate transaction per part (so several processes count together). */
   readonly chordCounter: ChordCounter = this;
@@ -279,6 +280,11 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
     this.stmts.sweepGroups.run(now);
     this.stmts.sweepChords.run(now, now);
     this.stmts.sweepChordSizes.run(now);
+  }
+
+  /** The hourly sweep expires results already; this runs it now. */
+  async cleanup(): Promise<void> {
+    if (this.db) this.sweep();
   }
 
   async close(): Promise<void> {

@@ -205,6 +205,11 @@ export class ParentBackend implements ResultBackend {
     await this.call('backend', 'deleteGroup', [groupId]);
   }
 
+  /** `celery.backend_cleanup` run in a pool child cleans up through the worker's backend. */
+  async cleanup(): Promise<void> {
+    await this.call('backend', 'cleanup', []);
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -282,6 +287,8 @@ function serveBackend(
       return backend.getGroup(id);
     case 'deleteGroup':
       return backend.deleteGroup(id);
+    case 'cleanup':
+      return backend.cleanup();
   }
   return serveChord(backend, method, args);
 }

@@ -6,6 +6,7 @@ Configured from the environment, so every test file gets its own queues and key 
   INTEROP_QUEUE            default queue
   INTEROP_VT               visibility_timeout in seconds (default 3600)
   INTEROP_RESULT_EXTENDED  "1" for result_extended=True
+  INTEROP_BACKEND          result backend URL (default: the broker's), e.g. db+postgresql://...
   INTEROP_RECORDER         Redis URL where tasks record their runs (default: the broker's URL)
   INTEROP_RECORD_PREFIX    key prefix for those records (default: INTEROP_PREFIX)
   INTEROP_BEAT_LABEL       for `celery beat`: an entry sending interop.mark(LABEL) every second
@@ -21,7 +22,7 @@ PREFIX = os.environ.get('INTEROP_PREFIX', '')
 RECORDER = redis.Redis.from_url(os.environ.get('INTEROP_RECORDER', BROKER))
 RECORD_PREFIX = os.environ.get('INTEROP_RECORD_PREFIX', PREFIX)
 
-app = Celery('interop', broker=BROKER, backend=BROKER)
+app = Celery('interop', broker=BROKER, backend=os.environ.get('INTEROP_BACKEND', BROKER))
 app.conf.update(
     task_default_queue=os.environ.get('INTEROP_QUEUE', 'celery'),
     broker_transport_options={
