@@ -53,6 +53,15 @@ export function freePort(): Promise<number> {
   });
 }
 
+export interface PrivateRedisMode {
+  /** Speak TLS only, with a certificate from a throw-away CA (`certificates`). */
+  tls?: boolean;
+  /** With tls: require clients to present a certificate signed by that CA (mutual TLS). */
+  tlsAuthClients?: boolean;
+  /** Run as a Sentinel monitoring the server on this port. */
+  sentinelOf?: number;
+}
+
 /**
  * A redis-server of our own, on a free port, with an append-only file so that a restart keeps the data; optionally
  * speaking TLS only, or running as a Sentinel that monitors another server.
@@ -64,10 +73,10 @@ export class PrivateRedis {
 
   private constructor(
     readonly port: number,
-    private readonly mode: { tls?: boolean; sentinelOf?: number } = {},
+    private readonly mode: PrivateRedisMode = {},
   ) {}
 
-  static async start(mode: { tls?: boolean; sentinelOf?: number } = {}): Promise<PrivateRedis> {
+  static async start(mode: PrivateRedisMode = {}): Promise<PrivateRedis> {
     const redis = new PrivateRedis(await freePort(), mode);
     if (mode.tls) redis.certificates = makeCertificates(redis.dir);
     await redis.launch();
@@ -120,7 +129,7 @@ export class PrivateRedis {
       '--tls-ca-cert-file',
       certs.ca,
       '--tls-auth-clients',
-      'no',
+      this.mode.tlsAuthClients ? 'yes' : 'no',
       ...common,
     ];
   }

@@ -14,7 +14,7 @@ import type { ResultBackend } from '../backend.js';
 import { buildMeta } from '../meta.js';
 import { createRpcBackend } from './rpc-backend.js';
 import { encode as msgpackEncode } from '@msgpack/msgpack';
-import { amqplib } from '../../brokers/amqp/amqplib.js';
+import { amqplib } from '../../transport/amqp/amqplib.js';
 import { AcceptPolicy } from '../../protocol/serializers/index.js';
 
 const run = promisify(execFile);
