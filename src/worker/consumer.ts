@@ -170,7 +170,8 @@ export class TaskConsumer implements Service {
         delivery,
         new InvalidTaskError(
           'message-too-large',
-          `message body is ${delivery.message.body.length} bytes, over maxMessageSize ${conf.maxMessageSize}`,
+          `message body is ${delivery.message.body.length} bytes, over the maxMessageSize limit of ${conf.maxMessageSize} ` +
+            'bytes: send a reference (a URL, a key) instead of the data, or raise maxMessageSize on producers and workers',
         ),
       );
       return;
