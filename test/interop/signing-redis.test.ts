@@ -21,6 +21,7 @@ const run = promisify(execFile);
 const prefix = testPrefix('interop-signing');
 const pyQueue = `signed-py-${uuid().slice(0, 8)}`;
 const tsQueue = `signed-ts-${uuid().slice(0, 8)}`;
+const sha512Queue = `${tsQueue}-sha512`;
 const dir = tempDir('interop-signing');
 const store = join(dir.path, 'store');
 const redis = testClient();
@@ -29,6 +30,7 @@ let celeriac: Signer;
 let python: Signer;
 let pyWorker: PythonWorker;
 let tsWorker: Worker;
+let sha512Worker: Worker;
 let app: Celery;
 let strictApp: Celery;
 
@@ -43,8 +45,9 @@ function pythonEnv(): NodeJS.ProcessEnv {
   };
 }
 
-function signedApp(name: string): Celery {
+function signedApp(name: string, digest = 'sha256'): Celery {
   const out = new Celery(name, {
+    securityDigest: digest,
     broker: REDIS_URL,
     backend: REDIS_URL,
     brokerTransportOptions: { global_keyprefix: prefix },
@@ -70,6 +73,9 @@ beforeAll(async () => {
   app.task('secure.add', (x: number, y: number) => x + y);
   strictApp = signedApp('signing-interop-strict').setupSecurity({ strict: true });
   tsWorker = new Worker(app, { queues: [tsQueue], logger: silentLogger() });
+  const sha512App = signedApp('signing-interop-sha512', 'sha512').setupSecurity();
+  sha512App.task('secure.add', (x: number, y: number) => x + y);
+  sha512Worker = new Worker(sha512App, { queues: [sha512Queue], logger: silentLogger() });
   [pyWorker] = await Promise.all([
     startPythonWorker({
       env: pythonEnv(),
@@ -78,11 +84,12 @@ beforeAll(async () => {
       app: 'secure_app',
     }),
     tsWorker.start(),
+    sha512Worker.start(),
   ]);
 });
 
 afterAll(async () => {
-  await Promise.all([pyWorker?.stop(), tsWorker?.stop()]);
+  await Promise.all([pyWorker?.stop(), tsWorker?.stop(), sha512Worker?.stop()]);
   await Promise.all([app?.close(), strictApp?.close()]);
   if (ids.length > 0) await redis.del(...ids.map((id) => `celery-task-meta-${id}`));
   await deletePrefix(redis, prefix);
@@ -100,6 +107,17 @@ describe('signed messages between Python Celery and Celeriac (Redis)', () => {
     const report = JSON.parse(stdout) as { id: string; result: number };
     ids.push(report.id);
     expect(report.result).toBe(42);
+  });
+
+  it('verifies what Python signs with sha512 (app.setup_security(digest=...)) on a Celeriac worker set to sha512', async () => {
+    const { stdout } = await run(PYTHON, ['secure_app.py', sha512Queue, 'secure.add', '1', '2'], {
+      cwd: PYTHON_DIR,
+      env: { ...process.env, ...pythonEnv(), SECURE_DIGEST: 'sha512' },
+      timeout: 60_000,
+    });
+    const report = JSON.parse(stdout) as { id: string; result: number };
+    ids.push(report.id);
+    expect(report.result).toBe(3);
   });
 
   it('Celeriac signs, a Python worker (accept_content=["auth"]) verifies and runs', async () => {

@@ -6,6 +6,7 @@ and `app.setup_security()`. Results stay JSON (result_accept_content=['json']). 
   SECURE_PREFIX       kombu global_keyprefix for the broker keys
   SECURE_QUEUE        default queue
   SECURE_KEY          PEM private key;   SECURE_CERT  its certificate;   SECURE_STORE  glob of trusted certificates
+  SECURE_DIGEST       security_digest (default sha256), passed to setup_security() explicitly (see below)
 
 Run as a script, it is a producer: `secure_app.py QUEUE TASK ARG...` sends TASK(*ARGS) (integers) to QUEUE, waits
 for the result and prints {"id": ..., "result": ...} as JSON.
@@ -31,9 +32,11 @@ app.conf.update(
     security_key=os.environ['SECURE_KEY'],
     security_certificate=os.environ['SECURE_CERT'],
     security_cert_store=os.environ['SECURE_STORE'],
-    security_digest='sha256',
+    security_digest=os.environ.get('SECURE_DIGEST', 'sha256'),
 )
-app.setup_security()
+# Celery 5.2's app.setup_security() ignores security_digest: its own `digest` argument defaults to sha256 and
+# wins. Passing the setting explicitly is the way to sign with another digest.
+app.setup_security(digest=app.conf.security_digest)
 
 
 @app.task(name='secure.add')
