@@ -31,6 +31,7 @@ import { Hooks } from './hooks.js';
 import type { AddPeriodicTaskOptions, PeriodicTaskEntry, ScheduleLike } from './periodic.js';
 import { checkMessageSize, prepareCall, toSignatureDict, type PreparedCall } from './publish.js';
 import { Router } from './routing.js';
+import { withResultAccept } from './result-accept.js';
 import { setupSecurity, type SecurityOptions } from './security.js';
 import { loadTlsOptions } from './tls.js';
 import type { TaskContext } from './context.js';
@@ -542,7 +543,7 @@ export class Celery implements ResultSource {
       };
       const backend = await createBackend(conf.backend, context, this.backendDrivers);
       await backend.connect();
-      return backend;
+      return withResultAccept(backend, conf.backend, conf.resultAccept);
     })();
     this.backendPromise.catch(() => (this.backendPromise = undefined));
     return this.backendPromise;

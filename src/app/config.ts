@@ -135,15 +135,12 @@ function resolveSecurity(
   serializers: Serializers,
 ): AcceptPolicy {
   const given = settings.resultAcceptContent;
-  const resultAccept = new AcceptPolicy(given ?? settings.acceptContent, serializers, 'resultAcceptContent');
-  // Every backend but rpc keeps results as JSON at rest; a whitelist without JSON could never read one back.
+  const resultAccept = new AcceptPolicy(
+    given ?? settings.acceptContent,
+    serializers,
+    given ? 'resultAcceptContent' : 'resultAcceptContent (taken from acceptContent)',
+  );
   const scheme = backend && backend !== 'disabled' ? urlScheme(backend, 'backend') : null;
-  if (scheme && scheme !== 'rpc' && !resultAccept.accepts('json')) {
-    throw new ImproperlyConfigured(
-      `resultAcceptContent ${JSON.stringify(resultAccept.accepted)}${given ? '' : ' (taken from acceptContent)'} ` +
-        `does not include json, the format the ${scheme} result backend stores: set resultAcceptContent: ['json']`,
-    );
-  }
   const brokerScheme = urlScheme(broker, 'broker');
   if (settings.brokerUseSsl && (brokerScheme === 'memory' || brokerScheme === 'sqlite')) {
     throw new ImproperlyConfigured(

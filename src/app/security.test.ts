@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeExpiredSigner, makeSigner, type Signer } from '../../test/support/certificates.js';
 import { capturingLogger } from '../../test/semantics/harness.js';
 import { tempDir } from '../../test/support/tmp.js';
+import { ContentDisallowed } from '../errors.js';
 import { Celery } from './celery.js';
 import { compileConfig, type CeleryOptions } from './config.js';
 import { certStoreFiles } from './security.js';
@@ -121,28 +122,39 @@ describe('app.setupSecurity()', () => {
 });
 
 describe('resultAcceptContent', () => {
-  it('falls back to acceptContent, and must include json for backends that store JSON', () => {
+  it('falls back to acceptContent, and refuses to read JSON-stored results when json is not on it', async () => {
     expect(
       compileConfig({ broker: 'memory://', backend: 'memory://' }, {}).resultAccept.accepts('json'),
     ).toBe(true);
-    for (const backend of ['memory://', 'sqlite:///tmp/x.db', 'redis://localhost']) {
-      expect(() =>
-        compileConfig(
-          { broker: 'memory://', backend, acceptContent: ['msgpack'], taskSerializer: 'msgpack' },
-          {},
-        ),
-      ).toThrow(
-        /resultAcceptContent \["msgpack"\] \(taken from acceptContent\) does not include json.*resultAcceptContent: \['json'\]/,
+    const dirBackend = `sqlite://${join(dir.path, 'results.db')}`;
+    for (const [backend, extra, setting] of [
+      [
+        'memory://security-results',
+        { acceptContent: ['msgpack'], taskSerializer: 'msgpack' },
+        'resultAcceptContent \\(taken from acceptContent\\)',
+      ],
+      [dirBackend, { resultAcceptContent: ['msgpack'] }, 'resultAcceptContent'],
+    ] as const) {
+      const app = new Celery('results', { broker: 'memory://security-results', backend, ...extra });
+      const results = await app.getBackend();
+      const id = `refused-${backend.length}`;
+      // Storing is unaffected: a worker writes results it never reads.
+      await results.store({
+        status: 'SUCCESS',
+        result: 1,
+        traceback: null,
+        children: [],
+        date_done: null,
+        task_id: id,
+      });
+      await expect(app.AsyncResult(id).get({ timeout: 1000 })).rejects.toThrow(
+        new RegExp(`stores them as json: ${setting} is \\["msgpack"\\]; add 'json' to resultAcceptContent`),
       );
+      await expect(app.AsyncResult(id).meta()).rejects.toThrow(ContentDisallowed);
+      await results.chordCounter!.setChordSize(id, 1);
+      await expect(results.chordCounter!.chordParts(id)).rejects.toThrow(ContentDisallowed);
+      await app.close();
     }
-    expect(() =>
-      compileConfig(
-        { broker: 'memory://', backend: 'redis://localhost', resultAcceptContent: ['msgpack'] },
-        {},
-      ),
-    ).toThrow(
-      /resultAcceptContent \["msgpack"\] does not include json, the format the redis result backend stores/,
-    );
     // rpc:// results travel with their content type, checked per message.
     const rpc = compileConfig(
       { broker: 'amqp://x', backend: 'rpc://', resultAcceptContent: ['msgpack'] },

@@ -220,7 +220,9 @@ const SECURITY = {
     default: null,
     validate: orNull(acceptList, 'null or a non-empty list such as ["json"]'),
     shownDefault: 'null (= `acceptContent`)',
-    doc: 'serializers result readers accept; must include `json` for every backend but `rpc://` (they store JSON)',
+    doc:
+      'serializers results are read with; every backend but `rpc://` stores JSON, so reading one back needs `json` ' +
+      'on the list ([security](security.md))',
     readBy: ['src/app/celery.ts'],
     readAs: 'resultAccept',
   }),

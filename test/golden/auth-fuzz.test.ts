@@ -12,9 +12,8 @@ import {
   AcceptPolicy,
   AuthSerializer,
   CertStore,
-  SerializerRegistry,
+  Serializers,
   SigningCertificate,
-  builtinSerializers,
   decodeEnvelope,
   decodeTaskMessage,
   digestFor,
@@ -26,17 +25,18 @@ import { authFixture } from './fixtures.js';
 
 const TOTAL_CASES = 100_000;
 const fixture = authFixture!;
+const builtins = new Serializers();
 const golden = fixture.cases.find((c) => c.key_bits === 2048)!;
 const store = new CertStore();
 for (const c of fixture.cases) store.add(new SigningCertificate(c.certificate));
 const serializer = new AuthSerializer({
   store,
   digest: digestFor('sha256'),
-  inner: builtinSerializers.get('json'),
-  innerFor: (type) => builtinSerializers.forType(type),
+  inner: builtins.get('json'),
+  innerFor: (type) => builtins.forType(type),
   now: () => Date.now(),
 });
-const registry = new SerializerRegistry();
+const registry = new Serializers();
 registry.register(serializer);
 const accept = new AcceptPolicy(['auth'], registry);
 

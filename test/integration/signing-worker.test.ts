@@ -134,7 +134,7 @@ describe('a worker that accepts only signed messages', () => {
     const id = uuid();
     const wire = encodeTaskMessage(
       { id, task: 'signing.add', args: [2, 3], kwargs: {}, origin: 'test', replyTo: client.oid },
-      { serializer: client.serializers.get('auth'), now: Date.now() },
+      { serializer: 'auth', serializers: client.serializers, now: Date.now() },
     );
     const packed = Buffer.from(wire.body.toString('ascii'), 'base64');
     const at = packed.lastIndexOf(Buffer.from('[[2,3]'));
@@ -199,7 +199,7 @@ describe('strict mode', () => {
     const id = uuid();
     const wire = encodeTaskMessage(
       { id, task: 'signing.add', args: [1, 2], kwargs: {}, origin: 'test', replyTo: client.oid },
-      { serializer: client.serializers.get('auth'), now: Date.now() },
+      { serializer: 'auth', serializers: client.serializers, now: Date.now() },
     );
     await publishRaw(
       client,
