@@ -2,9 +2,9 @@
  * The superuser check Celery's worker makes at start-up (`celery/platforms.py check_privileges`). Celery refuses
  * to run as root when it accepts pickle (unless C_FORCE_ROOT is set) and warns otherwise. Celeriac never decodes
  * pickle, so only the warning remains, and it is given when messages are not signed: a root worker that runs
- * whatever any broker client sends is one unsigned message away from running it as root.
+ * whatever any broker client sends is one unsigned message away from running it as root. Like Celery's (Python's
+ * `warnings.warn(SecurityWarning(...))`), it is a process warning on stderr, not a log line, and given once.
  */
-import type { Logger } from '../lifecycle/logger.js';
 
 export interface ProcessIds {
   readonly uid: number;
@@ -29,7 +29,19 @@ export function rootWarning(ids: ProcessIds | null, signing: boolean): string | 
   );
 }
 
-export function checkPrivileges(signing: boolean, logger: Logger, ids = currentIds()): void {
+let warned = false;
+
+function emitSecurityWarning(message: string): void {
+  if (warned) return;
+  warned = true;
+  process.emitWarning(message, 'SecurityWarning');
+}
+
+export function checkPrivileges(
+  signing: boolean,
+  ids = currentIds(),
+  emit: (message: string) => void = emitSecurityWarning,
+): void {
   const warning = rootWarning(ids, signing);
-  if (warning) logger.warn(warning);
+  if (warning) emit(warning);
 }

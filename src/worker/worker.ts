@@ -209,7 +209,7 @@ export class Worker {
     this.state = 'starting';
     const { app } = this;
     app.origin = this.hostname;
-    checkPrivileges(app.signing, this.logger);
+    checkPrivileges(app.signing);
     await app.hooks.emit('workerInit', { hostname: this.hostname });
     try {
       const [broker, backend] = await Promise.all([app.getBroker(), app.getBackend()]);

@@ -13,7 +13,6 @@ import { Celery, EncodeError, RemoteTaskError, Worker } from '../../src/index.js
 import { silentLogger } from '../../src/lifecycle/logger.js';
 import { uuid } from '../../src/protocol/ids.js';
 import { checkPrivileges, rootWarning } from '../../src/worker/privileges.js';
-import { capturingLogger } from '../semantics/harness.js';
 import { tempDir } from '../support/tmp.js';
 
 const LIMIT = 4096;
@@ -127,10 +126,11 @@ describe('running as root', () => {
     expect(rootWarning({ uid: 1000, euid: 0, gid: 1000, egid: 1000 }, false)).not.toBeNull();
     expect(rootWarning(root, true)).toBeNull();
     expect(rootWarning({ uid: 1000, euid: 1000, gid: 1000, egid: 1000 }, false)).toBeNull();
-    const log = capturingLogger();
-    checkPrivileges(false, log.logger, root);
-    expect(log.lines.map((l) => [l.level, l.msg.split('\n')[0]])).toEqual([
-      [40, "You're running the worker with superuser privileges: this is absolutely not recommended!"],
+    const emitted: string[] = [];
+    checkPrivileges(false, root, (message) => emitted.push(message));
+    checkPrivileges(true, root, (message) => emitted.push(message));
+    expect(emitted.map((m) => m.split('\n')[0])).toEqual([
+      "You're running the worker with superuser privileges: this is absolutely not recommended!",
     ]);
   });
 });
