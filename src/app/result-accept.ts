@@ -1,14 +1,18 @@
 /**
- * `resultAcceptContent` on backends that keep results as JSON at rest (every one but rpc://, which checks each
- * reply's content type itself). Celery reads a stored result through the result whitelist and refuses it when the
- * backend's format is not on the list; so does Celeriac, when the app reads one back. Storing is unaffected (a
- * worker writes results it never reads). The guard exists only for such a configuration: apps that accept JSON
- * results get their backend untouched.
+ * `resultAcceptContent` on the backends that keep results as JSON at rest (memory, SQLite, Redis). Celery reads a
+ * stored result through the result whitelist and refuses it when the backend's format is not on the list; so does
+ * Celeriac, when the app reads one back. Storing is unaffected (a worker writes results it never reads). rpc://
+ * checks each reply's content type itself; the database backend keeps Celery's pickled columns, which Celery reads
+ * without the whitelist too (Celeriac's pickle reader only ever builds plain data). The guard exists only for such
+ * a configuration: apps that accept JSON results get their backend untouched.
  */
 import type { ResultBackend } from '../backends/backend.js';
 import { ContentDisallowed } from '../errors.js';
 import { urlScheme } from '../lifecycle/url.js';
 import type { AcceptPolicy } from '../protocol/serializers/index.js';
+
+/** Backends whose stored results are JSON. */
+const JSON_AT_REST = new Set(['memory', 'sqlite', 'redis', 'rediss', 'sentinel']);
 
 /** The reads of stored results, which a whitelist without JSON refuses. */
 const READS = new Set<PropertyKey>(['get', 'waitFor', 'getGroup']);
@@ -36,7 +40,7 @@ export function withResultAccept(
 ): ResultBackend {
   if (accept.accepts('json') || !url || url.startsWith('disabled')) return backend;
   const scheme = urlScheme(url, 'backend');
-  if (scheme === 'rpc') return backend;
+  if (!JSON_AT_REST.has(scheme)) return backend;
   const message =
     `Refusing to read results of the ${scheme} result backend, which stores them as json: ${accept.setting} ` +
     `is ${JSON.stringify(accept.accepted)}; add 'json' to resultAcceptContent`;

@@ -221,8 +221,8 @@ const SECURITY = {
     validate: orNull(acceptList, 'null or a non-empty list such as ["json"]'),
     shownDefault: 'null (= `acceptContent`)',
     doc:
-      'serializers results are read with; every backend but `rpc://` stores JSON, so reading one back needs `json` ' +
-      'on the list ([security](security.md))',
+      'serializers results are read with; the memory, SQLite and Redis backends store JSON, so reading one back ' +
+      'needs `json` on the list; `rpc://` checks each reply ([security](security.md))',
     readBy: ['src/app/celery.ts'],
     readAs: 'resultAccept',
   }),
