@@ -111,6 +111,19 @@ export class DecodeError extends CeleriacError {
   static override readonly pyModule: string = 'kombu.exceptions';
 }
 
+/**
+ * A signed message (or a signing setup) failed a check: Celery's `celery.exceptions.SecurityError`. `reason` is a
+ * short code the worker logs and rejects with (`bad-signature`, `unknown-certificate`, `expired-certificate`, ...).
+ */
+export class SecurityError extends CeleriacError {
+  constructor(
+    message: string,
+    readonly reason: string = 'security-error',
+  ) {
+    super(message);
+  }
+}
+
 /** The task ran past its soft time limit (its AbortSignal was aborted). */
 export class SoftTimeLimitExceeded extends CeleriacError {
   static override readonly pyModule: string = 'billiard.exceptions';

@@ -3,6 +3,8 @@
 import './canvas/port.js';
 export { Celery, type TaskCall } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
+export type { SecurityOptions } from './app/security.js';
+export type { TlsSetting } from './app/tls.js';
 export type { TaskRequest, DeliveryInfo, TaskContext, StateUpdate } from './app/context.js';
 export { currentTask, maybeCurrentTask } from './app/current-task.js';
 export {
@@ -145,6 +147,7 @@ export {
   WorkerLostError,
   ConnectionError,
   RemoteTaskError,
+  SecurityError,
   isCeleriacError,
   type RetrySignature,
 } from './errors.js';

@@ -31,6 +31,9 @@ import { Hooks } from './hooks.js';
 import type { AddPeriodicTaskOptions, PeriodicTaskEntry, ScheduleLike } from './periodic.js';
 import { checkMessageSize, prepareCall, toSignatureDict, type PreparedCall } from './publish.js';
 import { Router } from './routing.js';
+import { withResultAccept } from './result-accept.js';
+import { setupSecurity, type SecurityOptions } from './security.js';
+import { loadTlsOptions } from './tls.js';
 import type { TaskContext } from './context.js';
 import { applyEager } from './eager.js';
 import {
@@ -70,7 +73,7 @@ export class Celery implements ResultSource {
   logger: Logger = createLogger({ level: 'warn' });
   /** `origin` of messages this app sends: `gen<pid>@host`, or the worker's node name inside a worker. */
   origin = anonNodename();
-  /** This app's serializers: json and msgpack, and those given to `registerSerializer()`. */
+  /** This app's serializers: json and msgpack, `auth` after setupSecurity(), and those given to `registerSerializer()`. */
   readonly serializers = new Serializers();
 
   private given: GivenSettings;
@@ -157,6 +160,24 @@ export class Celery implements ResultSource {
     }
     this.serializers.register(serializer);
     return this;
+  }
+
+  /**
+   * Signs every message this app sends and verifies every message its workers receive (Celery's
+   * `app.setup_security()`, the `auth` serializer). Needs taskSerializer 'auth', acceptContent ['auth'] and the
+   * key, certificate and certificate store, from `options` or the security* settings. See docs/security.md.
+   */
+  setupSecurity(options: SecurityOptions = {}): this {
+    setupSecurity(this, options);
+    return this;
+  }
+
+  /** Whether messages are signed and verified (setupSecurity() was called). */
+  get signing(): boolean {
+    return (
+      this.serializers.forType('application/data') !== undefined ||
+      this.serializers.forType('application/x-celeriac-signed') !== undefined
+    );
   }
 
   /**
@@ -487,6 +508,7 @@ export class Celery implements ResultSource {
         connectionRetry: conf.brokerConnectionRetry,
         connectionMaxRetries: conf.brokerConnectionMaxRetries,
         connectionTimeoutMs: conf.brokerConnectionTimeout * 1000,
+        tls: conf.brokerUseSsl ? loadTlsOptions('brokerUseSsl', conf.brokerUseSsl) : undefined,
       };
       const broker = await createBroker(conf.broker, context, this.brokerDrivers);
       await broker.connect();
@@ -513,10 +535,15 @@ export class Celery implements ResultSource {
           engineOptions: conf.databaseEngineOptions,
           shortLivedSessions: conf.databaseShortLivedSessions,
         },
+        resultAccept: conf.resultAccept,
+        tls: conf.redisBackendUseSsl
+          ? loadTlsOptions('redisBackendUseSsl', conf.redisBackendUseSsl)
+          : undefined,
+        brokerTls: conf.brokerUseSsl ? loadTlsOptions('brokerUseSsl', conf.brokerUseSsl) : undefined,
       };
       const backend = await createBackend(conf.backend, context, this.backendDrivers);
       await backend.connect();
-      return backend;
+      return withResultAccept(backend, conf.backend, conf.resultAccept);
     })();
     this.backendPromise.catch(() => (this.backendPromise = undefined));
     return this.backendPromise;

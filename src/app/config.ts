@@ -7,7 +7,7 @@
  * The result is frozen. Types are inferred from the table, so a setting is declared once.
  */
 import { didYouMean, ImproperlyConfigured } from '../errors.js';
-import { URL_EXAMPLES } from '../lifecycle/url.js';
+import { URL_EXAMPLES, urlScheme } from '../lifecycle/url.js';
 import { AcceptPolicy, Serializers } from '../protocol/serializers/index.js';
 import { CELERY_SETTING_NAMES } from './celery-setting-names.js';
 import { camelCase, show, type ValidationContext, type Validator } from './setting-validators.js';
@@ -29,6 +29,8 @@ export interface Config extends Omit<Settings, 'broker'> {
   readonly broker: string;
   /** `acceptContent` as the policy that decodes incoming messages. */
   readonly accept: AcceptPolicy;
+  /** `resultAcceptContent` (or, when null, `acceptContent`) as the policy results are read with. */
+  readonly resultAccept: AcceptPolicy;
 }
 
 /** A setting as given: its value and the name it was given under (errors use that name). */
@@ -125,6 +127,34 @@ function fromEnv<Out>(
   return value ? validate.compile(value, variable) : undefined;
 }
 
+/** The result whitelist, and the checks between it, the backend and the TLS settings (docs/security.md). */
+function resolveSecurity(
+  settings: Settings,
+  broker: string,
+  backend: string | null,
+  serializers: Serializers,
+): AcceptPolicy {
+  const given = settings.resultAcceptContent;
+  const resultAccept = new AcceptPolicy(
+    given ?? settings.acceptContent,
+    serializers,
+    given ? 'resultAcceptContent' : 'resultAcceptContent (taken from acceptContent)',
+  );
+  const scheme = backend && backend !== 'disabled' ? urlScheme(backend, 'backend') : null;
+  const brokerScheme = urlScheme(broker, 'broker');
+  if (settings.brokerUseSsl && (brokerScheme === 'memory' || brokerScheme === 'sqlite')) {
+    throw new ImproperlyConfigured(
+      `brokerUseSsl is set but the broker (${brokerScheme}://) has no network connection to protect: remove it`,
+    );
+  }
+  if (settings.redisBackendUseSsl && scheme !== null && !['redis', 'rediss', 'sentinel'].includes(scheme)) {
+    throw new ImproperlyConfigured(
+      `redisBackendUseSsl is set but the result backend is ${scheme}://, not Redis: use brokerUseSsl for rpc://, or remove it`,
+    );
+  }
+  return resultAccept;
+}
+
 /** The checks that involve several settings, then the configuration as the app and workers read it. */
 export function resolveConfig(
   settings: Settings,
@@ -145,7 +175,8 @@ export function resolveConfig(
       `taskSerializer "${settings.taskSerializer}" is not in acceptContent ${JSON.stringify(settings.acceptContent)}: workers would refuse their own messages; add it`,
     );
   }
-  return Object.freeze({ ...settings, broker, backend, accept });
+  const resultAccept = resolveSecurity(settings, broker, backend, serializers);
+  return Object.freeze({ ...settings, broker, backend, accept, resultAccept });
 }
 
 /** Both steps at once: options (camelCase or snake_case) to the configuration. */

@@ -9,7 +9,9 @@ import { defaultRetryPolicy, type RetryPolicy } from '../lifecycle/backoff.js';
 import { URL_EXAMPLES, urlScheme } from '../lifecycle/url.js';
 import { COMPRESSION_NAMES, isCompressionName } from '../protocol/compression.js';
 import { AcceptPolicy, Serializers } from '../protocol/serializers/index.js';
+import { digestFor } from '../protocol/signing.js';
 import type { TaskRoutes } from './routing.js';
+import { compileTlsSetting, type TlsSetting } from './tls.js';
 
 /** What a validator may check against besides the value: the app's own tables. */
 export interface ValidationContext {
@@ -64,7 +66,8 @@ export function orNull<In, Out>(
 ): Validator<In | null, Out | null> {
   return {
     expected,
-    compile: (value, label, shown = expected) => (value === null ? null : inner.compile(value, label, shown)),
+    compile: (value, label, shown = expected, context) =>
+      value === null ? null : inner.compile(value, label, shown, context),
   };
 }
 
@@ -165,7 +168,8 @@ export const serializerName: Validator<string> = {
   expected: `one of ${builtinSerializers.names().join(', ')}`,
   compile: (value, label, _expected, context) => {
     const serializers = context?.serializers ?? builtinSerializers;
-    if (typeof value === 'string' && serializers.find(value)?.name === value) return value;
+    // `auth` is known before setupSecurity() registers it, so settings can name it at new Celery().
+    if (typeof value === 'string' && serializers.knows(value)) return value;
     return invalid(label, value, `one of ${serializers.names().join(', ')}`);
   },
 };
@@ -177,10 +181,30 @@ export const acceptList: Validator<readonly string[]> = {
   expected: strings.expected,
   compile: (value, label, _expected, context) => {
     const list = strings.compile(value, label);
-    new AcceptPolicy(list, context?.serializers ?? builtinSerializers);
+    new AcceptPolicy(list, context?.serializers ?? builtinSerializers, label);
     return list;
   },
 };
+
+/** `security_digest`: a digest Celery can sign with, weak ones (md5, sha1) refused. */
+export const digestName = validator<string>('a digest such as "sha256"', (value, label, fail) => {
+  if (typeof value !== 'string') return fail();
+  try {
+    digestFor(value);
+  } catch (error) {
+    throw new ImproperlyConfigured(`Invalid value for ${label}: ${(error as Error).message}`);
+  }
+  return value;
+});
+
+/** The path of a PEM file (key, certificate) or a glob of them; checked when setupSecurity() reads them. */
+export const pemPath = orNull(nonEmptyString('a file path'), 'null or the path of a PEM file');
+
+/** `broker_use_ssl`, `redis_backend_use_ssl`: true, or TLS options under Node's or Celery's keys. */
+export const tlsSetting = validator<boolean | Readonly<Record<string, unknown>> | null, TlsSetting | null>(
+  'null, true or an object such as { ca, cert, key, rejectUnauthorized }',
+  (value, label) => compileTlsSetting(label, value),
+);
 
 export const compressionName = orNull(
   valid('', (v): v is string => typeof v === 'string' && isCompressionName(v)),

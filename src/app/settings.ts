@@ -13,6 +13,7 @@ import {
   bool,
   brokerUrl,
   compressionName,
+  digestName,
   deliveryMode,
   exchangeType,
   intBetween,
@@ -21,6 +22,7 @@ import {
   nonNegativeNumber,
   oneOf,
   orNull,
+  pemPath,
   plainObject,
   positiveInt,
   positiveNumber,
@@ -31,6 +33,7 @@ import {
   string,
   taskRoutes,
   timeZoneName,
+  tlsSetting,
   type Validator,
 } from './setting-validators.js';
 import type { PeriodicTaskEntry } from './periodic.js';
@@ -178,7 +181,9 @@ const MESSAGES = {
     celery: 'task_serializer',
     default: 'json',
     validate: serializerName,
-    doc: '`json`, `msgpack`, or one registered with `app.registerSerializer()` (docs/extending.md)',
+    doc:
+      '`json`, `msgpack`, `auth` (signed, after `app.setupSecurity()`: [security](security.md)), or one registered ' +
+      'with `app.registerSerializer()` (docs/extending.md)',
     readBy: ['src/app/publish.ts'],
   }),
   acceptContent: setting({
@@ -202,8 +207,69 @@ const MESSAGES = {
     validate: positiveInt('a positive number of bytes'),
     unit: 'bytes',
     celeriacOnly: true,
-    doc: 'largest message body sent or accepted (10 MiB)',
+    doc:
+      'largest message body sent or accepted (10 MiB), also after decompression; a producer refuses a bigger one ' +
+      '(EncodeError), a worker rejects it (`message-too-large`, FAILURE stored)',
     readBy: ['src/app/celery.ts', 'src/worker/consumer.ts'],
+  }),
+};
+
+const SECURITY = {
+  resultAcceptContent: setting({
+    celery: 'result_accept_content',
+    default: null,
+    validate: orNull(acceptList, 'null or a non-empty list such as ["json"]'),
+    shownDefault: 'null (= `acceptContent`)',
+    doc:
+      'serializers results are read with; the memory, SQLite and Redis backends store JSON, so reading one back ' +
+      'needs `json` on the list; `rpc://` checks each reply ([security](security.md))',
+    readBy: ['src/app/celery.ts'],
+    readAs: 'resultAccept',
+  }),
+  securityKey: setting({
+    celery: 'security_key',
+    default: null,
+    validate: pemPath,
+    doc: 'path of the PEM RSA private key messages are signed with ([security](security.md))',
+    readBy: ['src/app/security.ts'],
+  }),
+  securityCertificate: setting({
+    celery: 'security_certificate',
+    default: null,
+    validate: pemPath,
+    doc: "path of that key's PEM certificate",
+    readBy: ['src/app/security.ts'],
+  }),
+  securityCertStore: setting({
+    celery: 'security_cert_store',
+    default: null,
+    validate: pemPath,
+    doc: 'glob (or directory) of the PEM certificates whose signatures are trusted, e.g. `/etc/ssl/celery/*.pem`',
+    readBy: ['src/app/security.ts'],
+  }),
+  securityDigest: setting({
+    celery: 'security_digest',
+    default: 'sha256',
+    validate: digestName,
+    doc: 'digest of the RSA-PSS signatures: `sha224`, `sha256`, `sha384`, `sha512`, `sha3_256`, ... (not md5 or sha1)',
+    readBy: ['src/app/security.ts'],
+  }),
+  brokerUseSsl: setting({
+    celery: 'broker_use_ssl',
+    default: null,
+    validate: tlsSetting,
+    doc:
+      "TLS to the broker: `true`, or `{ ca, cert, key, rejectUnauthorized }` (PEM text or file paths; kombu's " +
+      '`ssl_ca_certs`, `ssl_certfile`, `ssl_keyfile`, `ssl_cert_reqs` also accepted); turns TLS on for `amqp://` ' +
+      'and `redis://` URLs too',
+    readBy: ['src/app/celery.ts'],
+  }),
+  redisBackendUseSsl: setting({
+    celery: 'redis_backend_use_ssl',
+    default: null,
+    validate: tlsSetting,
+    doc: 'TLS to the Redis result backend, as `brokerUseSsl`',
+    readBy: ['src/app/celery.ts'],
   }),
 };
 
@@ -551,6 +617,7 @@ export const SETTING_GROUPS = [
   ['Broker', BROKER],
   ['Results', RESULTS],
   ['Serialization and message size', MESSAGES],
+  ['Security', SECURITY],
   ['Routing', ROUTING],
   ['Publishing', PUBLISHING],
   ['Running tasks', EXECUTION],
@@ -565,6 +632,7 @@ export const SETTINGS = {
   ...BROKER,
   ...RESULTS,
   ...MESSAGES,
+  ...SECURITY,
   ...ROUTING,
   ...PUBLISHING,
   ...EXECUTION,

@@ -2,7 +2,9 @@
  * The result backend seam. Every driver (memory, sqlite, redis, rpc, ...) implements it and passes
  * `conformance/`. Meta documents are Celery's own (reference §2.7.2), so Python clients read what we store.
  */
+import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '../lifecycle/logger.js';
+import type { AcceptPolicy } from '../protocol/serializers/index.js';
 import type { JsonValue, ResultMeta, ResultTuple } from '../types.js';
 import type { DatabaseSettingsInput } from './database/settings.js';
 
@@ -137,4 +139,10 @@ export interface BackendContext {
   readonly oid?: string | undefined;
   /** The `database_*` settings, for the database backend (`db+...` URLs). */
   readonly database?: DatabaseSettingsInput | undefined;
+  /** `resultAcceptContent` compiled: content types a backend that receives typed results (rpc) accepts. */
+  readonly resultAccept?: AcceptPolicy | undefined;
+  /** TLS options from `redisBackendUseSsl` (Redis backends). */
+  readonly tls?: ConnectionOptions | undefined;
+  /** TLS options from `brokerUseSsl`, for backends that talk to the broker (rpc). */
+  readonly brokerTls?: ConnectionOptions | undefined;
 }

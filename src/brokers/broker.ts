@@ -2,6 +2,7 @@
  * The broker seam. Owned by the core and shaped by what the worker needs; every driver (memory, sqlite, redis,
  * amqp) implements it and passes `conformance/`. No driver type crosses it.
  */
+import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from '../lifecycle/logger.js';
 import type { WireMessage } from '../protocol/message.js';
 
@@ -259,6 +260,8 @@ export interface BrokerContext {
   readonly connectionRetry: boolean;
   readonly connectionMaxRetries: number;
   readonly connectionTimeoutMs: number;
+  /** TLS options from `brokerUseSsl`: when given, the connection uses TLS whatever the URL's scheme. */
+  readonly tls?: ConnectionOptions | undefined;
 }
 
 export { maskUrl } from '../lifecycle/url.js';

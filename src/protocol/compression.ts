@@ -8,18 +8,20 @@ import { DecodeError, EncodeError } from '../errors.js';
 interface Codec {
   mime: string;
   compress(data: Buffer): Buffer;
-  decompress(data: Buffer): Buffer;
+  /** Fails with a RangeError past `maxOutputLength` bytes, so a small body cannot inflate into gigabytes. */
+  decompress(data: Buffer, maxOutputLength: number): Buffer;
 }
 
 const zlib: Codec = {
   mime: 'application/x-gzip',
   compress: (d) => deflateSync(d),
-  decompress: (d) => inflateSync(d),
+  decompress: (d, maxOutputLength) => inflateSync(d, { maxOutputLength }),
 };
+/** Python Celery reads brotli only with the `brotli` module installed (docs/security.md, "Compression"). */
 const brotli: Codec = {
   mime: 'application/x-brotli',
   compress: (d) => brotliCompressSync(d),
-  decompress: (d) => brotliDecompressSync(d),
+  decompress: (d, maxOutputLength) => brotliDecompressSync(d, { maxOutputLength }),
 };
 
 const BY_NAME: Record<string, Codec> = { zlib, gzip: zlib, brotli };
@@ -38,15 +40,26 @@ export function compress(name: string, data: Buffer): { mime: string; data: Buff
   return { mime: codec.mime, data: codec.compress(data) };
 }
 
-export function decompress(mime: string, data: Buffer): Buffer {
+/** Largest buffer Node can make: the default bound when the caller gives none. */
+const NO_LIMIT = 2 ** 31 - 1;
+
+export function decompress(mime: string, data: Buffer, maxOutputLength = NO_LIMIT): Buffer {
   const codec = BY_MIME[mime];
   if (!codec)
     throw new DecodeError(
       `Unsupported compression "${mime}": Celeriac reads ${Object.keys(BY_MIME).join(', ')}`,
     );
   try {
-    return codec.decompress(data);
+    return codec.decompress(data, maxOutputLength);
   } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw Object.assign(
+        new DecodeError(
+          `Decompressed body (${mime}) is over the maxMessageSize limit of ${maxOutputLength} bytes`,
+        ),
+        { reason: 'message-too-large' },
+      );
+    }
     throw new DecodeError(`Cannot decompress body (${mime}): ${(error as Error).message}`);
   }
 }

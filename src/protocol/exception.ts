@@ -54,7 +54,11 @@ function isExceptionInfo(value: unknown): value is ExceptionInfo {
   return typeof value === 'object' && value !== null && typeof (value as ExceptionInfo).exc_type === 'string';
 }
 
-/** Rebuilds a stored failure as a RemoteTaskError carrying the remote type, module, message and traceback. */
+/**
+ * Rebuilds a stored failure as a RemoteTaskError carrying the remote type, module, message and traceback. The
+ * names are data: nothing is looked up by them, so a meta naming `os.system` (the payload Celery answers with
+ * SecurityError) or `__proto__` gives an inert RemoteTaskError like any other.
+ */
 export function exceptionFromMeta(
   result: JsonValue,
   traceback: string | null,
@@ -63,7 +67,7 @@ export function exceptionFromMeta(
   if (isExceptionInfo(result)) {
     return new RemoteTaskError(
       result.exc_type,
-      result.exc_module ?? null,
+      typeof result.exc_module === 'string' ? result.exc_module : null,
       result.exc_message ?? [],
       traceback,
       taskId,

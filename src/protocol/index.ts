@@ -13,3 +13,6 @@ export {
   Serializers,
   type Serializer,
 } from './serializers/index.js';
+export * from './certificate.js';
+export * from './signing.js';
+export { SIGNED_HEADERS, STRICT_CONTENT_TYPE, type StrictOptions } from './signing-strict.js';

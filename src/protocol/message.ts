@@ -87,7 +87,6 @@ export function encodeTaskMessage(spec: TaskMessageSpec, options: EncodeOptions)
     ? options.serializers.get(options.serializer)
     : serializerByName(options.serializer);
   const embed: Embed = { ...EMPTY_EMBED, ...spec.embed };
-  let body = serializer.encode([spec.args, spec.kwargs, embed]);
   const headers: Record<string, JsonValue> = {
     lang: 'js',
     task: spec.task,
@@ -107,6 +106,8 @@ export function encodeTaskMessage(spec: TaskMessageSpec, options: EncodeOptions)
     ignore_result: spec.ignoreResult ?? false,
     ...spec.headers,
   };
+  // Serialized after the headers are final: strict signing signs some of them with the body.
+  let body = serializer.encode([spec.args, spec.kwargs, embed], headers);
   if (options.compression) {
     const compressed = compress(options.compression, body);
     headers.compression = compressed.mime;
@@ -243,32 +244,47 @@ function parseEmbed(value: JsonValue | undefined, h: Record<string, JsonValue>):
 }
 
 /** Reads the body bytes: accept-list check, decompression, deserialization. */
-function readBody(wire: WireMessage, accept: AcceptPolicy, h: Record<string, JsonValue>): unknown {
+function readBody(
+  wire: WireMessage,
+  accept: AcceptPolicy,
+  h: Record<string, JsonValue>,
+  maxBodySize: number | undefined,
+): unknown {
   let data = wire.body;
   const compression = h.compression;
   try {
-    if (typeof compression === 'string' && compression) data = decompress(compression, data);
-    return accept.decode(wire.contentType, data);
+    if (typeof compression === 'string' && compression) data = decompress(compression, data, maxBodySize);
+    return accept.decode(wire.contentType, data, h);
   } catch (error) {
-    const name = (error as Error).name;
-    const reason =
-      name === 'ContentDisallowed'
-        ? 'content-type-not-accepted'
-        : compression
-          ? 'bad-compression'
-          : 'body-decode-error';
-    return fail(reason, (error as Error).message, h);
+    return fail(bodyErrorReason(error, compression), (error as Error).message, h);
   }
+}
+
+/** The reject reason for a body that could not be read: SecurityError and size errors carry their own. */
+function bodyErrorReason(error: unknown, compression: JsonValue | undefined): string {
+  if ((error as Error).name === 'ContentDisallowed') return 'content-type-not-accepted';
+  const reason = (error as { reason?: unknown }).reason;
+  if (typeof reason === 'string') return reason;
+  return compression ? 'bad-compression' : 'body-decode-error';
+}
+
+export interface DecodeOptions {
+  /** Largest body accepted after decompression (`maxMessageSize`); a bigger one is refused, not inflated. */
+  maxBodySize?: number | undefined;
 }
 
 /**
  * Decodes a received message into a TaskMessage. Throws InvalidTaskError with a short `reason` code (and the
  * task id and name when the headers had them) for anything that is not a valid task message.
  */
-export function decodeTaskMessage(wire: WireMessage, accept: AcceptPolicy): TaskMessage {
+export function decodeTaskMessage(
+  wire: WireMessage,
+  accept: AcceptPolicy,
+  options: DecodeOptions = {},
+): TaskMessage {
   let headers = wire.headers;
   if (!isObject(headers)) headers = {};
-  let payload = readBody(wire, accept, headers);
+  let payload = readBody(wire, accept, headers, options.maxBodySize);
   let protocol: 1 | 2 = 2;
   if (isObject(payload)) {
     // Protocol v1 (no task header) or hybrid (v2 headers, v1 body): convert as celery/worker/strategy.py does.

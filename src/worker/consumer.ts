@@ -13,7 +13,12 @@ import type { Broker, Consumer, Delivery, QueueSpec } from '../brokers/broker.js
 import { ImproperlyConfigured, InvalidTaskError, NotRegistered } from '../errors.js';
 import type { Service } from '../lifecycle/service.js';
 import type { Logger } from '../lifecycle/logger.js';
-import { decodeTaskMessage, peekIdentity, type TaskMessage } from '../protocol/message.js';
+import {
+  decodeTaskMessage,
+  peekIdentity,
+  type DecodeOptions,
+  type TaskMessage,
+} from '../protocol/message.js';
 import { saferepr } from '../protocol/pyrepr.js';
 import { States } from '../types.js';
 import { buildMeta } from '../backends/meta.js';
@@ -47,8 +52,11 @@ export class TaskConsumer implements Service {
   /** The timers of the requests held for their ETA (`state.scheduled`). */
   private readonly timers = new Map<Request, NodeJS.Timeout>();
   private readonly limiter: RateLimiter<Request>;
+  /** A compressed body may not inflate past maxMessageSize either. */
+  private readonly decodeOptions: DecodeOptions;
 
   constructor(private readonly deps: ConsumerDeps) {
+    this.decodeOptions = { maxBodySize: deps.app.conf.maxMessageSize };
     this.limiter = new RateLimiter<Request>({ release: (request) => this.releaseLimited(request) });
     if (!deps.app.conf.workerDisableRateLimits) {
       for (const record of deps.state.tasks()) {
@@ -162,14 +170,15 @@ export class TaskConsumer implements Service {
         delivery,
         new InvalidTaskError(
           'message-too-large',
-          `message body is ${delivery.message.body.length} bytes, over maxMessageSize ${conf.maxMessageSize}`,
+          `message body is ${delivery.message.body.length} bytes, over the maxMessageSize limit of ${conf.maxMessageSize} ` +
+            'bytes: send a reference (a URL, a key) instead of the data, or raise maxMessageSize on producers and workers',
         ),
       );
       return;
     }
     let message: TaskMessage;
     try {
-      message = decodeTaskMessage(delivery.message, conf.accept);
+      message = decodeTaskMessage(delivery.message, conf.accept, this.decodeOptions);
     } catch (error) {
       void this.rejectInvalid(delivery, error);
       return;

@@ -17,6 +17,7 @@ import type { Logger } from '../lifecycle/logger.js';
 import { ServiceList, type Service } from '../lifecycle/service.js';
 import type { JsonValue } from '../types.js';
 import { Autoscaler } from './autoscale.js';
+import { checkPrivileges } from './privileges.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
@@ -208,6 +209,7 @@ export class Worker {
     this.state = 'starting';
     const { app } = this;
     app.origin = this.hostname;
+    checkPrivileges(app.signing);
     await app.hooks.emit('workerInit', { hostname: this.hostname });
     try {
       const [broker, backend] = await Promise.all([app.getBroker(), app.getBackend()]);

@@ -88,7 +88,26 @@ export interface SafereprFixture extends FixtureBase {
   kwargs: { kwargs: JsonObject; maxlen: number; repr: string }[];
 }
 
-type Fixture = MessageFixture | ResultFixture | GroupFixture | SafereprFixture;
+/** Messages signed by Celery's `auth` serializer (capture_auth.py), one case per signer. */
+export interface AuthFixture extends FixtureBase {
+  kind: 'auth';
+  task_id: string;
+  /** The body every case signed: `[args, kwargs, embed]`. */
+  body: JsonValue;
+  cases: {
+    name: string;
+    key_bits: number;
+    subject: string;
+    /** The signer's PEM certificate (its key is not kept). */
+    certificate: string;
+    /** Celery's `Certificate.get_id()` for it. */
+    signer_id: string;
+    signature_has_separator: boolean;
+    messages: { key: string; raw: string }[];
+  }[];
+}
+
+type Fixture = MessageFixture | ResultFixture | GroupFixture | SafereprFixture | AuthFixture;
 
 function loadAll(): Fixture[] {
   return readdirSync(DIR)
@@ -103,6 +122,7 @@ export const messageFixtures: MessageFixture[] = ALL.filter((f): f is MessageFix
 export const resultFixtures: ResultFixture[] = ALL.filter((f): f is ResultFixture => f.kind === 'result');
 export const groupFixtures: GroupFixture[] = ALL.filter((f): f is GroupFixture => f.kind === 'group');
 export const safereprFixture = ALL.find((f): f is SafereprFixture => f.kind === 'saferepr');
+export const authFixture = ALL.find((f): f is AuthFixture => f.kind === 'auth');
 
 export function messageFixture(name: string): MessageFixture {
   const found = messageFixtures.find((f) => f.name === name);

@@ -24,12 +24,14 @@ export async function startPythonWorker(options: {
   name: string;
   pool?: 'solo' | 'threads';
   concurrency?: number;
+  /** The app module in test/interop/python/ (default interop_app). */
+  app?: string;
 }): Promise<PythonWorker> {
   const args = [
     '-m',
     'celery',
     '-A',
-    'interop_app',
+    options.app ?? 'interop_app',
     'worker',
     '-P',
     options.pool ?? 'solo',

@@ -4,12 +4,13 @@
  * on other ports for tests that stop the broker (stop_app, consumer_timeout changes).
  */
 import { execFile } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { uuid } from '../../src/protocol/ids.js';
+import { makeCertificates, type TestCertificates } from './certificates.js';
 
 const run = promisify(execFile);
 
@@ -68,35 +69,57 @@ export interface PrivateNode {
   readonly node: string;
   readonly port: number;
   readonly url: string;
+  /** With `tls`: the TLS listener's port and `amqps://` URL, and the certificates (CA, server, client). */
+  readonly tlsPort?: number;
+  readonly tlsUrl?: string;
+  readonly certificates?: TestCertificates;
   ctl(args: readonly string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
-/**
- * Starts a RabbitMQ node of our own (own node name, ports and mnesia directory), for tests that stop or
- * reconfigure the broker without disturbing other test files. About five seconds to start.
- */
-export async function startPrivateNode(label: string): Promise<PrivateNode> {
-  const dir = mkdtempSync(join(tmpdir(), `celeriac-rabbit-${label}-`));
-  const port = await freePort();
-  const distPort = await freePort();
-  const node = `celeriac-${label}-${process.pid}@localhost`;
-  writeFileSync(
-    join(dir, 'rabbitmq.conf'),
-    `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n`,
-  );
-  writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
-  // rabbitmq-server drops to the rabbitmq user when started as root; it must own its directory.
+/** The node's TLS listener: certificates from a throw-away CA; clients may present one (verify_peer). */
+function tlsConfig(certs: TestCertificates, port: number): string {
+  return [
+    `listeners.ssl.local = 127.0.0.1:${port}`,
+    `ssl_options.cacertfile = ${certs.ca}`,
+    `ssl_options.certfile = ${certs.cert}`,
+    `ssl_options.keyfile = ${certs.key}`,
+    'ssl_options.verify = verify_peer',
+    'ssl_options.fail_if_no_peer_cert = false',
+    '',
+  ].join('\n');
+}
+
+/** rabbitmq-server drops to the rabbitmq user when started as root; it must own its directory and files. */
+async function chownToRabbit(paths: readonly string[]): Promise<void> {
   try {
     const { stdout } = await run('id', ['-u', 'rabbitmq']);
     const { stdout: gid } = await run('id', ['-g', 'rabbitmq']);
-    chownSync(dir, Number(stdout.trim()), Number(gid.trim()));
-    for (const file of ['rabbitmq.conf', 'enabled_plugins']) {
-      chownSync(join(dir, file), Number(stdout.trim()), Number(gid.trim()));
-    }
+    for (const path of paths) chownSync(path, Number(stdout.trim()), Number(gid.trim()));
   } catch {
     // Not root, or no rabbitmq user: the server runs as us.
   }
+}
+
+/**
+ * Starts a RabbitMQ node of our own (own node name, ports and mnesia directory), for tests that stop or
+ * reconfigure the broker without disturbing other test files. About five seconds to start. With `tls`, it also
+ * listens for TLS (amqps) with a server certificate made by openssl.
+ */
+export async function startPrivateNode(label: string, options: { tls?: boolean } = {}): Promise<PrivateNode> {
+  const dir = mkdtempSync(join(tmpdir(), `celeriac-rabbit-${label}-`));
+  const port = await freePort();
+  const distPort = await freePort();
+  const tlsPort = options.tls ? await freePort() : undefined;
+  const node = `celeriac-${label}-${process.pid}@localhost`;
+  const certificates = options.tls ? makeCertificates(dir) : undefined;
+  writeFileSync(
+    join(dir, 'rabbitmq.conf'),
+    `listeners.tcp.local = 127.0.0.1:${port}\nloopback_users = none\n` +
+      (certificates && tlsPort ? tlsConfig(certificates, tlsPort) : ''),
+  );
+  writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+  await chownToRabbit([dir, ...readdirSync(dir).map((file) => join(dir, file))]);
   const env = {
     ...process.env,
     RABBITMQ_NODENAME: node,
@@ -124,6 +147,9 @@ export async function startPrivateNode(label: string): Promise<PrivateNode> {
     node,
     port,
     url: `amqp://guest:guest@127.0.0.1:${port}//`,
+    ...(tlsPort && certificates
+      ? { tlsPort, tlsUrl: `amqps://guest:guest@127.0.0.1:${tlsPort}//`, certificates }
+      : {}),
     ctl: (args) => rabbitmqctl(args, node),
     stop: async () => {
       await rabbitmqctl(['stop'], node).catch(() => undefined);

@@ -3,13 +3,16 @@
  * a key prefix per test file so that files run in parallel and never touch each other's keys, and a private
  * redis-server on a free port for tests that kill or restart it.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { uuid } from '../../src/protocol/ids.js';
+import { makeCertificates, type TestCertificates } from './certificates.js';
+
+export { makeCertificates, type TestCertificates };
 
 export const REDIS_URL = process.env.CELERIAC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/10';
 export const REDIS_DB = Number(new URL(REDIS_URL).pathname.slice(1) || '0');
@@ -50,64 +53,13 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A throw-away CA and a server certificate for 127.0.0.1, made with openssl. */
-export interface TestCertificates {
-  dir: string;
-  ca: string;
-  cert: string;
-  key: string;
-}
-
-export function makeCertificates(dir: string): TestCertificates {
-  const run = (...args: string[]): void => {
-    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  };
-  run(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=celeriac-test-ca',
-  );
-  run(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.csr',
-    '-subj',
-    '/CN=127.0.0.1',
-  );
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  run(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-out',
-    'server.crt',
-    '-days',
-    '2',
-    '-extfile',
-    'ext.cnf',
-  );
-  return { dir, ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key') };
+export interface PrivateRedisMode {
+  /** Speak TLS only, with a certificate from a throw-away CA (`certificates`). */
+  tls?: boolean;
+  /** With tls: require clients to present a certificate signed by that CA (mutual TLS). */
+  tlsAuthClients?: boolean;
+  /** Run as a Sentinel monitoring the server on this port. */
+  sentinelOf?: number;
 }
 
 /**
@@ -121,10 +73,10 @@ export class PrivateRedis {
 
   private constructor(
     readonly port: number,
-    private readonly mode: { tls?: boolean; sentinelOf?: number } = {},
+    private readonly mode: PrivateRedisMode = {},
   ) {}
 
-  static async start(mode: { tls?: boolean; sentinelOf?: number } = {}): Promise<PrivateRedis> {
+  static async start(mode: PrivateRedisMode = {}): Promise<PrivateRedis> {
     const redis = new PrivateRedis(await freePort(), mode);
     if (mode.tls) redis.certificates = makeCertificates(redis.dir);
     await redis.launch();
@@ -177,7 +129,7 @@ export class PrivateRedis {
       '--tls-ca-cert-file',
       certs.ca,
       '--tls-auth-clients',
-      'no',
+      this.mode.tlsAuthClients ? 'yes' : 'no',
       ...common,
     ];
   }

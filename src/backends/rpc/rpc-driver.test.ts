@@ -13,6 +13,9 @@ import { createVhost, rabbitmqctl, type Vhost } from '../../../test/support/rabb
 import type { ResultBackend } from '../backend.js';
 import { buildMeta } from '../meta.js';
 import { createRpcBackend } from './rpc-backend.js';
+import { encode as msgpackEncode } from '@msgpack/msgpack';
+import { amqplib } from '../../transport/amqp/amqplib.js';
+import { AcceptPolicy } from '../../protocol/serializers/index.js';
 
 const run = promisify(execFile);
 let vhost: Vhost;
@@ -28,13 +31,14 @@ afterAll(async () => {
   await vhost.remove();
 });
 
-async function backend(oid = uuid()): Promise<ResultBackend> {
+async function backend(oid = uuid(), resultAccept?: AcceptPolicy): Promise<ResultBackend> {
   const b = createRpcBackend('rpc://', {
     logger: silentLogger(),
     resultExpires: 86_400,
     transportOptions: {},
     brokerUrl: vhost.url,
     oid,
+    resultAccept,
   });
   await b.connect();
   open.push(b);
@@ -97,6 +101,29 @@ describe('rpc backend', () => {
     expect((await client.get(b))?.result).toBe('b first');
     expect(await client.get(c)).toBeNull();
     expect((await other.get(c))?.result).toBe('not for client');
+  });
+
+  it('refuses a reply of a type resultAcceptContent does not list: the caller gets the refusal as a failure', async () => {
+    const oid = uuid();
+    const client = await backend(oid, new AcceptPolicy(['json'], undefined, 'resultAcceptContent'));
+    const id = uuid();
+    await client.onTaskCall!(id);
+    // What a Python worker with result_serializer='msgpack' sends.
+    const connection = await amqplib.connect(vhost.url);
+    const channel = await connection.createConfirmChannel();
+    channel.publish('', oid, Buffer.from(msgpackEncode({ task_id: id, status: 'SUCCESS', result: 5 })), {
+      contentType: 'application/x-msgpack',
+      contentEncoding: 'binary',
+      correlationId: id,
+    });
+    await channel.waitForConfirms();
+    await connection.close();
+    const meta = await client.waitFor(id, { timeoutMs: 10_000 });
+    expect(meta.status).toBe(States.FAILURE);
+    expect(meta.result).toMatchObject({
+      exc_type: 'ContentDisallowed',
+      exc_message: [expect.stringMatching(/untrusted content of type msgpack .*accepted: json/)],
+    });
   });
 
   it('sends nothing for a request without reply_to, as Celery', async () => {

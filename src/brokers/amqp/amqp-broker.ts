@@ -79,7 +79,12 @@ export class AmqpBroker implements Broker {
   private readonly delayBindings = new Map<string, Promise<void>>();
 
   constructor(url: string, context: BrokerContext) {
-    this.settings = parseAmqpSettings(url, context.transportOptions, context.connectionTimeoutMs);
+    this.settings = parseAmqpSettings(
+      url,
+      context.transportOptions,
+      context.connectionTimeoutMs,
+      context.tls,
+    );
     this.url = this.settings.endpoints.map((e) => e.display).join(';');
     this.logger = context.logger;
     this.deferral = { afterMs: this.settings.deferEtaAfterMs, defer: (d, eta) => this.defer(d, eta) };

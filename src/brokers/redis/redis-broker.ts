@@ -22,7 +22,7 @@
 import { ConnectionError } from '../../errors.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import { asConnectionError, RedisConnection, type ConnectPolicy } from '../../transport/redis/client.js';
-import { parseRedisUrl, type RedisTarget } from '../../transport/redis/url.js';
+import { parseRedisUrl, withTls, type RedisTarget } from '../../transport/redis/url.js';
 import { maskUrl } from '../../lifecycle/url.js';
 import { encodeEnvelope } from '../../protocol/envelope.js';
 import { uuid } from '../../protocol/ids.js';
@@ -91,7 +91,7 @@ export class RedisBroker implements Broker, ConsumerHost, SubscriptionHost {
   constructor(url: string, context: BrokerContext) {
     this.url = maskUrl(url);
     this.logger = context.logger;
-    this.target = parseRedisUrl(url, 'broker');
+    this.target = withTls(parseRedisUrl(url, 'broker'), context.tls);
     this.options = readBrokerOptions(context.transportOptions, (m) => this.logger.warn(m));
     this.keys = new KeyLayout(this.options, this.target.db);
     this.policy = {

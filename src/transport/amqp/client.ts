@@ -8,6 +8,7 @@
 import { ConnectionError } from '../../errors.js';
 import { backoffDelay, defaultBackoff, type BackoffPolicy } from '../../lifecycle/backoff.js';
 import type { Logger } from '../../lifecycle/logger.js';
+import { tlsHint } from '../../lifecycle/tls-errors.js';
 import { amqplib, type Channel, type ChannelModel, type ConfirmChannel } from './amqplib.js';
 import { clientProperties, type AmqpSettings } from './url.js';
 
@@ -206,9 +207,9 @@ function closedError(role: string): ConnectionError {
 export function describe(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as { code?: unknown }).code;
-  return typeof code === 'string' && !error.message.includes(code)
-    ? `${code} ${error.message}`
-    : error.message;
+  const text =
+    typeof code === 'string' && !error.message.includes(code) ? `${code} ${error.message}` : error.message;
+  return text + tlsHint(error);
 }
 
 export function asConnectionError(error: unknown, where: string): Error {

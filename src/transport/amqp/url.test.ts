@@ -29,6 +29,24 @@ describe('AMQP URLs, as kombu reads them', () => {
     expect(tls.tlsOptions).toEqual({ rejectUnauthorized: true });
   });
 
+  it('turns TLS on for amqp:// URLs with brokerUseSsl, on port 5671 unless the URL names one', () => {
+    const settings = parseAmqpSettings(
+      'amqp://u:p@rabbit//;amqp://u:p@other:5999//',
+      { tls: { servername: 's' } },
+      1000,
+      {
+        ca: 'PEM',
+        rejectUnauthorized: true,
+      },
+    );
+    expect(settings.endpoints.map((e) => [e.tls, e.connect.protocol, e.connect.port])).toEqual([
+      [true, 'amqps', 5671],
+      [true, 'amqps', 5999],
+    ]);
+    expect(settings.endpoints[0]!.display).toBe('amqps://u:**@rabbit:5671//');
+    expect(settings.tlsOptions).toEqual({ ca: 'PEM', rejectUnauthorized: true, servername: 's' });
+  });
+
   it('takes failover URLs separated by ";" and never shows passwords', () => {
     const settings = parse('amqp://u:secret@r1//;amqp://u:secret@r2:5673/prod?heartbeat=3');
     expect(settings.endpoints.map((e) => e.display)).toEqual([

@@ -44,9 +44,11 @@ function seconds(name: string, value: unknown, fallback: number): number {
   return n;
 }
 
-function parseOne(raw: string, heartbeat: number): AmqpEndpoint {
+function parseOne(raw: string, heartbeat: number, forceTls: boolean): AmqpEndpoint {
   const match = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw);
-  const scheme = match ? SCHEMES[match[1]!.toLowerCase()] : undefined;
+  const given = match ? SCHEMES[match[1]!.toLowerCase()] : undefined;
+  // brokerUseSsl turns TLS on for an amqp:// URL too, on port 5671 unless the URL names one (as kombu's ssl=True).
+  const scheme = given && forceTls ? 'amqps' : given;
   if (!scheme) {
     throw new ImproperlyConfigured(
       `broker "${maskUrl(raw)}" is not an AMQP URL: expected amqp://user:password@host:5672/vhost`,
@@ -83,13 +85,15 @@ export function parseAmqpSettings(
   url: string,
   transportOptions: Readonly<Record<string, unknown>>,
   connectTimeoutMs: number,
+  /** From `brokerUseSsl`: TLS for every endpoint, with these options under those of transportOptions.tls. */
+  useSsl?: TlsOptions,
 ): AmqpSettings {
   const heartbeat = seconds('heartbeat', transportOptions.heartbeat, 10);
   const endpoints = url
     .split(';')
     .map((part) => part.trim())
     .filter(Boolean)
-    .map((part) => parseOne(part, heartbeat));
+    .map((part) => parseOne(part, heartbeat, useSsl !== undefined));
   if (endpoints.length === 0) throw new ImproperlyConfigured('broker URL is empty');
   const tls = transportOptions.tls ?? transportOptions.ssl;
   if (tls !== undefined && (typeof tls !== 'object' || tls === null)) {
@@ -104,7 +108,7 @@ export function parseAmqpSettings(
     // The delay queues count whole seconds: anything due within a second is held, whatever the setting.
     deferEtaAfterMs: Math.max(1, seconds('etaDeferAfter', transportOptions.etaDeferAfter, 30)) * 1000,
     connectTimeoutMs,
-    tlsOptions: tls ?? {},
+    tlsOptions: { ...useSsl, ...(tls as TlsOptions | undefined) },
   };
 }
 

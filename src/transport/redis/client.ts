@@ -16,6 +16,7 @@ import { ConnectionError, ImproperlyConfigured } from '../../errors.js';
 import { backoffDelay, type BackoffPolicy } from '../../lifecycle/backoff.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import type { RedisTarget } from './url.js';
+import { tlsHint } from '../../lifecycle/tls-errors.js';
 
 export type { Redis } from 'ioredis';
 
@@ -182,7 +183,7 @@ export class RedisConnection {
     try {
       await this.whenReady(undefined, true);
     } catch {
-      const reason = this.lastError?.message ?? 'connection closed';
+      const reason = (this.lastError?.message ?? 'connection closed') + tlsHint(this.lastError);
       const tries = policy.retry ? policy.maxRetries + 1 : 1;
       throw new ConnectionError(
         `Cannot connect to Redis at ${this.target.display}: ${reason} (gave up after ${tries} attempt(s)). ` +

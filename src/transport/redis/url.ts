@@ -139,3 +139,8 @@ export function parseRedisUrl(url: string, setting: string): RedisTarget {
     display: maskUrl(url),
   };
 }
+
+/** The target with TLS turned on by a `brokerUseSsl` / `redisBackendUseSsl` setting (its options win). */
+export function withTls(target: RedisTarget, tls: TlsOptions | undefined): RedisTarget {
+  return tls ? { ...target, tls: { ...target.tls, ...tls } } : target;
+}
