@@ -29,6 +29,7 @@ import { Settlement } from './settlement.js';
 import { State } from './state.js';
 import { TaskEvents } from './task-events.js';
 import { WorkerIO } from './worker-io.js';
+import { processKeepAlive } from '../lifecycle/idle-ref.js';
 
 export interface WorkerOptions {
   /** Node name, `name@%h` style (default `celery@<host>`). */
@@ -207,6 +208,8 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ImproperlyConfigured(`worker ${this.hostname} was already started`);
     this.state = 'starting';
+    // Connections do not keep the process alive while idle (lifecycle/idle-ref.ts); a worker does, until it stops.
+    void this.stopped.promise.then(processKeepAlive.hold());
     const { app } = this;
     app.origin = this.hostname;
     checkPrivileges(app.signing);

@@ -87,13 +87,12 @@ export function registerCall(program: Command): void {
         const result = await app.sendTask(name, args, kwargs, options);
         process.stdout.write(`${result.id}\n`);
         if (!flags.wait) return;
-        let last = '';
         const value = await result.get({
           ...(timeout !== undefined ? { timeout: timeout * 1000 } : {}),
+          // Every update, as Celery's on_message sees each one (the backend drops exact repeats only).
           onProgress: (meta) => {
             const line = `${meta.status}${meta.result !== null ? ` ${JSON.stringify(meta.result)}` : ''}`;
-            if (line !== last) process.stderr.write(`${result.id}: ${line}\n`);
-            last = line;
+            process.stderr.write(`${result.id}: ${line}\n`);
           },
         });
         process.stdout.write(`${JSON.stringify(value ?? null)}\n`);

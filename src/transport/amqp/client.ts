@@ -9,6 +9,7 @@ import { ConnectionError } from '../../errors.js';
 import { backoffDelay, defaultBackoff, type BackoffPolicy } from '../../lifecycle/backoff.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import { tlsHint } from '../../lifecycle/tls-errors.js';
+import { unrefAmqpWhenIdle } from '../../lifecycle/idle-ref.js';
 import { amqplib, type Channel, type ChannelModel, type ConfirmChannel } from './amqplib.js';
 import { clientProperties, type AmqpSettings } from './url.js';
 
@@ -107,6 +108,9 @@ export class AmqpClient {
       await model.close().catch(() => undefined);
       throw closedError(role);
     }
+    // Idle connections do not keep the process alive: a producer script exits once nothing is pending.
+    const stopIdleChecks = unrefAmqpWhenIdle(model.connection);
+    model.on('close', stopIdleChecks);
     const server = model.connection.serverProperties;
     this.serverVersion =
       server.product === 'RabbitMQ' ? server.version.split('.').map((part) => Number(part) || 0) : [];
@@ -148,6 +152,8 @@ export class AmqpClient {
   private scheduleReconnect(attempt: number): void {
     const wait = backoffDelay(this.options.backoff ?? RECONNECT_BACKOFF, attempt);
     this.reconnectTimer = setTimeout(() => void this.reconnect(attempt), wait);
+    // Reconnecting alone does not keep a process alive (a worker holds it alive while it runs).
+    this.reconnectTimer.unref();
   }
 
   /** After a loss, retries forever (logging each failure): a worker must never sit disconnected in silence. */

@@ -17,6 +17,7 @@ import { backoffDelay, type BackoffPolicy } from '../../lifecycle/backoff.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import type { RedisTarget } from './url.js';
 import { tlsHint } from '../../lifecycle/tls-errors.js';
+import { unrefWhenIdle } from '../../lifecycle/idle-ref.js';
 
 export type { Redis } from 'ioredis';
 
@@ -58,6 +59,8 @@ const RECONNECT: BackoffPolicy = { initialMs: 50, maxMs: 2_000, factor: 2, jitte
  */
 export class RedisConnection {
   readonly client: Redis;
+  /** Keeps the process alive until the returned function is called, even while this connection is idle. */
+  readonly hold: () => () => void;
   private everReady = false;
   private closing = false;
   private lastError: Error | undefined;
@@ -87,6 +90,8 @@ export class RedisConnection {
       ...this.ioredisOptions(options.failFast ?? false, options.autoPipelining ?? false, policy),
       ...(options.directCommands ? { autoPipeliningIgnoredCommands: [...options.directCommands] } : {}),
     });
+    // Idle connections do not keep the process alive: a producer script exits once nothing is pending.
+    this.hold = unrefWhenIdle(this.client);
     this.client.on('error', (error: Error) => this.onError(error));
     this.client.on('ready', () => this.onReady());
     this.client.on('close', () => {
