@@ -215,16 +215,19 @@ export class Worker {
     checkPrivileges(app.signing);
     await app.hooks.emit('workerInit', { hostname: this.hostname });
     try {
-      const [broker, backend] = await Promise.all([app.getBroker(), app.getBackend()]);
+      const [broker, backend] = await Promise.all([app.getBroker({ consumer: true }), app.getBackend()]);
       const parts = await this.compose(broker, backend);
       // A stop() that came in while connecting has closed the app already: start nothing.
       if (this.stopping) return;
       this.parts = parts;
       await parts.services.start();
     } catch (error) {
+      // A stop() while connecting interrupted the connection: that is a shutdown, not a failure.
+      const interrupted = this.stopping !== undefined;
       this.state = 'stopped';
       await app.close();
       this.stopped.resolve();
+      if (interrupted) return;
       throw error;
     }
     // A stop() that came in while the services started finishes the job.
