@@ -1,6 +1,7 @@
 /** Celeriac's public API. Everything not exported here is internal. */
 // Installs the canvas port (app/canvas-port.ts): task.s(), app.signature() and eager follow-ups need it.
 import './canvas/port.js';
+import './events/port.js';
 export { Celery, type TaskCall } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
 export type { SecurityOptions } from './app/security.js';
@@ -15,6 +16,15 @@ export {
 } from './app/retry.js';
 export { EagerResult } from './result/eager-result.js';
 export type { EventDispatcher } from './events/dispatcher.js';
+export {
+  EventReceiver,
+  AppEvents,
+  type EventHandler,
+  type EventHandlers,
+  type ReceiverOptions,
+} from './events/receiver.js';
+export { Heartbeat, SOFTWARE_INFO } from './worker/heartbeat.js';
+export type { TaskEvents } from './worker/task-events.js';
 export type { CeleryEvent, EventFields } from './events/event.js';
 export {
   EventsState,
