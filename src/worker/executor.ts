@@ -99,6 +99,27 @@ export class Executor implements Service {
     }
   }
 
+  /**
+   * Ends the running requests with these ids, the pool's way (remote control `revoke(terminate=True)`); they are
+   * then stored REVOKED. Returns the ids ended. Requests not running yet are left to the revoke check.
+   */
+  terminate(ids: readonly string[], signal: string): string[] {
+    const { pool, logger } = this.deps;
+    const wanted = new Set(ids);
+    const ended: string[] = [];
+    for (const request of [...this.deps.state.active]) {
+      if (!wanted.has(request.id) || request.terminated !== null || request.finished) continue;
+      request.terminated = signal;
+      if (pool.terminate?.(request.id, signal)) {
+        logger.info(`Terminating ${request.id} (${signal})`);
+        ended.push(request.id);
+      } else {
+        request.terminated = null;
+      }
+    }
+    return ended;
+  }
+
   /** The pool grew or shrank: start what now fits. */
   capacityChanged(): void {
     this.pump();
@@ -257,6 +278,10 @@ export class Executor implements Service {
     });
     // A cold stop gave it back (or recorded it as lost) already; an outcome arriving now changes nothing.
     if (this.stopped) return;
+    if (request.terminated !== null) {
+      await revokes.discard(request, 'terminated', request.terminated);
+      return;
+    }
     request.finished = true;
     const runtime = Number(((performance.now() - request.startedAt) / 1000).toFixed(6));
     const lost = this.workerLostDecision(request, outcome);
