@@ -10,7 +10,13 @@ import { ImproperlyConfigured } from '../errors.js';
 import { LamportClock } from '../events/clock.js';
 import { uuid } from '../protocol/ids.js';
 import type { JsonObject, JsonValue } from '../types.js';
-import { registerUserCommand, type UserCommandHandler, type UserCommandOptions } from './registry.js';
+import { builtinCommandMeta, type CommandMeta } from './commands.js';
+import {
+  registerUserCommand,
+  userCommands,
+  type UserCommandHandler,
+  type UserCommandOptions,
+} from './registry.js';
 import type {
   ActiveQueue,
   ClockReply,
@@ -344,6 +350,12 @@ export class Control {
 
   heartbeat(options: DestinationOptions & { reply?: boolean } = {}) {
     return this.cmd('heartbeat', {}, options);
+  }
+
+  /** Every command this app's workers answer: Celery's built-ins and the app's own (`command()`), with their usage. */
+  commands(): CommandMeta[] {
+    const own = userCommands(this.app).map(({ handler: _handler, ...meta }) => meta);
+    return [...builtinCommandMeta(), ...own];
   }
 
   /**
