@@ -104,8 +104,8 @@ export function pretty(reply: JsonValue): [string, string] {
     return ['OK', items.length > 0 ? items.join('\n') : '- empty -'];
   }
   if (reply && typeof reply === 'object') {
-    if ('ok' in reply) return ['OK', indent(pretty(reply.ok!)[1], 4)];
-    if ('error' in reply) return ['ERROR', indent(pretty(reply.error!)[1], 4)];
+    if ('ok' in reply) return ['OK', indent(pretty(reply.ok)[1], 4)];
+    if ('error' in reply) return ['ERROR', indent(pretty(reply.error)[1], 4)];
     return ['OK', sortedJson(reply)];
   }
   if (typeof reply === 'string') return ['OK', reply];
