@@ -42,6 +42,7 @@ async function eventfulWorker(broker: string, backend: string, queue: string) {
     backend,
     taskDefaultQueue: queue,
     workerSendTaskEvents: true,
+    taskSendSentEvent: true,
   });
   app.logger = logger;
   const add = app.task('interop.add', (x: number, y: number) => x + y, { params: ['x', 'y'] });
@@ -73,6 +74,8 @@ function pythonDump(cwd: string, env: NodeJS.ProcessEnv): RunningProcess {
 
 /** Waits for the three events of task `id` in the dump's output, in order. */
 async function seesTask(dump: RunningProcess, hostname: string, id: string): Promise<void> {
+  // task-sent comes from the client (this app, whose origin is the worker's node name inside a worker).
+  await dump.waitFor(new RegExp(`task sent: interop\\.add\\(${id}\\) args=\\(2, 3\\) kwargs=\\{\\}`), 20_000);
   for (const what of ['received', 'started', 'succeeded']) {
     const line = await dump.waitFor(new RegExp(`task ${what}: interop\\.add\\(${id}\\)`), 20_000);
     expect(line.startsWith(hostname)).toBe(true);
