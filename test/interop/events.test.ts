@@ -19,7 +19,6 @@ import { PrivateRedis } from '../support/redis.js';
 import type { RunningProcess } from '../support/processes.js';
 import type { ReceivedEvent } from '../../src/events/incoming.js';
 import { EventsState } from '../../src/events/state.js';
-import '../../src/events/port.js';
 import { fileURLToPath } from 'node:url';
 
 const PYTHON_AMQP_DIR = fileURLToPath(new URL('./python-amqp/', import.meta.url));
