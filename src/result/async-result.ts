@@ -7,6 +7,7 @@ import type { GroupResult } from './group-result.js';
 import { pendingMeta } from '../backends/meta.js';
 import { ImproperlyConfigured } from '../errors.js';
 import { exceptionFromMeta } from '../protocol/exception.js';
+import { secondsToMs } from './seconds.js';
 import {
   type ResultMeta,
   type ResultTuple,
@@ -19,14 +20,16 @@ import {
 /** Where results are read from: the app. */
 export interface ResultSource {
   getBackend(): Promise<ResultBackend>;
+  /** Revokes tasks by id (the app's remote control). */
+  revoke?(ids: readonly string[], options: { terminate?: boolean; signal?: string }): Promise<void>;
 }
 
 export interface GetOptions {
-  /** Milliseconds to wait before rejecting with TimeoutError; waits forever when omitted. */
+  /** Seconds to wait before rejecting with TimeoutError (as Celery); waits forever when omitted. */
   timeout?: number;
   /** Re-throw a task failure (default true); with false, a failure is returned as its RemoteTaskError. */
   propagate?: boolean;
-  /** Polling interval in milliseconds, for backends without push (default 100). */
+  /** Polling interval in seconds, for backends without push (default 0.1). */
   interval?: number;
   /** Called with each intermediate state (STARTED, RETRY, custom states such as PROGRESS). */
   onProgress?: (meta: ResultMeta) => void;
@@ -67,6 +70,20 @@ export class AsyncResult<R = unknown> {
   }
 
   /**
+   * Revokes the task on every worker (Celery's `AsyncResult.revoke`): a worker holding it (for an ETA, a rate limit
+   * or a slot) discards it and stores REVOKED; with `terminate` a running one is ended (the pool's way) with
+   * `signal` (default SIGTERM). Workers that start later learn of it from the others (mingle).
+   */
+  async revoke(options: { terminate?: boolean; signal?: string } = {}): Promise<void> {
+    if (!this.source.revoke) {
+      throw new ImproperlyConfigured(
+        `AsyncResult ${this.id}: cannot revoke without an app (remote control): revoke it with app.control.revoke(id)`,
+      );
+    }
+    await this.source.revoke([this.id], options);
+  }
+
+  /**
    * Celery's `result`/`info`: the return value once SUCCESS, the error (a RemoteTaskError) for exception states,
    * the meta of a custom state, or null while PENDING.
    */
@@ -89,8 +106,8 @@ export class AsyncResult<R = unknown> {
     }
     const backend = await this.source.getBackend();
     const meta = await backend.waitFor(this.id, {
-      timeoutMs: options.timeout,
-      intervalMs: options.interval,
+      timeoutMs: secondsToMs('timeout', options.timeout),
+      intervalMs: secondsToMs('interval', options.interval),
       onProgress: options.onProgress,
       signal: options.signal,
     });

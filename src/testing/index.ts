@@ -5,7 +5,7 @@
  *   const app = createTestApp();                    // in-memory broker and backend, private to this app
  *   const add = app.task('add', (x: number, y: number) => x + y);
  *   const { stop } = await startTestWorker(app);    // a real worker, in this process
- *   expect(await (await add.delay(2, 2)).get({ timeout: 5000 })).toBe(4);
+ *   expect(await (await add.delay(2, 2)).get({ timeout: 5 })).toBe(4);
  *   await stop();
  *
  * For tests that should not involve a worker at all, `createTestApp({ taskAlwaysEager: true })` runs every
@@ -14,6 +14,7 @@
 import { Celery } from '../app/celery.js';
 // Installs the canvas port (app/canvas-port.ts), as src/index.ts does, for tests that import only this entry.
 import '../canvas/port.js';
+import '../events/port.js';
 import type { CeleryOptions } from '../app/config.js';
 import { createLogger, silentLogger, type LogLevel } from '../lifecycle/logger.js';
 import { uuid } from '../protocol/ids.js';

@@ -11,17 +11,23 @@ import type { PoolName } from '../app/config.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Broker, QueueSpec } from '../brokers/broker.js';
 import { ImproperlyConfigured } from '../errors.js';
-import { BrokerEventDispatcher, disabledDispatcher } from '../events/dispatcher.js';
+import { BrokerEventDispatcher } from '../events/dispatcher.js';
+import '../events/port.js';
 import { deferred, type Deferred } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { ServiceList, type Service } from '../lifecycle/service.js';
-import type { JsonValue } from '../types.js';
+import type { JsonObject, JsonValue } from '../types.js';
+import { Control } from '../control/client.js';
+import { revokedFromWire } from '../control/commands.js';
+import { Mailbox } from '../control/mailbox.js';
 import { Autoscaler } from './autoscale.js';
+import { Heartbeat } from './heartbeat.js';
+import { controlTarget } from './control-target.js';
 import { checkPrivileges } from './privileges.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
-import { createPool } from './pools/index.js';
+import { createPool, type PoolFactory } from './pools/index.js';
 import { compileWorkerOptions } from './options.js';
 import type { WorkerTaskDefaults } from './request.js';
 import { Revokes } from './revokes.js';
@@ -36,7 +42,13 @@ export interface WorkerOptions {
   hostname?: string;
   /** Tasks run at once (default: 50 for the async pool, the CPU count for threads and prefork, 1 for solo). */
   concurrency?: number;
-  pool?: PoolName;
+  /** A built-in pool (`async`, `solo`, `threads`, `prefork`) or the name of one of `pools`. */
+  pool?: PoolName | (string & {});
+  /**
+   * Custom pools for this worker, by name (`pool: 'mine', pools: { mine: (context) => new MyPool(context) }`).
+   * They cannot replace a built-in pool. A custom pool runs tasks as the Pool seam says (src/worker/pools/pool.ts).
+   */
+  pools?: Readonly<Record<string, PoolFactory>>;
   /** Queue names to consume from (default: the default queue). */
   queues?: readonly string[];
   prefetchMultiplier?: number;
@@ -62,6 +74,15 @@ export interface WorkerOptions {
   maxWorkerLostRequeues?: number;
   /** An embedded beat (`worker -B`): started once the worker consumes, stopped first. */
   beat?: Service;
+  /** Send task events (`-E`, `--task-events`; default `workerSendTaskEvents`). */
+  taskEvents?: boolean;
+  /** Send worker-online, worker-heartbeat every 2 s and worker-offline (default true; `--without-heartbeat`). */
+  heartbeat?: boolean;
+  /**
+   * Ask the other workers for their revoked ids at start (Celery's mingle, `hello`); default true. Off with
+   * `--without-mingle`. Needs remote control (`workerEnableRemoteControl`).
+   */
+  mingle?: boolean;
 }
 
 /** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
@@ -91,7 +112,11 @@ interface Parts {
   readonly executor: Executor;
   readonly consumer: TaskConsumer;
   readonly revokes: Revokes;
+  readonly events: TaskEvents;
+  readonly heartbeat: Heartbeat | undefined;
   readonly autoscaler: Autoscaler | undefined;
+  /** The remote-control mailbox, when `workerEnableRemoteControl`. */
+  readonly mailbox: Mailbox | undefined;
   /** Grows or shrinks the pool and lets the executor start what now fits. */
   readonly resize: Resize;
 }
@@ -130,7 +155,8 @@ function poolService(pool: Pool): Service {
 
 export class Worker {
   readonly hostname: string;
-  readonly poolName: PoolName;
+  readonly poolName: PoolName | (string & {});
+  private readonly customPools: Readonly<Record<string, PoolFactory>>;
   /** Tasks at once (with autoscale: the maximum). */
   readonly concurrency: number;
   readonly queues: readonly QueueSpec[];
@@ -150,6 +176,11 @@ export class Worker {
   private readonly shutdownTimeout: number | null;
   private readonly taskDefaults: WorkerTaskDefaults;
   private readonly beat: Service | undefined;
+  /** Whether task events were asked for at start (`-E`, `workerSendTaskEvents`); they may be turned on later. */
+  readonly sendTaskEvents: boolean;
+  /** Whether this worker sends heartbeats (not `--without-heartbeat`). */
+  readonly sendHeartbeats: boolean;
+  private readonly mingle: boolean;
 
   constructor(
     readonly app: Celery,
@@ -159,6 +190,7 @@ export class Worker {
     const compiled = compileWorkerOptions(app.conf, options);
     this.hostname = compiled.hostname;
     this.poolName = compiled.pool;
+    this.customPools = options.pools ?? {};
     this.autoscale = compiled.autoscale;
     this.concurrency = compiled.concurrency;
     this.appModule = compiled.appModule;
@@ -171,6 +203,9 @@ export class Worker {
     this.logger = options.logger ?? app.logger;
     this.taskDefaults = compiled.taskDefaults;
     this.beat = options.beat;
+    this.sendTaskEvents = options.taskEvents ?? app.conf.workerSendTaskEvents;
+    this.sendHeartbeats = options.heartbeat ?? true;
+    this.mingle = options.mingle ?? true;
   }
 
   /**
@@ -193,6 +228,19 @@ export class Worker {
    */
   get workerState(): State | undefined {
     return this.parts?.state;
+  }
+
+  /**
+   * The worker's task events, once started: `taskEvents.enable()` / `disable()` turn them on and off (remote
+   * control `enable_events` / `disable_events`).
+   */
+  get taskEvents(): TaskEvents | undefined {
+    return this.parts?.events;
+  }
+
+  /** The heartbeat service, once started (undefined with `--without-heartbeat`): `sendNow()` for `heartbeat`. */
+  get heartbeat(): Heartbeat | undefined {
+    return this.parts?.heartbeat;
   }
 
   /** Tasks running now. */
@@ -233,6 +281,7 @@ export class Worker {
     // A stop() that came in while the services started finishes the job.
     if (this.state !== 'starting') return;
     this.state = 'running';
+    if (this.parts?.mailbox && this.mingle) void this.syncRevokes();
     this.logger.info(`${this.hostname} ready.`);
     await app.hooks.emit('workerReady', { hostname: this.hostname });
   }
@@ -254,11 +303,15 @@ export class Worker {
       poolSize: () => pool.concurrency,
     });
     const settlement = new Settlement({ broker, logger, state });
-    const events = new TaskEvents(
-      app.conf.workerSendTaskEvents
-        ? new BrokerEventDispatcher({ broker, hostname, logger })
-        : disabledDispatcher,
-    );
+    // One dispatcher for task and worker events, as Celery's: it costs nothing until something is sent.
+    const dispatcher = new BrokerEventDispatcher({
+      broker,
+      hostname,
+      logger,
+      clock: app.clock,
+      bufferGroups: ['task'],
+    });
+    const events = new TaskEvents(dispatcher, { enabled: this.sendTaskEvents });
     const io = new WorkerIO({ app, backend, logger, hostname });
     const revokes = new Revokes({ app, state, settlement, io, events, logger });
     const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
@@ -267,6 +320,36 @@ export class Worker {
     const consumer = new TaskConsumer({ ...shared, broker, queues: this.queues, executor });
     const resize = resizer(pool, executor);
     const autoscaler = this.createAutoscaler(pool, executor, resize);
+    const heartbeat = this.sendHeartbeats
+      ? new Heartbeat({ dispatcher, active: () => state.active.size, processed: () => state.accepted })
+      : undefined;
+    const mailbox: Mailbox | undefined = app.conf.workerEnableRemoteControl
+      ? new Mailbox({
+          broker,
+          logger,
+          target: controlTarget({
+            app,
+            hostname,
+            broker,
+            state,
+            consumer,
+            events,
+            stats: () => this.stats() as unknown as JsonObject,
+            revoke: async (ids, terminate, signal) => {
+              revokes.revoke(ids);
+              if (ids.length > 0) logger.info(`Tasks flagged as revoked: ${ids.join(', ')}`);
+              return terminate ? executor.terminate(ids, signal) : [];
+            },
+            poolGrow: (n) => this.poolGrow(n),
+            poolShrink: (n) => this.poolShrink(n),
+            autoscaling: autoscaler !== undefined,
+            setAutoscale: (max, min) => this.setAutoscale(max, min),
+            shutdown: () => void this.stop(),
+            heartbeatNow: () => void heartbeat?.sendNow(),
+            clock: (): number => mailbox?.clock.value ?? 0,
+          }),
+        })
+      : undefined;
     const services = new ServiceList([
       poolService(pool),
       ...(autoscaler ? [autoscaler] : []),
@@ -274,25 +357,41 @@ export class Worker {
       events,
       executor,
       consumer,
-      // The next capabilities take their place here, one line each, in this order (they start last and stop
-      // first): the heartbeat (issue 13), the control mailbox (issue 13).
+      ...(heartbeat ? [heartbeat] : []),
+      ...(mailbox ? [mailbox] : []),
       ...(this.beat ? [this.beat] : []),
     ]);
-    return { services, state, pool, executor, consumer, revokes, autoscaler, resize };
+    return {
+      services,
+      state,
+      pool,
+      executor,
+      consumer,
+      revokes,
+      events,
+      heartbeat,
+      autoscaler,
+      mailbox,
+      resize,
+    };
   }
 
   private createPool(broker: Broker, backend: ResultBackend): Promise<Pool> {
-    return createPool(this.poolName, {
-      concurrency: this.autoscale ? this.autoscale[1] : this.concurrency,
-      logger: this.logger,
-      appModule: this.appModule,
-      hostname: this.hostname,
-      broker,
-      backend,
-      maxTasksPerChild: this.maxTasksPerChild,
-      maxMemoryPerChild: this.maxMemoryPerChild,
-      onFatal: (error) => this.fatal(error),
-    });
+    return createPool(
+      this.poolName,
+      {
+        concurrency: this.autoscale ? this.autoscale[1] : this.concurrency,
+        logger: this.logger,
+        appModule: this.appModule,
+        hostname: this.hostname,
+        broker,
+        backend,
+        maxTasksPerChild: this.maxTasksPerChild,
+        maxMemoryPerChild: this.maxMemoryPerChild,
+        onFatal: (error) => this.fatal(error),
+      },
+      this.customPools,
+    );
   }
 
   private createAutoscaler(pool: Pool, executor: Executor, resize: Resize): Autoscaler | undefined {
@@ -304,6 +403,33 @@ export class Worker {
       grow: (n) => resize.grow(n),
       shrink: (n) => resize.shrink(n),
     });
+  }
+
+  /**
+   * Celery's mingle: asks the other workers `hello` and merges the ids they hold revoked, so that a task revoked
+   * before this worker started is not run here. Runs beside the start (it waits a second for replies).
+   */
+  private async syncRevokes(): Promise<void> {
+    const parts = this.parts;
+    if (!parts) return;
+    try {
+      const revoked: JsonObject = {};
+      for (const [id, at] of parts.state.revoked.entries()) revoked[id] = [at / 1000, id];
+      const replies = await new Control(this.app).inspect({ timeout: 1 }).hello(this.hostname, revoked);
+      const others = Object.entries(replies).filter(([node, reply]) => node !== this.hostname && reply);
+      if (others.length === 0) {
+        this.logger.info('mingle: all alone');
+        return;
+      }
+      for (const [, reply] of others) {
+        if (reply && typeof reply === 'object' && 'revoked' in reply && reply.revoked) {
+          for (const [id, at] of revokedFromWire(reply.revoked)) parts.state.revoked.add(id, at);
+        }
+      }
+      this.logger.info(`mingle: sync with ${others.length} nodes`);
+    } catch (error) {
+      this.logger.warn(`mingle: could not sync with the other workers: ${(error as Error).message}`);
+    }
   }
 
   /** What Celery's `inspect stats` reports about this worker: pid, uptime, prefetch, counts, pool, autoscaler. */
@@ -380,6 +506,8 @@ export class Worker {
       if (options.cold && this.state === 'stopping') this.coldStop();
       return this.stopping;
     }
+    // Before anything awaits: a prefetched task must not start while the services ahead of the executor drain.
+    this.parts?.executor.hold();
     this.stopping = this.shutdown(options.cold ?? false);
     return this.stopping;
   }

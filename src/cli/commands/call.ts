@@ -88,7 +88,7 @@ export function registerCall(program: Command): void {
         process.stdout.write(`${result.id}\n`);
         if (!flags.wait) return;
         const value = await result.get({
-          ...(timeout !== undefined ? { timeout: timeout * 1000 } : {}),
+          ...(timeout !== undefined ? { timeout } : {}),
           // Every update, as Celery's on_message sees each one (the backend drops exact repeats only).
           onProgress: (meta) => {
             const line = `${meta.status}${meta.result !== null ? ` ${JSON.stringify(meta.result)}` : ''}`;
