@@ -169,7 +169,8 @@ export class Worker {
   failure: Error | undefined;
   private readonly logger: Logger;
   private parts: Parts | undefined;
-  private readonly autoscale: readonly [number, number] | undefined;
+  /** `[max, min]` with `--autoscale`, else undefined. */
+  readonly autoscale: readonly [number, number] | undefined;
   private readonly maxWorkerLostRequeues: number | undefined;
   private stopping: Promise<void> | undefined;
   private readonly stopped: Deferred<void> = deferred();

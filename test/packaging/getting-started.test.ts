@@ -21,6 +21,7 @@ const DOC = readFileSync(join(ROOT, 'docs/getting-started.md'), 'utf8');
 const dir = tempDir('getting-started');
 const project = join(dir.path, 'project');
 let worker: RunningProcess | undefined;
+let tarball = '';
 
 /** The fenced code blocks of the page, in order. */
 function blocks(): string[] {
@@ -48,7 +49,7 @@ beforeAll(() => {
     encoding: 'utf8',
   });
   if (packed.status !== 0) throw new Error(`npm pack failed:\n${packed.stderr}`);
-  const tarball = join(
+  tarball = join(
     dir.path,
     readdirSync(dir.path).find((f) => f.endsWith('.tgz'))!,
   );
@@ -78,6 +79,12 @@ afterAll(async () => {
 });
 
 describe('docs/getting-started.md in a fresh npm init -y folder', () => {
+  it('packs no source maps (they would point at sources the package does not ship)', () => {
+    const files = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).stdout.split('\n');
+    expect(files).toContain('package/dist/index.js');
+    expect(files.filter((f) => f.endsWith('.map'))).toEqual([]);
+  });
+
   it('installs as documented: an ES module project with celeriac and tsx', () => {
     const pkg = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as Record<string, unknown>;
     expect(pkg.type).toBe('module');

@@ -96,6 +96,13 @@ function seconds(flag: string, text: string | undefined): number | undefined {
   return value;
 }
 
+/** Celery's banner shows autoscale as `{min=3, max=10}` (celery/apps/worker.py). */
+function concurrency(worker: Worker): string {
+  if (!worker.autoscale) return String(worker.concurrency);
+  const [max, min] = worker.autoscale;
+  return `{min=${min}, max=${max}}`;
+}
+
 function banner(app: Celery, worker: Worker): string {
   const conf = app.conf;
   const queues = worker.queues
@@ -119,7 +126,7 @@ function banner(app: Celery, worker: Worker): string {
     `- ** ---------- .> app:         ${app.main}`,
     `- ** ---------- .> transport:   ${maskUrl(conf.broker)}`,
     `- ** ---------- .> results:     ${conf.backend ? maskUrl(conf.backend) : 'disabled://'}`,
-    `- *** --- * --- .> concurrency: ${worker.concurrency} (${worker.poolName})`,
+    `- *** --- * --- .> concurrency: ${concurrency(worker)} (${worker.poolName})`,
     `-- ******* ---- .> task events: ${eventsLine(worker)}`,
     `--- ***** ----- `,
     ` -------------- [queues]`,
