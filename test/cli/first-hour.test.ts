@@ -86,6 +86,21 @@ describe('first-hour CLI fixes', () => {
     expect(await worker.waitFor(/concurrency:/, 60_000)).toContain('concurrency: {min=2, max=4} (threads)');
   });
 
+  it('worker -X leaves queues out, --purge empties the rest first, --without-gossip/--without-mingle accepted', async () => {
+    const keep = `keep-${uuid().slice(0, 8)}`;
+    const skip = `skip-${uuid().slice(0, 8)}`;
+    for (let i = 0; i < 2; i++)
+      await runCli(['-A', APP, 'call', 'tasks.add', '--args', '[1,1]', '-Q', keep], { env });
+    const args = ['-A', APP, 'worker', '-Q', `${keep},${skip}`, '-X', skip, '--purge', '-l', 'info'];
+    const worker = startCli([...args, '--without-gossip', '--without-mingle'], { env });
+    running.push(worker);
+    await worker.waitFor(/ready\./, 60_000);
+    expect(worker.output()).toContain('purge: Erased 2 messages from the queue.');
+    expect(worker.output()).toContain(`.> ${keep}`);
+    expect(worker.output()).not.toContain(`.> ${skip}`);
+    expect(worker.output()).not.toMatch(/Task tasks\.add\[/);
+  });
+
   it('a task module that fails to load says where, and names CELERIAC_DEBUG', async () => {
     const module = join(dir.path, 'broken.ts');
     writeFileSync(
