@@ -240,7 +240,6 @@ export class Worker {
     // A stop() that came in while the services started finishes the job.
     if (this.state !== 'starting') return;
     this.state = 'running';
-    if (this.parts?.mailbox && this.mingle) void this.syncRevokes();
     this.logger.info(`${this.hostname} ready.`);
     await app.hooks.emit('workerReady', { hostname: this.hostname });
   }
@@ -301,6 +300,8 @@ export class Worker {
           }),
         })
       : undefined;
+    // Mingle runs beside the start; a redelivered task (its worker died) waits for it before it may run.
+    if (mailbox && this.mingle) revokes.synced = this.syncRevokes(state);
     const services = new ServiceList([
       poolService(pool),
       ...(autoscaler ? [autoscaler] : []),
@@ -345,24 +346,27 @@ export class Worker {
    * Celery's mingle: asks the other workers `hello` and merges the ids they hold revoked, so that a task revoked
    * before this worker started is not run here. Runs beside the start (it waits a second for replies).
    */
-  private async syncRevokes(): Promise<void> {
-    const parts = this.parts;
-    if (!parts) return;
+  private async syncRevokes(state: State): Promise<void> {
+    const others = new Set<string>();
     try {
       const revoked: JsonObject = {};
-      for (const [id, at] of parts.state.revoked.entries()) revoked[id] = [at / 1000, id];
-      const replies = await new Control(this.app).inspect({ timeout: 1 }).hello(this.hostname, revoked);
-      const others = Object.entries(replies).filter(([node, reply]) => node !== this.hostname && reply);
-      if (others.length === 0) {
-        this.logger.info('mingle: all alone');
-        return;
-      }
-      for (const [, reply] of others) {
-        if (reply && typeof reply === 'object' && 'revoked' in reply && reply.revoked) {
-          for (const [id, at] of revokedFromWire(reply.revoked)) parts.state.revoked.add(id, at);
-        }
-      }
-      this.logger.info(`mingle: sync with ${others.length} nodes`);
+      for (const [id, at] of state.revoked.entries()) revoked[id] = [at / 1000, id];
+      // Replies are merged as they come: a second (Celery's mingle timeout) is the most anyone waits.
+      await new Control(this.app).broadcast('hello', {
+        arguments: { from_node: this.hostname, revoked },
+        reply: true,
+        timeout: 1,
+        callback: (reply) => {
+          for (const [node, body] of Object.entries(reply)) {
+            if (node === this.hostname || !body || typeof body !== 'object' || Array.isArray(body)) continue;
+            others.add(node);
+            const theirs = body.revoked;
+            if (theirs !== undefined)
+              for (const [id, at] of revokedFromWire(theirs)) state.revoked.add(id, at);
+          }
+        },
+      });
+      this.logger.info(others.size === 0 ? 'mingle: all alone' : `mingle: sync with ${others.size} nodes`);
     } catch (error) {
       this.logger.warn(`mingle: could not sync with the other workers: ${(error as Error).message}`);
     }
