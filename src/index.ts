@@ -3,6 +3,7 @@
 import './canvas/port.js';
 // Installs the control port (app/control-port.ts): app.control and AsyncResult.revoke() need it.
 import './control/port.js';
+import './events/port.js';
 export { Celery, type TaskCall } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
 export type { SecurityOptions } from './app/security.js';
@@ -17,6 +18,15 @@ export {
 } from './app/retry.js';
 export { EagerResult } from './result/eager-result.js';
 export type { EventDispatcher } from './events/dispatcher.js';
+export {
+  EventReceiver,
+  AppEvents,
+  type EventHandler,
+  type EventHandlers,
+  type ReceiverOptions,
+} from './events/receiver.js';
+export { Heartbeat, SOFTWARE_INFO } from './worker/heartbeat.js';
+export type { TaskEvents } from './worker/task-events.js';
 export type { CeleryEvent, EventFields } from './events/event.js';
 export {
   EventsState,
@@ -84,6 +94,8 @@ export type {
   StatsReply,
 } from './control/replies.js';
 export { Worker, type WorkerOptions, type WorkerState, type WorkerStats } from './worker/worker.js';
+export type { Pool, PoolJob, PoolOutcome, PoolInfo } from './worker/pools/pool.js';
+export type { PoolContext, PoolFactory } from './worker/pools/index.js';
 export { crontab, Crontab, type CrontabOptions } from './beat/schedules/crontab.js';
 export type { CronSpec } from './beat/schedules/crontab-fields.js';
 export { solar, Solar, SOLAR_EVENTS, type SolarEvent } from './beat/schedules/solar.js';

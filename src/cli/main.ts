@@ -9,6 +9,7 @@ import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
 import { registerControl } from './commands/control.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerEvents } from './commands/events.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
 import { registerResult } from './commands/result.js';
@@ -54,6 +55,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerControl(program);
   registerStatus(program);
+  registerEvents(program);
   return program;
 }
 

@@ -7,7 +7,6 @@ import { cpuUsage, resourceUsage } from 'node:process';
 import type { Celery } from '../app/celery.js';
 import type { Broker, QueueSpec } from '../brokers/broker.js';
 import type { ControlTarget, RevokeEntry } from '../control/target.js';
-import { ImproperlyConfigured } from '../errors.js';
 import { formatAwareIso } from '../protocol/time.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import type { TaskConsumer } from './consumer.js';
@@ -120,12 +119,6 @@ function rusage(): JsonObject {
   };
 }
 
-/** The events lane's runtime switch (`TaskEvents.enable()` / `disable()`), where the worker has it. */
-interface Switchable {
-  enable?(): void;
-  disable?(): void;
-}
-
 export function controlTarget(deps: ControlTargetDeps): ControlTarget {
   const { app, hostname, state, consumer, broker } = deps;
   return {
@@ -181,19 +174,7 @@ export function controlTarget(deps: ControlTargetDeps): ControlTarget {
     autoscaling: deps.autoscaling,
     setAutoscale: deps.setAutoscale,
     shutdown: deps.shutdown,
-    setTaskEvents: (enabled) => {
-      const events = deps.events as TaskEvents & Switchable;
-      const before = events.enabled;
-      if (before === enabled) return false;
-      if (!(enabled ? 'enable' in events : 'disable' in events)) {
-        throw new ImproperlyConfigured(
-          `${enabled ? 'enable_events' : 'disable_events'}: this worker cannot switch task events at runtime; restart it ${enabled ? 'with' : 'without'} -E`,
-        );
-      }
-      if (enabled) events.enable?.();
-      else events.disable?.();
-      return events.enabled !== before;
-    },
+    setTaskEvents: (enabled) => (enabled ? deps.events.enable() : deps.events.disable()),
     heartbeatNow: () => deps.heartbeatNow?.(),
   };
 }

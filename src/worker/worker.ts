@@ -11,7 +11,8 @@ import type { PoolName } from '../app/config.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Broker, QueueSpec } from '../brokers/broker.js';
 import { ImproperlyConfigured } from '../errors.js';
-import { BrokerEventDispatcher, disabledDispatcher } from '../events/dispatcher.js';
+import { BrokerEventDispatcher } from '../events/dispatcher.js';
+import '../events/port.js';
 import { deferred, type Deferred } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { ServiceList, type Service } from '../lifecycle/service.js';
@@ -21,11 +22,12 @@ import { revokedFromWire } from '../control/commands.js';
 import { Mailbox } from '../control/mailbox.js';
 import { Autoscaler } from './autoscale.js';
 import { controlTarget } from './control-target.js';
+import { Heartbeat } from './heartbeat.js';
 import { checkPrivileges } from './privileges.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
-import { createPool } from './pools/index.js';
+import { createPool, type PoolFactory } from './pools/index.js';
 import { compileWorkerOptions } from './options.js';
 import type { WorkerTaskDefaults } from './request.js';
 import { Revokes } from './revokes.js';
@@ -39,7 +41,13 @@ export interface WorkerOptions {
   hostname?: string;
   /** Tasks run at once (default: 50 for the async pool, the CPU count for threads and prefork, 1 for solo). */
   concurrency?: number;
-  pool?: PoolName;
+  /** A built-in pool (`async`, `solo`, `threads`, `prefork`) or the name of one of `pools`. */
+  pool?: PoolName | (string & {});
+  /**
+   * Custom pools for this worker, by name (`pool: 'mine', pools: { mine: (context) => new MyPool(context) }`).
+   * They cannot replace a built-in pool. A custom pool runs tasks as the Pool seam says (src/worker/pools/pool.ts).
+   */
+  pools?: Readonly<Record<string, PoolFactory>>;
   /** Queue names to consume from (default: the default queue). */
   queues?: readonly string[];
   prefetchMultiplier?: number;
@@ -70,6 +78,10 @@ export interface WorkerOptions {
    * `--without-mingle`. Needs remote control (`workerEnableRemoteControl`).
    */
   mingle?: boolean;
+  /** Send task events (`-E`, `--task-events`; default `workerSendTaskEvents`). */
+  taskEvents?: boolean;
+  /** Send worker-online, worker-heartbeat every 2 s and worker-offline (default true; `--without-heartbeat`). */
+  heartbeat?: boolean;
 }
 
 /** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
@@ -99,6 +111,8 @@ interface Parts {
   readonly executor: Executor;
   readonly consumer: TaskConsumer;
   readonly revokes: Revokes;
+  readonly events: TaskEvents;
+  readonly heartbeat: Heartbeat | undefined;
   readonly autoscaler: Autoscaler | undefined;
   /** The remote-control mailbox, when `workerEnableRemoteControl`. */
   readonly mailbox: Mailbox | undefined;
@@ -140,7 +154,8 @@ function poolService(pool: Pool): Service {
 
 export class Worker {
   readonly hostname: string;
-  readonly poolName: PoolName;
+  readonly poolName: PoolName | (string & {});
+  private readonly customPools: Readonly<Record<string, PoolFactory>>;
   /** Tasks at once (with autoscale: the maximum). */
   readonly concurrency: number;
   readonly queues: readonly QueueSpec[];
@@ -161,6 +176,10 @@ export class Worker {
   private readonly taskDefaults: WorkerTaskDefaults;
   private readonly beat: Service | undefined;
   private readonly mingle: boolean;
+  /** Whether task events were asked for at start (`-E`, `workerSendTaskEvents`); they may be turned on later. */
+  readonly sendTaskEvents: boolean;
+  /** Whether this worker sends heartbeats (not `--without-heartbeat`). */
+  readonly sendHeartbeats: boolean;
 
   constructor(
     readonly app: Celery,
@@ -170,6 +189,7 @@ export class Worker {
     const compiled = compileWorkerOptions(app.conf, options);
     this.hostname = compiled.hostname;
     this.poolName = compiled.pool;
+    this.customPools = options.pools ?? {};
     this.autoscale = compiled.autoscale;
     this.concurrency = compiled.concurrency;
     this.appModule = compiled.appModule;
@@ -183,6 +203,8 @@ export class Worker {
     this.taskDefaults = compiled.taskDefaults;
     this.beat = options.beat;
     this.mingle = options.mingle ?? true;
+    this.sendTaskEvents = options.taskEvents ?? app.conf.workerSendTaskEvents;
+    this.sendHeartbeats = options.heartbeat ?? true;
   }
 
   /**
@@ -205,6 +227,19 @@ export class Worker {
    */
   get workerState(): State | undefined {
     return this.parts?.state;
+  }
+
+  /**
+   * The worker's task events, once started: `taskEvents.enable()` / `disable()` turn them on and off (remote
+   * control `enable_events` / `disable_events`).
+   */
+  get taskEvents(): TaskEvents | undefined {
+    return this.parts?.events;
+  }
+
+  /** The heartbeat service, once started (undefined with `--without-heartbeat`): `sendNow()` for `heartbeat`. */
+  get heartbeat(): Heartbeat | undefined {
+    return this.parts?.heartbeat;
   }
 
   /** Tasks running now. */
@@ -261,11 +296,15 @@ export class Worker {
       poolSize: () => pool.concurrency,
     });
     const settlement = new Settlement({ broker, logger, state });
-    const events = new TaskEvents(
-      app.conf.workerSendTaskEvents
-        ? new BrokerEventDispatcher({ broker, hostname, logger })
-        : disabledDispatcher,
-    );
+    // One dispatcher for task and worker events, as Celery's: it costs nothing until something is sent.
+    const dispatcher = new BrokerEventDispatcher({
+      broker,
+      hostname,
+      logger,
+      clock: app.clock,
+      bufferGroups: ['task'],
+    });
+    const events = new TaskEvents(dispatcher, { enabled: this.sendTaskEvents });
     const io = new WorkerIO({ app, backend, logger, hostname });
     const revokes = new Revokes({ app, state, settlement, io, events, logger });
     const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
@@ -274,6 +313,9 @@ export class Worker {
     const consumer = new TaskConsumer({ ...shared, broker, queues: this.queues, executor });
     const resize = resizer(pool, executor);
     const autoscaler = this.createAutoscaler(pool, executor, resize);
+    const heartbeat = this.sendHeartbeats
+      ? new Heartbeat({ dispatcher, active: () => state.active.size, processed: () => state.accepted })
+      : undefined;
     const mailbox: Mailbox | undefined = app.conf.workerEnableRemoteControl
       ? new Mailbox({
           broker,
@@ -296,7 +338,8 @@ export class Worker {
             autoscaling: autoscaler !== undefined,
             setAutoscale: (max, min) => this.setAutoscale(max, min),
             shutdown: () => void this.stop(),
-            clock: (): number => mailbox?.clock.value ?? 0,
+            clock: () => app.clock.value,
+            heartbeatNow: () => void heartbeat?.sendNow(),
           }),
         })
       : undefined;
@@ -307,28 +350,48 @@ export class Worker {
       ...(autoscaler ? [autoscaler] : []),
       settlement,
       events,
+      // Remote control answers before the first task is fetched, and stops after the executor: a worker draining
+      // still answers `inspect active` and `terminate` (and adds no step between the consumer's drain and the
+      // executor's, where a finished task would let the next one start).
+      ...(mailbox ? [mailbox] : []),
       executor,
       consumer,
       // The next capabilities take their place here, one line each, in this order (they start last and stop
-      // first): the heartbeat (issue 13), the control mailbox (issue 13).
-      ...(mailbox ? [mailbox] : []),
+      // first): the heartbeat (issue 13).
+      ...(heartbeat ? [heartbeat] : []),
       ...(this.beat ? [this.beat] : []),
     ]);
-    return { services, state, pool, executor, consumer, revokes, autoscaler, mailbox, resize };
+    return {
+      services,
+      state,
+      pool,
+      executor,
+      consumer,
+      revokes,
+      events,
+      heartbeat,
+      autoscaler,
+      mailbox,
+      resize,
+    };
   }
 
   private createPool(broker: Broker, backend: ResultBackend): Promise<Pool> {
-    return createPool(this.poolName, {
-      concurrency: this.autoscale ? this.autoscale[1] : this.concurrency,
-      logger: this.logger,
-      appModule: this.appModule,
-      hostname: this.hostname,
-      broker,
-      backend,
-      maxTasksPerChild: this.maxTasksPerChild,
-      maxMemoryPerChild: this.maxMemoryPerChild,
-      onFatal: (error) => this.fatal(error),
-    });
+    return createPool(
+      this.poolName,
+      {
+        concurrency: this.autoscale ? this.autoscale[1] : this.concurrency,
+        logger: this.logger,
+        appModule: this.appModule,
+        hostname: this.hostname,
+        broker,
+        backend,
+        maxTasksPerChild: this.maxTasksPerChild,
+        maxMemoryPerChild: this.maxMemoryPerChild,
+        onFatal: (error) => this.fatal(error),
+      },
+      this.customPools,
+    );
   }
 
   private createAutoscaler(pool: Pool, executor: Executor, resize: Resize): Autoscaler | undefined {
