@@ -331,6 +331,7 @@ export class Worker {
             revoke: async (ids, terminate, signal) => {
               revokes.revoke(ids);
               if (ids.length > 0) logger.info(`Tasks flagged as revoked: ${ids.join(', ')}`);
+              consumer.revoked(new Set(ids));
               return terminate ? executor.terminate(ids, signal) : [];
             },
             poolGrow: (n) => this.poolGrow(n),
