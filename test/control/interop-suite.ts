@@ -231,8 +231,9 @@ export function controlInteropSuite(name: string, setup: () => Promise<InteropTa
 
     it('a countdown task revoked from Python never runs and is REVOKED', async () => {
       const label = `revoked-${uuid()}`;
-      // Far enough ahead for a loaded machine; the worker discards a revoked ETA task at once, not at its ETA.
-      const result: AsyncResult = await app.sendTask('ctl.mark', [label], {}, { countdown: 60 });
+      // Far enough ahead for a loaded machine (the worker discards a revoked ETA task at once, not at its ETA), and
+      // below RabbitMQ's etaDeferAfter (30 s), so that the worker holds it rather than deferring it to the broker.
+      const result: AsyncResult = await app.sendTask('ctl.mark', [label], {}, { countdown: 25 });
       await expect
         .poll(
           async () =>
