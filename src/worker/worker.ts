@@ -21,8 +21,8 @@ import { Control } from '../control/client.js';
 import { revokedFromWire } from '../control/commands.js';
 import { Mailbox } from '../control/mailbox.js';
 import { Autoscaler } from './autoscale.js';
-import { Heartbeat } from './heartbeat.js';
 import { controlTarget } from './control-target.js';
+import { Heartbeat } from './heartbeat.js';
 import { checkPrivileges } from './privileges.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
@@ -74,15 +74,15 @@ export interface WorkerOptions {
   maxWorkerLostRequeues?: number;
   /** An embedded beat (`worker -B`): started once the worker consumes, stopped first. */
   beat?: Service;
-  /** Send task events (`-E`, `--task-events`; default `workerSendTaskEvents`). */
-  taskEvents?: boolean;
-  /** Send worker-online, worker-heartbeat every 2 s and worker-offline (default true; `--without-heartbeat`). */
-  heartbeat?: boolean;
   /**
    * Ask the other workers for their revoked ids at start (Celery's mingle, `hello`); default true. Off with
    * `--without-mingle`. Needs remote control (`workerEnableRemoteControl`).
    */
   mingle?: boolean;
+  /** Send task events (`-E`, `--task-events`; default `workerSendTaskEvents`). */
+  taskEvents?: boolean;
+  /** Send worker-online, worker-heartbeat every 2 s and worker-offline (default true; `--without-heartbeat`). */
+  heartbeat?: boolean;
 }
 
 /** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
@@ -177,11 +177,11 @@ export class Worker {
   private readonly shutdownTimeout: number | null;
   private readonly taskDefaults: WorkerTaskDefaults;
   private readonly beat: Service | undefined;
+  private readonly mingle: boolean;
   /** Whether task events were asked for at start (`-E`, `workerSendTaskEvents`); they may be turned on later. */
   readonly sendTaskEvents: boolean;
   /** Whether this worker sends heartbeats (not `--without-heartbeat`). */
   readonly sendHeartbeats: boolean;
-  private readonly mingle: boolean;
 
   constructor(
     readonly app: Celery,
@@ -204,9 +204,9 @@ export class Worker {
     this.logger = options.logger ?? app.logger;
     this.taskDefaults = compiled.taskDefaults;
     this.beat = options.beat;
+    this.mingle = options.mingle ?? true;
     this.sendTaskEvents = options.taskEvents ?? app.conf.workerSendTaskEvents;
     this.sendHeartbeats = options.heartbeat ?? true;
-    this.mingle = options.mingle ?? true;
   }
 
   /**
@@ -282,7 +282,6 @@ export class Worker {
     // A stop() that came in while the services started finishes the job.
     if (this.state !== 'starting') return;
     this.state = 'running';
-    if (this.parts?.mailbox && this.mingle) void this.syncRevokes();
     this.logger.info(`${this.hostname} ready.`);
     await app.hooks.emit('workerReady', { hostname: this.hostname });
   }
@@ -339,6 +338,7 @@ export class Worker {
             revoke: async (ids, terminate, signal) => {
               revokes.revoke(ids);
               if (ids.length > 0) logger.info(`Tasks flagged as revoked: ${ids.join(', ')}`);
+              consumer.revoked(new Set(ids));
               return terminate ? executor.terminate(ids, signal) : [];
             },
             poolGrow: (n) => this.poolGrow(n),
@@ -346,20 +346,27 @@ export class Worker {
             autoscaling: autoscaler !== undefined,
             setAutoscale: (max, min) => this.setAutoscale(max, min),
             shutdown: () => void this.stop(),
+            clock: () => app.clock.value,
             heartbeatNow: () => void heartbeat?.sendNow(),
-            clock: (): number => mailbox?.clock.value ?? 0,
           }),
         })
       : undefined;
+    // Mingle runs beside the start; a redelivered task (its worker died) waits for it before it may run.
+    if (mailbox && this.mingle) revokes.synced = this.syncRevokes(state);
     const services = new ServiceList([
       poolService(pool),
       ...(autoscaler ? [autoscaler] : []),
       settlement,
       events,
+      // Remote control answers before the first task is fetched, and stops after the executor: a worker draining
+      // still answers `inspect active` and `terminate` (and adds no step between the consumer's drain and the
+      // executor's, where a finished task would let the next one start).
+      ...(mailbox ? [mailbox] : []),
       executor,
       consumer,
+      // The next capabilities take their place here, one line each, in this order (they start last and stop
+      // first): the heartbeat (issue 13).
       ...(heartbeat ? [heartbeat] : []),
-      ...(mailbox ? [mailbox] : []),
       ...(this.beat ? [this.beat] : []),
     ]);
     return {
@@ -410,24 +417,27 @@ export class Worker {
    * Celery's mingle: asks the other workers `hello` and merges the ids they hold revoked, so that a task revoked
    * before this worker started is not run here. Runs beside the start (it waits a second for replies).
    */
-  private async syncRevokes(): Promise<void> {
-    const parts = this.parts;
-    if (!parts) return;
+  private async syncRevokes(state: State): Promise<void> {
+    const others = new Set<string>();
     try {
       const revoked: JsonObject = {};
-      for (const [id, at] of parts.state.revoked.entries()) revoked[id] = [at / 1000, id];
-      const replies = await new Control(this.app).inspect({ timeout: 1 }).hello(this.hostname, revoked);
-      const others = Object.entries(replies).filter(([node, reply]) => node !== this.hostname && reply);
-      if (others.length === 0) {
-        this.logger.info('mingle: all alone');
-        return;
-      }
-      for (const [, reply] of others) {
-        if (reply && typeof reply === 'object' && 'revoked' in reply && reply.revoked) {
-          for (const [id, at] of revokedFromWire(reply.revoked)) parts.state.revoked.add(id, at);
-        }
-      }
-      this.logger.info(`mingle: sync with ${others.length} nodes`);
+      for (const [id, at] of state.revoked.entries()) revoked[id] = [at / 1000, id];
+      // Replies are merged as they come: a second (Celery's mingle timeout) is the most anyone waits.
+      await new Control(this.app).broadcast('hello', {
+        arguments: { from_node: this.hostname, revoked },
+        reply: true,
+        timeout: 1,
+        callback: (reply) => {
+          for (const [node, body] of Object.entries(reply)) {
+            if (node === this.hostname || !body || typeof body !== 'object' || Array.isArray(body)) continue;
+            others.add(node);
+            const theirs = body.revoked;
+            if (theirs !== undefined)
+              for (const [id, at] of revokedFromWire(theirs)) state.revoked.add(id, at);
+          }
+        },
+      });
+      this.logger.info(others.size === 0 ? 'mingle: all alone' : `mingle: sync with ${others.size} nodes`);
     } catch (error) {
       this.logger.warn(`mingle: could not sync with the other workers: ${(error as Error).message}`);
     }
