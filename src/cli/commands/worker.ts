@@ -47,6 +47,7 @@ interface WorkerFlags {
   queues?: string;
   excludeQueues?: string;
   purge?: boolean;
+  withoutMingle?: boolean;
   hostname?: string;
   loglevel: string;
   logFormat: string;
@@ -200,7 +201,7 @@ export function registerWorker(program: Command): void {
     .option('--without-gossip', 'accepted for Celery compatibility (Celeriac workers do not gossip)')
     .option(
       '--without-mingle',
-      'accepted for Celery compatibility (Celeriac workers do not mingle at start-up)',
+      'do not ask the other workers for their revoked task ids at start-up (Celery mingle)',
     )
     .option(
       '-n, --hostname <name>',
@@ -254,6 +255,7 @@ export function registerWorker(program: Command): void {
         const app = await loadApp(globals);
         app.logger = logger;
         const options = workerOptions(flags, logger, globals.app);
+        if (flags.withoutMingle) options.mingle = false;
         const queues = withoutExcluded(options.queues ?? [app.conf.taskDefaultQueue], flags.excludeQueues);
         options.queues = queues;
         if (flags.purge) {
