@@ -43,8 +43,19 @@ export function buildProgram(): Command {
       'broker URL, overrides the app setting (sqlite://..., redis://..., amqp://...)',
     )
     .option('--result-backend <url>', 'result backend URL, overrides the app setting')
+    .option('--workdir <dir>', 'change to this directory first (before -A is loaded), as Celery')
+    .option('-q, --quiet', 'print less: no worker banner')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', () => {
+      const workdir = program.opts<{ workdir?: string }>().workdir;
+      if (!workdir) return;
+      try {
+        process.chdir(workdir);
+      } catch (error) {
+        throw new CliError(`--workdir ${workdir}: ${(error as Error).message}`, 2);
+      }
+    });
   registerWorker(program);
   registerBeat(program);
   registerCall(program);

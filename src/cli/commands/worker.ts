@@ -277,7 +277,8 @@ export function registerWorker(program: Command): void {
         throw error;
       }
       await reportToDetachParent({ ok: true });
-      if (flags.logFormat === 'text') process.stdout.write(`${banner(worker.app, worker)}\n`);
+      if (flags.logFormat === 'text' && !globalOptions(command).quiet)
+        process.stdout.write(`${banner(worker.app, worker)}\n`);
       const outcome = await runUntilStopped(worker, logger);
       releasePidfile?.();
       logger.info(`${worker.hostname} stopped (${hostname()}, pid ${process.pid})`);
