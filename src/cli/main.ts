@@ -11,6 +11,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerEvents } from './commands/events.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
+import { registerReport } from './commands/report.js';
 import { registerResult } from './commands/result.js';
 import { registerStatus } from './commands/status.js';
 import { registerWorker } from './commands/worker.js';
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   registerBeat(program);
   registerCall(program);
   registerResult(program);
+  registerReport(program);
   registerPurge(program);
   registerMulti(program);
   registerInspect(program);

@@ -121,6 +121,16 @@ describe('first-hour CLI fixes', () => {
     expect(worker.output()).not.toContain('[tasks]');
   });
 
+  it('`report` prints versions, platform and the app settings, passwords masked', async () => {
+    const run = await runCli(['-A', APP, '-b', 'redis://:hunter2@127.0.0.1:6379/3', 'report'], { env });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^software -> celeriac:\d+\.\d+\.\d+ node:\d+/);
+    expect(run.stdout).toContain('app      -> fixture');
+    expect(run.stdout).toContain('settings -> transport:redis');
+    expect(run.stdout).toContain('broker: redis://:****@127.0.0.1:6379/3');
+    expect(run.stdout).not.toContain('hunter2');
+  });
+
   it('a task module that fails to load says where, and names CELERIAC_DEBUG', async () => {
     const module = join(dir.path, 'broken.ts');
     writeFileSync(
