@@ -18,6 +18,7 @@ import { ServiceList, type Service } from '../lifecycle/service.js';
 import type { JsonValue } from '../types.js';
 import { Autoscaler } from './autoscale.js';
 import { checkPrivileges } from './privileges.js';
+import { installContainment } from './containment.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
@@ -149,6 +150,8 @@ export class Worker {
   private readonly shutdownTimeout: number | null;
   private readonly taskDefaults: WorkerTaskDefaults;
   private readonly beat: Service | undefined;
+  /** Gives back the process's uncaughtException/unhandledRejection handlers (containment.ts). */
+  private releaseContainment: (() => void) | undefined;
 
   constructor(
     readonly app: Celery,
@@ -210,6 +213,7 @@ export class Worker {
     const { app } = this;
     app.origin = this.hostname;
     checkPrivileges(app.signing);
+    this.releaseContainment = installContainment(this.logger);
     await app.hooks.emit('workerInit', { hostname: this.hostname });
     try {
       const [broker, backend] = await Promise.all([app.getBroker(), app.getBackend()]);
@@ -221,6 +225,7 @@ export class Worker {
     } catch (error) {
       this.state = 'stopped';
       await app.close();
+      this.releaseContainment?.();
       this.stopped.resolve();
       throw error;
     }
@@ -405,6 +410,7 @@ export class Worker {
     }
     await app.close();
     this.state = 'stopped';
+    this.releaseContainment?.();
     await app.hooks.emit('workerShutdown', { hostname: this.hostname });
     this.stopped.resolve();
     if (failed !== undefined) throw failed;
