@@ -547,6 +547,18 @@ const WORKER = {
     doc: 'how long a warm shutdown waits for running tasks before turning cold; null waits for ever',
     readBy: ['src/worker/options.ts'],
   }),
+  workerJournalDir: setting({
+    celery: 'worker_journal_dir',
+    default: null,
+    validate: orNull(nonEmptyString('a directory path')),
+    shownDefault: '`<tmpdir>/celeriac-journal`',
+    celeriacOnly: true,
+    doc:
+      'where each worker records the tasks it has started (one small file per process); a worker finding the ' +
+      'file of a process that died marks its early-acked tasks FAILURE WorkerLostError and counts the deaths of ' +
+      'its late-acked ones (docs/reliability.md)',
+    readBy: ['src/worker/worker.ts'],
+  }),
 };
 
 const TIME = {

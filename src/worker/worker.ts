@@ -21,6 +21,7 @@ import { checkPrivileges } from './privileges.js';
 import { installContainment } from './containment.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
+import { defaultJournalDir, Journal } from './journal.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
 import { createPool } from './pools/index.js';
 import { compileWorkerOptions } from './options.js';
@@ -262,7 +263,15 @@ export class Worker {
     const revokes = new Revokes({ app, state, settlement, io, events, logger });
     const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
     const maxWorkerLostRequeues = this.maxWorkerLostRequeues;
-    const executor = new Executor({ ...shared, pool, io, maxWorkerLostRequeues });
+    const journal = new Journal({
+      dir: app.conf.workerJournalDir ?? defaultJournalDir(),
+      scope: `${broker.url} ${backend.url}`,
+      hostname,
+      backend,
+      storesResults: Boolean(app.conf.backend),
+      logger,
+    });
+    const executor = new Executor({ ...shared, pool, io, maxWorkerLostRequeues, journal });
     const consumer = new TaskConsumer({ ...shared, broker, queues: this.queues, executor });
     const resize = resizer(pool, executor);
     const autoscaler = this.createAutoscaler(pool, executor, resize);
@@ -271,6 +280,7 @@ export class Worker {
       ...(autoscaler ? [autoscaler] : []),
       settlement,
       events,
+      journal,
       executor,
       consumer,
       // The next capabilities take their place here, one line each, in this order (they start last and stop
