@@ -57,6 +57,8 @@ export { Chunks } from './canvas/chunks.js';
 export type { Suffixes, Remaining } from './app/task.js';
 export type { GroupResultFactory } from './app/celery.js';
 export { Worker, type WorkerOptions, type WorkerState, type WorkerStats } from './worker/worker.js';
+export type { Pool, PoolJob, PoolOutcome, PoolInfo } from './worker/pools/pool.js';
+export type { PoolContext, PoolFactory } from './worker/pools/index.js';
 export { crontab, Crontab, type CrontabOptions } from './beat/schedules/crontab.js';
 export type { CronSpec } from './beat/schedules/crontab-fields.js';
 export { solar, Solar, SOLAR_EVENTS, type SolarEvent } from './beat/schedules/solar.js';

@@ -23,7 +23,7 @@ import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
 import { defaultJournalDir, Journal } from './journal.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
-import { createPool } from './pools/index.js';
+import { createPool, type PoolFactory } from './pools/index.js';
 import { compileWorkerOptions } from './options.js';
 import type { WorkerTaskDefaults } from './request.js';
 import { Revokes } from './revokes.js';
@@ -37,7 +37,13 @@ export interface WorkerOptions {
   hostname?: string;
   /** Tasks run at once (default: 50 for the async pool, the CPU count for threads and prefork, 1 for solo). */
   concurrency?: number;
-  pool?: PoolName;
+  /** A built-in pool (`async`, `solo`, `threads`, `prefork`) or the name of one of `pools`. */
+  pool?: PoolName | (string & {});
+  /**
+   * Custom pools for this worker, by name (`pool: 'mine', pools: { mine: (context) => new MyPool(context) }`).
+   * They cannot replace a built-in pool. A custom pool runs tasks as the Pool seam says (src/worker/pools/pool.ts).
+   */
+  pools?: Readonly<Record<string, PoolFactory>>;
   /** Queue names to consume from (default: the default queue). */
   queues?: readonly string[];
   prefetchMultiplier?: number;
@@ -131,7 +137,8 @@ function poolService(pool: Pool): Service {
 
 export class Worker {
   readonly hostname: string;
-  readonly poolName: PoolName;
+  readonly poolName: PoolName | (string & {});
+  private readonly customPools: Readonly<Record<string, PoolFactory>>;
   /** Tasks at once (with autoscale: the maximum). */
   readonly concurrency: number;
   readonly queues: readonly QueueSpec[];
@@ -162,6 +169,7 @@ export class Worker {
     const compiled = compileWorkerOptions(app.conf, options);
     this.hostname = compiled.hostname;
     this.poolName = compiled.pool;
+    this.customPools = options.pools ?? {};
     this.autoscale = compiled.autoscale;
     this.concurrency = compiled.concurrency;
     this.appModule = compiled.appModule;
@@ -291,17 +299,21 @@ export class Worker {
   }
 
   private createPool(broker: Broker, backend: ResultBackend): Promise<Pool> {
-    return createPool(this.poolName, {
-      concurrency: this.autoscale ? this.autoscale[1] : this.concurrency,
-      logger: this.logger,
-      appModule: this.appModule,
-      hostname: this.hostname,
-      broker,
-      backend,
-      maxTasksPerChild: this.maxTasksPerChild,
-      maxMemoryPerChild: this.maxMemoryPerChild,
-      onFatal: (error) => this.fatal(error),
-    });
+    return createPool(
+      this.poolName,
+      {
+        concurrency: this.autoscale ? this.autoscale[1] : this.concurrency,
+        logger: this.logger,
+        appModule: this.appModule,
+        hostname: this.hostname,
+        broker,
+        backend,
+        maxTasksPerChild: this.maxTasksPerChild,
+        maxMemoryPerChild: this.maxMemoryPerChild,
+        onFatal: (error) => this.fatal(error),
+      },
+      this.customPools,
+    );
   }
 
   private createAutoscaler(pool: Pool, executor: Executor, resize: Resize): Autoscaler | undefined {
