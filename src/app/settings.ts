@@ -212,6 +212,17 @@ const MESSAGES = {
       '(EncodeError), a worker rejects it (`message-too-large`, FAILURE stored)',
     readBy: ['src/app/celery.ts', 'src/worker/consumer.ts'],
   }),
+  deadLetterMaxBytes: setting({
+    celery: 'dead_letter_max_bytes',
+    default: 64 * 1024 * 1024,
+    validate: positiveInt('a positive number of bytes'),
+    unit: 'bytes',
+    celeriacOnly: true,
+    doc:
+      'bytes of dead letters the Redis broker keeps per queue (64 MiB), on top of the `dead_letter_max` count; ' +
+      'the oldest go first, the newest is always kept',
+    readBy: ['src/app/celery.ts'],
+  }),
 };
 
 const SECURITY = {
