@@ -243,7 +243,7 @@ export class Executor implements Service {
     this.deps.state.started(request, inProcess ? process.pid : null);
     // Recorded before the early ack, so that a process dying from here on leaves the task findable (journal.ts);
     // then acknowledged before it runs, both batched with the requests starting in the same turn.
-    await this.deps.journal.started({
+    this.deps.journal.started({
       id: request.id,
       name: request.name,
       late: settings.acksLate,

@@ -1,9 +1,9 @@
 /**
  * The worker's durable record of the tasks it has started, so that work lost with a dead process is visible.
  *
- * Each worker appends to its own file, `<dir>/<scope hash>.<node>.<pid>.<random>.jsonl`: a `started` line before a task runs
- * (written, batched with the other tasks starting in the same turn, BEFORE the early acknowledgement), a `done`
- * line once its outcome is settled. A clean stop deletes the file. A worker finding the file of a process that no
+ * Each worker appends to its own file, `<dir>/<scope hash>.<node>.<pid>.<random>.jsonl`: a `started` line before
+ * a task runs (written synchronously, BEFORE the early acknowledgement), a `done` line once its outcome is settled
+ * (batched per turn of the event loop). A clean stop deletes the file. A worker finding the file of a process that no
  * longer exists (at start, then every `RECOVER_EVERY_MS`) claims it (rename, so one worker does) and, for every
  * task started and never done:
  * - acknowledged early: its message is gone, so it is stored FAILURE `WorkerLostError` (unless a result is already
@@ -16,9 +16,19 @@
  * power failure (no fsync). Workers share what they learn through the directory: only workers on the same host
  * (or sharing the directory) recover each other's files.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ResultBackend, StoreContext } from '../backends/backend.js';
@@ -86,10 +96,12 @@ function fileSafe(name: string): string {
 
 export class Journal implements Service {
   readonly name = 'journal';
-  private handle: FileHandle | undefined;
+  /** The open file, or undefined when the journal could not be written (or is closed). */
+  private fd: number | undefined;
   private readonly file: string;
   private readonly prefix: string;
   private readonly deathsDir: string;
+  /** `done` lines, written together once per turn of the event loop. */
   private readonly writes: Batcher<string>;
   private readonly running = new Map<string, JournalEntry>();
   private bytes = 0;
@@ -104,14 +116,14 @@ export class Journal implements Service {
       `${this.prefix}.${fileSafe(options.hostname)}.${process.pid}.${unique}.jsonl`,
     );
     this.deathsDir = join(options.dir, 'deaths');
-    this.writes = new Batcher((lines) => this.append(lines.join('')));
+    this.writes = new Batcher(async (lines) => this.append(lines.join('')));
   }
 
   /** Opens this process's file and recovers the files of dead workers. */
   async start(): Promise<void> {
     try {
       mkdirSync(this.deathsDir, { recursive: true });
-      this.handle = await open(this.file, 'a');
+      this.fd = openSync(this.file, 'a');
     } catch (error) {
       this.options.logger.warn(
         `Cannot write the worker journal in ${this.options.dir} (${(error as Error).message}): tasks lost with ` +
@@ -133,18 +145,19 @@ export class Journal implements Service {
     clearInterval(this.timer);
     await this.recovering;
     await this.writes.flush().catch(() => undefined);
-    await this.handle?.close();
-    this.handle = undefined;
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
     rmSync(this.file, { force: true });
   }
 
   /**
-   * Records that these tasks start; resolves once written (the early acknowledgement waits for it). Tasks
-   * starting in the same turn of the event loop share one write.
+   * Records that a task starts, written before this returns (one write system call, a few microseconds: the early
+   * acknowledgement that follows must find it on disk). A journal that cannot be written is logged once and
+   * skipped.
    */
-  started(entry: JournalEntry): Promise<void> {
+  started(entry: JournalEntry): void {
     this.running.set(entry.id, entry);
-    return this.writes.add(`${JSON.stringify({ s: entry })}\n`);
+    this.append(`${JSON.stringify({ s: entry })}\n`);
   }
 
   /** Records that a task's outcome is settled (not awaited by anyone). */
@@ -167,22 +180,30 @@ export class Journal implements Service {
     rmSync(join(this.deathsDir, fileSafe(id)), { force: true });
   }
 
-  private async append(text: string): Promise<void> {
-    const handle = this.handle;
-    if (!handle) return;
-    await handle.appendFile(text);
-    this.bytes += text.length;
-    if (this.bytes > COMPACT_AT_BYTES) await this.compact();
+  private append(text: string): void {
+    if (this.fd === undefined) return;
+    try {
+      writeSync(this.fd, text);
+      this.bytes += text.length;
+      if (this.bytes > COMPACT_AT_BYTES) this.compact();
+    } catch (error) {
+      this.options.logger.error(
+        `Cannot write the worker journal ${this.file} (${(error as Error).message}): it is turned off; tasks ` +
+          'lost with this process will not be marked FAILURE',
+      );
+      if (this.fd !== undefined) closeSync(this.fd);
+      this.fd = undefined;
+    }
   }
 
-  /** Rewrites the file with only the tasks still running (called between writes, so nothing interleaves). */
-  private async compact(): Promise<void> {
+  /** Rewrites the file with only the tasks still running (synchronous, so nothing interleaves). */
+  private compact(): void {
     const text = [...this.running.values()].map((s) => `${JSON.stringify({ s })}\n`).join('');
     const next = `${this.file}.compact`;
     writeFileSync(next, text);
-    await this.handle?.close();
     renameSync(next, this.file);
-    this.handle = await open(this.file, 'a');
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = openSync(this.file, 'a');
     this.bytes = text.length;
   }
 
