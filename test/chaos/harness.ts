@@ -153,6 +153,17 @@ export class ChaosRun {
     return { starts, dones };
   }
 
+  /** The first `done` recorded at or after `since` (ms since the epoch), or null. */
+  firstDoneAfter(since: number): number | null {
+    let first: number | null = null;
+    for (const line of this.lines()) {
+      const [what, , , ts] = line.split(' ');
+      const at = Number(ts);
+      if (what === 'done' && at >= since && (first === null || at < first)) first = at;
+    }
+    return first;
+  }
+
   /** How many distinct sent tasks have finished at least once. */
   finished(): number {
     const { dones } = this.tally();
