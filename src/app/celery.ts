@@ -551,6 +551,7 @@ export class Celery implements ResultSource {
         connectionMaxRetries: conf.brokerConnectionMaxRetries,
         connectionTimeoutMs: conf.brokerConnectionTimeout * 1000,
         tls: conf.brokerUseSsl ? loadTlsOptions('brokerUseSsl', conf.brokerUseSsl) : undefined,
+        deadLetterMaxBytes: conf.deadLetterMaxBytes,
       };
       const broker = await createBroker(conf.broker, context, this.brokerDrivers);
       await broker.connect();
