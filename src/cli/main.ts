@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { isCeleriacError } from '../index.js';
 import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
 import { registerResult } from './commands/result.js';
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
   registerResult(program);
   registerPurge(program);
   registerMulti(program);
+  registerDashboard(program);
   return program;
 }
 

@@ -30,6 +30,7 @@ const LAYERS: readonly (readonly string[])[] = [
 /** Imports across one row, each with its reason. */
 const ALLOWED: Readonly<Record<string, string>> = {
   'worker -> events': 'the worker sends task events through the event dispatcher',
+  'cli -> dashboard': '`celeriac dashboard` serves the dashboard (src/dashboard/index.ts, its entry point)',
 };
 
 interface Import {
@@ -108,8 +109,16 @@ describe('the layer map', () => {
   it('lets the CLI use only the public API: src/index.ts, node and npm modules, and its own files', () => {
     const outside = IMPORTS.filter(
       (i) => folderOf(i.file) === 'cli' && i.target !== undefined && folderOf(i.target) !== 'cli',
+    ).filter((i) => i.target !== 'index.ts' && i.target !== 'dashboard/index.ts');
+    expect(outside.map((i) => `${i.file} imports ${i.specifier}`)).toEqual([]);
+  });
+
+  it('lets the dashboard use only the public API: src/index.ts, node and npm modules, and its own files', () => {
+    const outside = IMPORTS.filter(
+      (i) => folderOf(i.file) === 'dashboard' && i.target !== undefined && folderOf(i.target) !== 'dashboard',
     ).filter((i) => i.target !== 'index.ts');
     expect(outside.map((i) => `${i.file} imports ${i.specifier}`)).toEqual([]);
+    expect(IMPORTS.some((i) => folderOf(i.file) === 'dashboard')).toBe(true);
   });
 
   it('keeps driver code out of src/lifecycle (it lives in src/transport)', () => {
