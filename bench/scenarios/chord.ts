@@ -86,14 +86,14 @@ function celeriac(): Contender {
           Array.from({ length: 10 }, (_, i) => noop.s(i)),
           tsum.s(),
         ).applyAsync();
-        await warm.get({ timeout: 60_000 });
+        await warm.get({ timeout: 60 });
         ids.push(warm.id);
         const t0 = performance.now();
         const result = await chord(
           Array.from({ length: settings.chordSize }, (_, i) => noop.s(i)),
           tsum.s(),
         ).applyAsync();
-        const value = await result.get({ timeout: 300_000 });
+        const value = await result.get({ timeout: 300 });
         const ms = performance.now() - t0;
         ids.push(result.id);
         const expected = (settings.chordSize * (settings.chordSize - 1)) / 2;

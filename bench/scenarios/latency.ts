@@ -64,7 +64,7 @@ function celeriac(scenario: string): Contender {
         for (let i = 0; i < WARMUP + settings.latencyCalls; i++) {
           const t0 = performance.now();
           const result = await noop.delay(i);
-          await result.get({ timeout: 30_000 });
+          await result.get({ timeout: 30 });
           if (i >= WARMUP) ms.push(performance.now() - t0);
           ids.push(result.id);
         }

@@ -35,7 +35,7 @@ export async function basics(): Promise<number[]> {
   const b = await add.applyAsync([2, 2], {}, { countdown: 0.1 }); // arguments, kwargs, options
   const c = await add.apply([2, 2]); // run here, now (an EagerResult)
   const d = await app.sendTask<number>('tasks.add', [], { x: 2, y: 2 }); // by name, without the code
-  return Promise.all([a, b, c, d].map((r) => r.get({ timeout: 10_000 })));
+  return Promise.all([a, b, c, d].map((r) => r.get({ timeout: 10 })));
 }
 
 export async function many(): Promise<number[]> {
@@ -48,17 +48,17 @@ export async function many(): Promise<number[]> {
     { name: 'tasks.add', args: [10, 10] },
     { name: 'feeds.import', args: ['https://example.com/feed'] }, // routed to "feeds" as usual
   ]);
-  return Promise.all([...sums, ...mixed].map((r) => r.get({ timeout: 10_000 }) as Promise<number>));
+  return Promise.all([...sums, ...mixed].map((r) => r.get({ timeout: 10 }) as Promise<number>));
 }
 
 export async function linking(): Promise<{ sum: number; logged: unknown; errback: unknown }> {
   const sum = await add.applyAsync([2, 2], {}, { link: sig('tasks.log', { task_id: 'log-of-sum' }) });
   const broken = await fail.applyAsync([], {}, { linkError: sig('tasks.log', { task_id: 'log-of-error' }) });
-  await broken.get({ timeout: 10_000, propagate: false });
+  await broken.get({ timeout: 10, propagate: false });
   return {
-    sum: await sum.get({ timeout: 10_000 }),
-    logged: await log.AsyncResult('log-of-sum').get({ timeout: 10_000 }), // the link got the result: 4
-    errback: await log.AsyncResult('log-of-error').get({ timeout: 10_000 }), // the errback got the failed id
+    sum: await sum.get({ timeout: 10 }),
+    logged: await log.AsyncResult('log-of-sum').get({ timeout: 10 }), // the link got the result: 4
+    errback: await log.AsyncResult('log-of-error').get({ timeout: 10 }), // the errback got the failed id
   };
 }
 
@@ -67,8 +67,8 @@ export async function timing(): Promise<string[]> {
   const atDate = await add.applyAsync([1, 1], {}, { eta: new Date(Date.now() + 60_000) });
   const tooLate = await add.applyAsync([1, 1], {}, { expires: new Date(Date.now() - 1) });
   const soon = await add.applyAsync([1, 1], {}, { countdown: 0.05, expires: 120 });
-  await soon.get({ timeout: 10_000 });
-  await tooLate.get({ timeout: 10_000, propagate: false }); // REVOKED: it expired before a worker got it
+  await soon.get({ timeout: 10 });
+  await tooLate.get({ timeout: 10, propagate: false }); // REVOKED: it expired before a worker got it
   return Promise.all([inTenSeconds, atDate, tooLate, soon].map((r) => r.state()));
 }
 
@@ -89,10 +89,10 @@ export async function options(): Promise<unknown[]> {
   const big = await resize.delay('huge'); // to 'big-images' by the router function
   const fireAndForget = await add.applyAsync([1, 2], {}, { ignoreResult: true });
   return [
-    await packed.get({ timeout: 10_000 }),
-    await tagged.get({ timeout: 10_000 }),
-    await routed.get({ timeout: 10_000 }),
-    await big.get({ timeout: 10_000 }),
+    await packed.get({ timeout: 10 }),
+    await tagged.get({ timeout: 10 }),
+    await routed.get({ timeout: 10 }),
+    await big.get({ timeout: 10 }),
     fireAndForget.ignored,
   ];
 }

@@ -24,31 +24,31 @@ export async function signatures(): Promise<unknown[]> {
   const byName = signature('tasks.add', [1, 1]).bind(app); // a task defined elsewhere
   return Promise.all(
     [r1, r2, await fixed.delay(), await later.delay(), await back.applyAsync(), await byName.delay()].map(
-      (r) => r.get({ timeout: 5000 }),
+      (r) => r.get({ timeout: 5 }),
     ),
   );
 }
 
 export async function callbacks(): Promise<unknown[]> {
   const result = await add.applyAsync([2, 2], {}, { link: add.s(16) }); // add(4, 16) runs after add(2, 2)
-  const value = await result.get({ timeout: 5000 });
+  const value = await result.get({ timeout: 5 });
   const [callback] = await result.children(); // what the task started, once it finished
-  return [value, await callback!.get({ timeout: 5000 })];
+  return [value, await callback!.get({ timeout: 5 })];
 }
 
 export async function chains(): Promise<unknown[]> {
   // (4 + 4) * 8, then as text
   const res = await chain(add.s(4, 4), mul.s(8), toText.s()).applyAsync();
-  const value = await res.get({ timeout: 5000 }); // 'n=64'
-  const parent = await res.parent!.get({ timeout: 5000 }); // 64
+  const value = await res.get({ timeout: 5 }); // 'n=64'
+  const parent = await res.parent!.get({ timeout: 5 }); // 64
   // The same chain with pipe (Python's `|`)
   const piped = await add.s(4, 4).pipe(mul.s(8)).pipe(toText.s()).delay();
-  return [value, parent, await piped.get({ timeout: 5000 })];
+  return [value, parent, await piped.get({ timeout: 5 })];
 }
 
 export async function groups(): Promise<unknown> {
   const res = await group(Array.from({ length: 10 }, (_, i) => add.s(i, i))).applyAsync();
-  const values = await res.get({ timeout: 5000 }); // [0, 2, 4, ..., 18]
+  const values = await res.get({ timeout: 5 }); // [0, 2, 4, ..., 18]
   const done = await res.completedCount(); // 10
   await res.save(); // store it, to find it again by id
   const again = await app.GroupResult.restore<number[]>(res.id);
@@ -60,20 +60,20 @@ export async function chords(): Promise<unknown[]> {
     Array.from({ length: 10 }, (_, i) => add.s(i, i)),
     xsum.s(),
   ).applyAsync();
-  const total = await res.get({ timeout: 5000 }); // 90
+  const total = await res.get({ timeout: 5 }); // 90
   // A group followed by a task in a chain is a chord too.
   const upgraded = await chain(add.s(1, 1), group(add.s(1), add.s(2)), xsum.s()).applyAsync();
   // chord(header)(body) sends it at once.
   const started = await chord([add.s(1, 1), add.s(2, 2)])(xsum.s());
-  return [total, await upgraded.get({ timeout: 5000 }), await started.get({ timeout: 5000 })];
+  return [total, await upgraded.get({ timeout: 5 }), await started.get({ timeout: 5 })];
 }
 
 export async function errors(): Promise<unknown[]> {
   const body = xsum.s().linkError(logError.s());
   const res = await chord([add.s(1, 1), fail.s(1)], body).applyAsync();
-  const error = await res.get({ timeout: 5000 }).catch((e: RemoteTaskError) => e.excType); // 'ChordError'
+  const error = await res.get({ timeout: 5 }).catch((e: RemoteTaskError) => e.excType); // 'ChordError'
   const broken = await chain(add.s(1, 1), fail.s(), mul.s(2)).applyAsync();
-  const chainError = await broken.get({ timeout: 5000 }).catch((e: RemoteTaskError) => e.excType); // 'TypeError'
+  const chainError = await broken.get({ timeout: 5 }).catch((e: RemoteTaskError) => e.excType); // 'TypeError'
   return [error, chainError];
 }
 
@@ -93,8 +93,8 @@ export async function mapsAndChunks(): Promise<unknown[]> {
     )
     .applyAsync(); // three tasks of up to four calls each
   return [
-    await squares.get({ timeout: 5000 }),
-    await texts.get({ timeout: 5000 }),
-    await parts.get({ timeout: 5000 }),
+    await squares.get({ timeout: 5 }),
+    await texts.get({ timeout: 5 }),
+    await parts.get({ timeout: 5 }),
   ];
 }

@@ -41,7 +41,7 @@ try {
   let done = 0;
   const values = await Promise.all(
     results.map(async (result) => {
-      const value = await result.get({ timeout: 60_000 });
+      const value = await result.get({ timeout: 60 });
       receiving.tick(++done);
       return value;
     }),

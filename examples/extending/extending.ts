@@ -23,5 +23,5 @@ export const span = app.task('dates.span', (from: Date, to: Date) => to.getTime(
 /** A Date sent as a Date: with JSON it would arrive as a string. */
 export async function sendDates(): Promise<number> {
   const result = await span.delay(new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:01:00Z'));
-  return result.get({ timeout: 10_000 });
+  return result.get({ timeout: 10 });
 }

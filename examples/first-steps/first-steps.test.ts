@@ -18,7 +18,7 @@ it('follows docs/getting-started.md', async () => {
     const { app, add } = await import('./tasks.js');
     const result = await add.delay(4, 4);
     expect(await result.ready()).toBeTypeOf('boolean');
-    expect(await result.get({ timeout: 10_000 })).toBe(8);
+    expect(await result.get({ timeout: 10 })).toBe(8);
     expect(await result.successful()).toBe(true);
     await app.close();
     const call = await runCli(

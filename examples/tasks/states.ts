@@ -19,8 +19,8 @@ export async function followProgress(files: string[]): Promise<{ progress: unkno
   const result = await upload.delay(files);
   const progress: unknown[] = [];
   const count = await result.get({
-    timeout: 10_000,
-    interval: 1,
+    timeout: 10,
+    interval: 0.001,
     onProgress: (meta) => progress.push(meta.result),
   });
   return { progress, result: count };

@@ -19,13 +19,13 @@ async function worker(app: Parameters<typeof startTestWorker>[0]): Promise<void>
 
 it('basics: names, the request through currentTask(), bound tasks', async () => {
   await worker(basics.app);
-  expect(await (await basics.add.delay(2, 3)).get({ timeout: 5_000 })).toBe(5);
+  expect(await (await basics.add.delay(2, 3)).get({ timeout: 5 })).toBe(5);
   const who = await basics.whoami.delay();
-  expect(await who.get({ timeout: 5_000 })).toMatch(
+  expect(await who.get({ timeout: 5 })).toMatch(
     new RegExp(`^tasks\\.whoami\\[${who.id}\\] on .+, retries=0$`),
   );
   const dumped = await basics.dump.applyAsync([1, 2], {}, { headers: { 'x-tenant': 'acme' } });
-  expect(await dumped.get({ timeout: 5_000 })).toEqual({
+  expect(await dumped.get({ timeout: 5 })).toEqual({
     id: dumped.id,
     args: [1, 2],
     kwargs: {},
@@ -36,7 +36,7 @@ it('basics: names, the request through currentTask(), bound tasks', async () => 
 
 it('retrying: retry() with exc and countdown', async () => {
   await worker(retrying.app);
-  expect(await (await retrying.tweet.delay('hello')).get({ timeout: 5_000 })).toBe('posted: hello');
+  expect(await (await retrying.tweet.delay('hello')).get({ timeout: 5 })).toBe('posted: hello');
   // Network failures are retried with backoff; this one fails at once (nothing listens on port 9).
   const feed = await retrying.fetchFeed.delay('http://127.0.0.1:9/feed');
   await expect.poll(() => feed.state(), { timeout: 5_000 }).toBe('RETRY');
@@ -51,18 +51,18 @@ it('states: PROGRESS followed with onProgress', async () => {
 
 it('semipredicates: Reject and Ignore', async () => {
   await worker(semi.app);
-  expect(await (await semi.render.delay('logo.svg')).get({ timeout: 5_000 })).toBe('rendered logo.svg');
+  expect(await (await semi.render.delay('logo.svg')).get({ timeout: 5 })).toBe('rendered logo.svg');
   const rejected = await semi.render.delay('photo.png');
   const ignored = await semi.processBatch.delay('batch-7');
   const ok = await semi.processBatch.delay('batch-8');
-  expect(await ok.get({ timeout: 5_000 })).toMatch(/^batch-8 by /);
+  expect(await ok.get({ timeout: 5 })).toMatch(/^batch-8 by /);
   expect(await rejected.state()).toBe('PENDING');
   expect(await ignored.state()).toBe('PENDING');
 });
 
 it('handlers and hooks fire in the documented order', async () => {
   await worker(handlers.app);
-  expect(await (await handlers.resize.delay(640)).get({ timeout: 5_000 })).toBe(320);
+  expect(await (await handlers.resize.delay(640)).get({ timeout: 5 })).toBe(320);
   await expect.poll(() => handlers.order.length).toBe(6);
   expect(handlers.order).toEqual([
     'taskPrerun tasks.resize',
@@ -76,11 +76,11 @@ it('handlers and hooks fire in the documented order', async () => {
 
 it('limits: the soft time limit and a rate limit', async () => {
   await worker(limits.app);
-  const crawl = await (await limits.crawl.delay(100)).get({ timeout: 5_000 });
+  const crawl = await (await limits.crawl.delay(100)).get({ timeout: 5 });
   expect(crawl.complete).toBe(false);
   expect(crawl.done).toBeGreaterThan(0);
   const sent = await Promise.all([1, 2, 3].map((id) => limits.notify.delay(id)));
-  expect(await Promise.all(sent.map((r) => r.get({ timeout: 5_000 })))).toEqual([
+  expect(await Promise.all(sent.map((r) => r.get({ timeout: 5 })))).toEqual([
     'notified 1',
     'notified 2',
     'notified 3',

@@ -15,5 +15,5 @@ after(() => worker.stop());
 
 void test('adds through a worker', async () => {
   const result = await add.delay(20, 22);
-  assert.equal(await result.get({ timeout: 5_000 }), 42);
+  assert.equal(await result.get({ timeout: 5 }), 42);
 });

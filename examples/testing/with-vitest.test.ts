@@ -16,12 +16,12 @@ afterEach(() => worker.stop());
 
 it('adds', async () => {
   const result = await tasks.add.delay(2, 2);
-  expect(await result.get({ timeout: 5_000 })).toBe(4);
+  expect(await result.get({ timeout: 5 })).toBe(4);
 });
 
 it('retries through a real worker', async () => {
   const result = await tasks.flaky.delay();
-  expect(await result.get({ timeout: 5_000 })).toBe('recovered');
+  expect(await result.get({ timeout: 5 })).toBe('recovered');
 });
 
 it('runs eagerly without any worker', async () => {

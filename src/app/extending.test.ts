@@ -59,7 +59,7 @@ describe('registries per app', () => {
     );
     const add = app.task('ext.add', (x: number, y: number) => x + y);
     workers.push(await startTestWorker(app));
-    expect(await (await add.delay(2, 3)).get({ timeout: 10_000 })).toBe(5);
+    expect(await (await add.delay(2, 3)).get({ timeout: 10 })).toBe(5);
     expect(published).toHaveLength(1);
 
     const other = makeApp({ broker: `mine://${space}`, backend: `vault://${space}` });
@@ -83,7 +83,7 @@ describe('registries per app', () => {
       return publish(message, route, options);
     };
     workers.push(await startTestWorker(app));
-    expect(await (await echo.delay({ n: 1 })).get({ timeout: 10_000 })).toEqual({ n: 1 });
+    expect(await (await echo.delay({ n: 1 })).get({ timeout: 10 })).toEqual({ n: 1 });
     expect(sent[0]!.contentType).toBe('application/x-tagged-json');
     expect(sent[0]!.body.toString('utf8')).toMatch(/^TAG:/);
     // Eager runs make the same round trip through it.

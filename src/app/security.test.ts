@@ -147,7 +147,7 @@ describe('resultAcceptContent', () => {
         date_done: null,
         task_id: id,
       });
-      await expect(app.AsyncResult(id).get({ timeout: 1000 })).rejects.toThrow(
+      await expect(app.AsyncResult(id).get({ timeout: 1 })).rejects.toThrow(
         new RegExp(`stores them as json: ${setting} is \\["msgpack"\\]; add 'json' to resultAcceptContent`),
       );
       await expect(app.AsyncResult(id).meta()).rejects.toThrow(ContentDisallowed);

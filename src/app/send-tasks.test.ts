@@ -31,13 +31,13 @@ describe('batch sending (sendTasks, applyAsyncMany)', () => {
       [3, 4],
       [5, 6],
     ]);
-    expect(await Promise.all(many.map((r) => r.get({ timeout: 5_000 })))).toEqual([3, 7, 11]);
+    expect(await Promise.all(many.map((r) => r.get({ timeout: 5 })))).toEqual([3, 7, 11]);
     const mixed = await app.sendTasks([
       { name: 'tasks.mul', args: [2, 5] },
       { name: 'tasks.add', args: [1, 1], options: { taskId: 'fixed-id' } },
     ]);
     expect(mixed[1]!.id).toBe('fixed-id');
-    expect(await Promise.all(mixed.map((r) => r.get({ timeout: 5_000 })))).toEqual([10, 2]);
+    expect(await Promise.all(mixed.map((r) => r.get({ timeout: 5 })))).toEqual([10, 2]);
     expect(published).toEqual(['tasks.add', 'tasks.add', 'tasks.add', 'tasks.mul', 'tasks.add']);
     expect(await app.sendTasks([])).toEqual([]);
   });

@@ -178,7 +178,7 @@ async function chordUnlock(app: Celery, ctx: TaskContext, a: UnlockArgs): Promis
   const chordDeps = { app, backend, logger: app.logger };
   let values: unknown[];
   try {
-    values = await deps.get({ timeout: 3_000 });
+    values = await deps.get({ timeout: 3 });
   } catch (error) {
     let culprit: string | undefined;
     for (const r of deps.results) if (await r.failed()) culprit ??= r.id;

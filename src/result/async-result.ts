@@ -7,6 +7,7 @@ import type { GroupResult } from './group-result.js';
 import { pendingMeta } from '../backends/meta.js';
 import { ImproperlyConfigured } from '../errors.js';
 import { exceptionFromMeta } from '../protocol/exception.js';
+import { secondsToMs } from './seconds.js';
 import {
   type ResultMeta,
   type ResultTuple,
@@ -22,11 +23,11 @@ export interface ResultSource {
 }
 
 export interface GetOptions {
-  /** Milliseconds to wait before rejecting with TimeoutError; waits forever when omitted. */
+  /** Seconds to wait before rejecting with TimeoutError (as Celery); waits forever when omitted. */
   timeout?: number;
   /** Re-throw a task failure (default true); with false, a failure is returned as its RemoteTaskError. */
   propagate?: boolean;
-  /** Polling interval in milliseconds, for backends without push (default 100). */
+  /** Polling interval in seconds, for backends without push (default 0.1). */
   interval?: number;
   /** Called with each intermediate state (STARTED, RETRY, custom states such as PROGRESS). */
   onProgress?: (meta: ResultMeta) => void;
@@ -89,8 +90,8 @@ export class AsyncResult<R = unknown> {
     }
     const backend = await this.source.getBackend();
     const meta = await backend.waitFor(this.id, {
-      timeoutMs: options.timeout,
-      intervalMs: options.interval,
+      timeoutMs: secondsToMs('timeout', options.timeout),
+      intervalMs: secondsToMs('interval', options.interval),
       onProgress: options.onProgress,
       signal: options.signal,
     });

@@ -6,6 +6,7 @@
 import { ImproperlyConfigured } from '../errors.js';
 import type { ResultTuple } from '../types.js';
 import { AsyncResult, type GetOptions, type ResultSource } from './async-result.js';
+import { secondsToMs } from './seconds.js';
 
 /** A member of a group: a task's result, or a nested group's. */
 export type ResultNode = AsyncResult<unknown> | GroupResult<unknown[]>;
@@ -32,9 +33,10 @@ export class GroupResult<R extends unknown[] = unknown[]> {
 
   /** Waits for every member and returns their results in order; rejects on the first failure (with propagate). */
   async get(options: GetOptions = {}): Promise<R> {
-    const deadline = options.timeout === undefined ? undefined : Date.now() + options.timeout;
+    const deadline =
+      options.timeout === undefined ? undefined : Date.now() + (secondsToMs('timeout', options.timeout) ?? 0);
     const each = (r: ResultNode): Promise<unknown> => {
-      const timeout = deadline === undefined ? undefined : Math.max(0, deadline - Date.now());
+      const timeout = deadline === undefined ? undefined : Math.max(0, deadline - Date.now()) / 1000;
       const own: GetOptions = { ...options };
       if (timeout === undefined) delete own.timeout;
       else own.timeout = timeout;

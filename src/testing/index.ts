@@ -5,7 +5,7 @@
  *   const app = createTestApp();                    // in-memory broker and backend, private to this app
  *   const add = app.task('add', (x: number, y: number) => x + y);
  *   const { stop } = await startTestWorker(app);    // a real worker, in this process
- *   expect(await (await add.delay(2, 2)).get({ timeout: 5000 })).toBe(4);
+ *   expect(await (await add.delay(2, 2)).get({ timeout: 5 })).toBe(4);
  *   await stop();
  *
  * For tests that should not involve a worker at all, `createTestApp({ taskAlwaysEager: true })` runs every

@@ -40,12 +40,12 @@ describe('revoked ids', () => {
     const id = uuid();
     worker.workerState!.revoked.add(id);
     const result = await job.applyAsync([1], {}, { taskId: id });
-    await expect(result.get({ timeout: 5_000 })).rejects.toMatchObject({
+    await expect(result.get({ timeout: 5 })).rejects.toMatchObject({
       excType: 'TaskRevokedError',
       remoteMessage: 'revoked',
     });
     expect(await result.state()).toBe(States.REVOKED);
-    expect(await (await job.delay(2)).get({ timeout: 5_000 })).toBeNull();
+    expect(await (await job.delay(2)).get({ timeout: 5 })).toBeNull();
     expect(seen.ran).toEqual(['2']);
     await expect.poll(() => seen.revoked).toEqual([{ taskId: id, expired: false }]);
     expect(await (await app.getBroker()).size('celery')).toBe(0);
@@ -65,8 +65,8 @@ describe('revoked ids', () => {
     await expect.poll(() => worker.workerState!.reserved.size).toBe(1);
     worker.workerState!.revoked.add(waiting.id);
     open();
-    await first.get({ timeout: 5_000 });
-    await expect(waiting.get({ timeout: 5_000 })).rejects.toMatchObject({ excType: 'TaskRevokedError' });
+    await first.get({ timeout: 5 });
+    await expect(waiting.get({ timeout: 5 })).rejects.toMatchObject({ excType: 'TaskRevokedError' });
     expect(seen.ran).toEqual([]);
   });
 
@@ -86,7 +86,7 @@ describe('revoked ids', () => {
     await expect.poll(() => worker.workerState!.scheduled.size).toBe(1);
     expect(worker.stats().prefetch_count).toBe(worker.prefetch + 1);
     worker.workerState!.revoked.add(id);
-    await expect(app.AsyncResult(id).get({ timeout: 5_000 })).rejects.toMatchObject({
+    await expect(app.AsyncResult(id).get({ timeout: 5 })).rejects.toMatchObject({
       excType: 'TaskRevokedError',
     });
     expect(seen.ran).toEqual([]);
@@ -101,7 +101,7 @@ describe('revoked ids', () => {
     const job = app.task('tasks.job', () => void seen.ran.push('job'));
     await start(app);
     const result = await job.applyAsync([], {}, { expires: new Date(Date.now() - 1000) });
-    await expect(result.get({ timeout: 5_000 })).rejects.toMatchObject({ remoteMessage: 'expired' });
+    await expect(result.get({ timeout: 5 })).rejects.toMatchObject({ remoteMessage: 'expired' });
     await expect.poll(() => seen.revoked).toEqual([{ taskId: result.id, expired: true }]);
     expect(seen.ran).toEqual([]);
   });

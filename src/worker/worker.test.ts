@@ -34,7 +34,7 @@ describe('worker on the memory broker', () => {
     const add = app.task('tasks.add', (x: number, y: number) => x + y);
     await startWorker(app);
     const result = await add.delay(2, 3);
-    expect(await result.get({ timeout: 5_000 })).toBe(5);
+    expect(await result.get({ timeout: 5 })).toBe(5);
     expect(await result.state()).toBe(States.SUCCESS);
   });
 
@@ -54,7 +54,7 @@ describe('worker on the memory broker', () => {
     const results = await Promise.all([1, 2, 3, 4].map((n) => slow.delay(n)));
     await expect.poll(() => release.length).toBe(4);
     release.forEach((r) => r());
-    expect(await Promise.all(results.map((r) => r.get({ timeout: 5_000 })))).toEqual([1, 2, 3, 4]);
+    expect(await Promise.all(results.map((r) => r.get({ timeout: 5 })))).toEqual([1, 2, 3, 4]);
     expect(peak).toBe(4);
   });
 
@@ -65,7 +65,7 @@ describe('worker on the memory broker', () => {
     });
     await startWorker(app);
     const result = await boom.delay();
-    await expect(result.get({ timeout: 5_000 })).rejects.toMatchObject({
+    await expect(result.get({ timeout: 5 })).rejects.toMatchObject({
       name: 'RemoteTaskError',
       excType: 'TypeError',
       remoteMessage: 'bad thing',
@@ -78,7 +78,7 @@ describe('worker on the memory broker', () => {
     app.task('tasks.sub', (x: number, y: number) => x - y, { params: ['x', 'y'] });
     await startWorker(app);
     const result = await app.sendTask<number>('tasks.sub', [], { y: 2, x: 10 });
-    expect(await result.get({ timeout: 5_000 })).toBe(8);
+    expect(await result.get({ timeout: 5 })).toBe(8);
   });
 
   it('fails a call with an unexpected keyword argument, naming it', async () => {
@@ -86,7 +86,7 @@ describe('worker on the memory broker', () => {
     app.task('tasks.mul', (x: number, y: number) => x * y);
     await startWorker(app);
     const result = await app.sendTask('tasks.mul', [1], { y: 2 });
-    await expect(result.get({ timeout: 5_000 })).rejects.toThrow(/unexpected keyword argument 'y'/);
+    await expect(result.get({ timeout: 5 })).rejects.toThrow(/unexpected keyword argument 'y'/);
   });
 
   it('records an unknown task as FAILURE NotRegistered and keeps running', async () => {
@@ -94,8 +94,8 @@ describe('worker on the memory broker', () => {
     const ok = app.task('tasks.ok', () => 'ok');
     await startWorker(app);
     const unknown = await app.sendTask('tasks.nope', []);
-    await expect(unknown.get({ timeout: 5_000 })).rejects.toMatchObject({ excType: 'NotRegistered' });
-    expect(await (await ok.delay()).get({ timeout: 5_000 })).toBe('ok');
+    await expect(unknown.get({ timeout: 5 })).rejects.toMatchObject({ excType: 'NotRegistered' });
+    expect(await (await ok.delay()).get({ timeout: 5 })).toBe('ok');
   });
 
   it('revokes an expired task instead of running it', async () => {
@@ -106,7 +106,7 @@ describe('worker on the memory broker', () => {
     });
     const result = await t.applyAsync([], {}, { expires: new Date(Date.now() - 1000) });
     await startWorker(app);
-    await expect(result.get({ timeout: 5_000 })).rejects.toMatchObject({ excType: 'TaskRevokedError' });
+    await expect(result.get({ timeout: 5 })).rejects.toMatchObject({ excType: 'TaskRevokedError' });
     expect(ran).toBe(false);
   });
 
@@ -116,7 +116,7 @@ describe('worker on the memory broker', () => {
     await startWorker(app);
     const sent = Date.now();
     const result = await stamp.applyAsync([], {}, { countdown: 0.3 });
-    expect(await result.get({ timeout: 5_000 })).toBeGreaterThanOrEqual(sent + 300);
+    expect(await result.get({ timeout: 5 })).toBeGreaterThanOrEqual(sent + 300);
   });
 
   it('publishes link callbacks and chain links with the result', async () => {
@@ -139,7 +139,7 @@ describe('worker on the memory broker', () => {
         },
       },
     );
-    expect(await double.AsyncResult(callbackId).get({ timeout: 5_000 })).toBe(6);
+    expect(await double.AsyncResult(callbackId).get({ timeout: 5 })).toBe(6);
   });
 
   it('rejects undecodable messages to the dead letters, stores FAILURE when the id is known, and keeps going', async () => {
@@ -158,11 +158,11 @@ describe('worker on the memory broker', () => {
       },
       { exchange: '', routingKey: 'celery' },
     );
-    await expect(app.AsyncResult(id).get({ timeout: 5_000 })).rejects.toMatchObject({
+    await expect(app.AsyncResult(id).get({ timeout: 5 })).rejects.toMatchObject({
       excType: 'InvalidTaskError',
     });
     expect(broker.deadLetters.at(-1)?.reason).toBe('body-decode-error');
-    expect(await (await ok.delay()).get({ timeout: 5_000 })).toBe('still fine');
+    expect(await (await ok.delay()).get({ timeout: 5 })).toBe('still fine');
   });
 
   it('gives prefetched tasks back on warm shutdown and lets running ones finish', async () => {
@@ -181,11 +181,11 @@ describe('worker on the memory broker', () => {
     const stopping = worker.stop();
     release();
     await stopping;
-    expect(await results[0]!.get({ timeout: 5_000 })).toBe(1);
+    expect(await results[0]!.get({ timeout: 5 })).toBe(1);
     const broker = await app.getBroker();
     expect(await broker.size('celery')).toBe(2);
     await startWorker(app, { concurrency: 1 });
-    expect(await Promise.all(results.slice(1).map((r) => r.get({ timeout: 5_000 })))).toEqual([2, 3]);
+    expect(await Promise.all(results.slice(1).map((r) => r.get({ timeout: 5 })))).toEqual([2, 3]);
   });
 
   it('keeps its state: the running request (Celery info shape), the waiting one, and totals per task', async () => {
@@ -213,7 +213,7 @@ describe('worker on the memory broker', () => {
     expect([...state.reserved].map((r) => r.info().acknowledged)).toEqual([false]);
     expect(state.queryTask([queued.id])[queued.id]![0]).toBe('reserved');
     open();
-    expect(await queued.get({ timeout: 5_000 })).toBe(3);
+    expect(await queued.get({ timeout: 5 })).toBe(3);
     await expect.poll(() => worker.processed).toBe(2);
     expect(worker.stats().total).toEqual({ 'tasks.wait': 1, 'tasks.add': 1 });
     expect(state.registered()).toEqual(['tasks.add', 'tasks.wait']);

@@ -69,7 +69,7 @@ describe('a 60-second countdown with consumer_timeout at 10 seconds', () => {
     await worker.waitFor(new RegExp(`interop\\.when\\[${result.id}\\] deferred until`));
     expect(await control).toMatch(/PRECONDITION_FAILED - delivery acknowledgement on channel 1 timed out/);
 
-    const when = await result.get({ timeout: 90_000 });
+    const when = await result.get({ timeout: 90 });
     expect(when.ran).toBeGreaterThanOrEqual(parseIso(when.eta)! / 1000);
     await worker.waitFor(new RegExp(`interop\\.when\\[${result.id}\\] succeeded`));
     const output = worker.output();

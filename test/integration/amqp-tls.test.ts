@@ -37,7 +37,7 @@ async function roundTrip(options: CeleryOptions): Promise<number> {
   try {
     await worker.start();
     const result = await client.sendTask<number>('tls.add', [2, 3], {}, { queue });
-    return await result.get({ timeout: 15_000 });
+    return await result.get({ timeout: 15 });
   } finally {
     await worker.stop();
     await Promise.all([client.close(), workerApp.close()]);

@@ -71,7 +71,7 @@ describe('chords on Redis with two worker processes', () => {
     await a.exited();
     // It died during the header: not every header task had run yet.
     expect(await recorder.hlen(`${prefix}runs`)).toBeLessThan(N);
-    expect(await result.get({ timeout: 120_000 })).toBe((N * (N - 1)) / 2);
+    expect(await result.get({ timeout: 120 })).toBe((N * (N - 1)) / 2);
     const collected = await recorder.lrange(`${prefix}collected`, 0, -1);
     expect(collected).toHaveLength(1);
     const values = JSON.parse(collected[0]!) as number[];
@@ -87,7 +87,7 @@ describe('chords on Redis with two worker processes', () => {
     failing.set({ taskId: failingId });
     const body = collect.clone().linkError(client.signature('canvas.on_error'));
     const result = await chord([work.clone([1]), failing, work.clone([2])], body).applyAsync();
-    const error = await result.get({ timeout: 30_000 }).then(
+    const error = await result.get({ timeout: 30 }).then(
       () => null,
       (e: unknown) => e as Error,
     );

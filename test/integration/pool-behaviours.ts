@@ -90,7 +90,7 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       const { worker, queue, lines, record } = await pools.start();
       const spinning = await send('tasks.spin', [], queue, { timeLimit: 1 });
       await sendMany('tasks.record', 0, 1000, queue);
-      await expect(spinning.get({ timeout: 30_000 })).rejects.toMatchObject({
+      await expect(spinning.get({ timeout: 30 })).rejects.toMatchObject({
         excType: 'TimeLimitExceeded',
         excModule: 'billiard.exceptions',
       });
@@ -122,7 +122,7 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
         expect(worker.stats().pool.processes).toContain(pid);
         process.kill(pid, 'SIGKILL');
       }
-      expect(await victim.get({ timeout: 60_000 })).toBe('second run');
+      expect(await victim.get({ timeout: 60 })).toBe('second run');
       await expect
         .poll(() => worker.processed, { timeout: 60_000, interval: 100 })
         .toBeGreaterThanOrEqual(2001);
@@ -154,7 +154,7 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
           'SIGKILL',
         );
       }
-      await expect(victim.get({ timeout: 60_000 })).rejects.toMatchObject({
+      await expect(victim.get({ timeout: 60 })).rejects.toMatchObject({
         excType: 'WorkerLostError',
         remoteMessage: expect.stringMatching(
           kind === 'prefork'
@@ -169,7 +169,7 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
     it('dead-letters a task that keeps killing its child, after the requeue limit', async () => {
       const { queue } = await pools.start({ maxWorkerLostRequeues: 2 });
       const poison = await send('tasks.exit_always', [], queue);
-      await expect(poison.get({ timeout: 60_000 })).rejects.toMatchObject({ excType: 'WorkerLostError' });
+      await expect(poison.get({ timeout: 60 })).rejects.toMatchObject({ excType: 'WorkerLostError' });
       const broker = (await app.getBroker()) as SqliteBroker;
       expect(broker.deadLetters(queue).map((d) => d.reason)).toEqual(['worker-lost-requeue-limit']);
     });
@@ -180,13 +180,13 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       const results = [];
       for (let i = 0; i < 100; i++) results.push(await send('tasks.whoami', [], queue));
       for (const result of results) {
-        const who = (await result.get({ timeout: 60_000 })) as { pid: number; threadId: number };
+        const who = (await result.get({ timeout: 60 })) as { pid: number; threadId: number };
         ids.add(`${who.pid}/${who.threadId}`);
       }
       expect(ids.size).toBeGreaterThanOrEqual(10);
       expect(worker.stats().pool['children-started']).toBeGreaterThanOrEqual(11);
       const before = worker.stats().pool['children-recycled'] as number;
-      const hog = (await (await send('tasks.hog', [400], queue)).get({ timeout: 30_000 })) as {
+      const hog = (await (await send('tasks.hog', [400], queue)).get({ timeout: 30 })) as {
         pid: number;
         threadId: number;
       };
@@ -202,9 +202,9 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       await expect.poll(() => broker.deadLetters(queue).map((d) => d.reason)).toEqual(['not for us']);
       const ignored = await send('tasks.ignore', [], queue);
       const soft = await send('tasks.soft', [], queue, { softTimeLimit: 0.2 });
-      await expect(soft.get({ timeout: 20_000 })).rejects.toMatchObject({ excType: 'SoftTimeLimitExceeded' });
+      await expect(soft.get({ timeout: 20 })).rejects.toMatchObject({ excType: 'SoftTimeLimitExceeded' });
       const typeError = await send('tasks.type_error', [], queue);
-      await expect(typeError.get({ timeout: 20_000 })).rejects.toMatchObject({
+      await expect(typeError.get({ timeout: 20 })).rejects.toMatchObject({
         excType: 'TypeError',
         excModule: 'builtins',
         remoteMessage: 'bad input',
@@ -212,17 +212,17 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       // Ignore stores nothing after STARTED (trackStarted is on in the fixture).
       expect(await ignored.state()).toBe('STARTED');
       const progress = await send('tasks.progress', [], queue);
-      expect(await progress.get({ timeout: 20_000 })).toBe('finished');
+      expect(await progress.get({ timeout: 20 })).toBe('finished');
       const childName = kind === 'prefork' ? 'ForkPoolWorker' : 'ThreadPoolWorker';
       expect(lines.join('')).toMatch(new RegExp(`INFO/${childName}-\\d+\\] progress reported`));
       expect(lines.join('')).toMatch(new RegExp(`WARNING/${childName}-\\d+\\] printed by the task`));
       const connections = await send('tasks.connections', [], queue);
-      expect(await connections.get({ timeout: 20_000 })).toEqual(['ParentBroker', 'ParentBackend']);
+      expect(await connections.get({ timeout: 20 })).toEqual(['ParentBroker', 'ParentBackend']);
       const retried = await send('tasks.retry_once', [], queue);
-      expect(await retried.get({ timeout: 20_000 })).toBe('retried 1');
-      expect(await (await send('tasks.wait_for_child', [4], queue)).get({ timeout: 20_000 })).toBe(8);
+      expect(await retried.get({ timeout: 20 })).toBe('retried 1');
+      expect(await (await send('tasks.wait_for_child', [4], queue)).get({ timeout: 20 })).toBe(8);
       const fanout = await send('tasks.fanout', [21], queue);
-      const childId = (await fanout.get({ timeout: 20_000 })) as string;
+      const childId = (await fanout.get({ timeout: 20 })) as string;
       // Published by the worker on the child's behalf, to the default queue: run it here.
       expect(await (await app.getBackend()).get(childId)).toBeNull();
       expect(await broker.size('celery')).toBeGreaterThanOrEqual(1);

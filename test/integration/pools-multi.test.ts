@@ -63,7 +63,7 @@ describe('celeriac multi', () => {
     }
     const app = new Celery('client', { broker: db, backend: db });
     app.logger = silentLogger();
-    expect(await (await app.sendTask('tasks.add', [1, 2], {}, { queue })).get({ timeout: 20_000 })).toBe(3);
+    expect(await (await app.sendTask('tasks.add', [1, 2], {}, { queue })).get({ timeout: 20 })).toBe(3);
     await app.close();
 
     const names = await runCli(['multi', 'names', 'w1', 'w2'], { env });

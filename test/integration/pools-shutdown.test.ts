@@ -98,7 +98,7 @@ describe('cold shutdown and restart', () => {
       .toEqual(['STARTED', 'STARTED']);
     w.kill('SIGQUIT');
     expect(await w.exited()).toBe(1);
-    await expect(early.get({ timeout: 5_000 })).rejects.toMatchObject({
+    await expect(early.get({ timeout: 5 })).rejects.toMatchObject({
       excType: 'WorkerLostError',
       remoteMessage: 'Worker exited prematurely: cold shutdown',
     });
@@ -127,9 +127,9 @@ describe('cold shutdown and restart', () => {
       const current = Number(pidIn());
       expect(current).not.toBe(previous);
       previous = current;
-      expect(
-        await (await app.sendTask('tasks.add', [round, 40], {}, { queue })).get({ timeout: 20_000 }),
-      ).toBe(40 + round);
+      expect(await (await app.sendTask('tasks.add', [round, 40], {}, { queue })).get({ timeout: 20 })).toBe(
+        40 + round,
+      );
     }
     await app.close();
     process.kill(previous, 'SIGTERM');

@@ -87,7 +87,7 @@ describe('an ETA longer than the visibility timeout', () => {
     ]);
     python = py;
 
-    const values = await Promise.all(results.map((r) => r.get({ timeout: 30_000 })));
+    const values = await Promise.all(results.map((r) => r.get({ timeout: 30 })));
     expect(values).toEqual([1, 2, 3]);
     const runs = await recorder.hgetall(`${prefix}runs`);
     expect(runs).toEqual(Object.fromEntries(results.map((r) => [r.id, '1'])));

@@ -50,7 +50,7 @@ async function roundTrip(
   try {
     await worker.start();
     const result = await client.sendTask<number>('urls.add', [2, 3], {}, { queue: 'urls' });
-    return await result.get({ timeout: 10_000 });
+    return await result.get({ timeout: 10 });
   } finally {
     await worker.stop();
     await client.close();

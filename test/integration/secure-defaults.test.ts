@@ -58,13 +58,13 @@ async function publishRaw(body: Buffer, headers: Record<string, string> = {}): P
 }
 
 async function failureOf(id: string): Promise<RemoteTaskError> {
-  const error = await app.AsyncResult(id).get({ timeout: 15_000, propagate: false });
+  const error = await app.AsyncResult(id).get({ timeout: 15, propagate: false });
   expect(error).toBeInstanceOf(RemoteTaskError);
   return error as RemoteTaskError;
 }
 
 async function nextTaskRuns(): Promise<void> {
-  expect(await (await app.sendTask<number>('defaults.echo', ['ok'])).get({ timeout: 15_000 })).toBe(2);
+  expect(await (await app.sendTask<number>('defaults.echo', ['ok'])).get({ timeout: 15 })).toBe(2);
 }
 
 async function deadLetterReasons(): Promise<string[]> {
@@ -110,9 +110,9 @@ describe('compression', () => {
     const id = await publishRaw(brotliCompressSync(Buffer.from(JSON.stringify([['abc'], {}, {}]))), {
       compression: 'application/x-brotli',
     });
-    expect(await app.AsyncResult(id).get({ timeout: 15_000 })).toBe(3);
+    expect(await app.AsyncResult(id).get({ timeout: 15 })).toBe(3);
     const sent = await app.sendTask<number>('defaults.echo', ['abcd'], {}, { compression: 'brotli' });
-    expect(await sent.get({ timeout: 15_000 })).toBe(4);
+    expect(await sent.get({ timeout: 15 })).toBe(4);
   });
 });
 

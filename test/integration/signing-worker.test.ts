@@ -88,7 +88,7 @@ async function send(
 ): Promise<{ id: string; get(): Promise<unknown> }> {
   const result = await app.sendTask('signing.add', args, {}, { queue: q });
   taskIds.push(result.id);
-  return { id: result.id, get: () => result.get({ timeout: 15_000, propagate: false }) };
+  return { id: result.id, get: () => result.get({ timeout: 15, propagate: false }) };
 }
 
 async function publishRaw(app: Celery, wire: WireMessage, q = queue): Promise<string> {
@@ -106,7 +106,7 @@ async function expectRejected(
   why: RegExp,
   q = queue,
 ): Promise<void> {
-  const error = await app.AsyncResult(id).get({ timeout: 15_000, propagate: false });
+  const error = await app.AsyncResult(id).get({ timeout: 15, propagate: false });
   expect(error).toBeInstanceOf(RemoteTaskError);
   expect((error as RemoteTaskError).excType).toBe('InvalidTaskError');
   expect((error as RemoteTaskError).remoteMessage).toMatch(why);

@@ -41,7 +41,7 @@ it('joins a chord of 300 header tasks counted by two worker processes', async ()
   // The body is sent by a worker, routed by the worker's configuration (as in Celery): give it its queue.
   const body = client.signature<[number, number]>('tasks.tsum', [], {}, { queue });
   const result = await chord(header, body).applyAsync();
-  const got = await result.get({ timeout: 60_000 });
+  const got = await result.get({ timeout: 60 });
   expect(got).toEqual([300, 300 * 299]);
   // Both processes ran header tasks.
   for (const worker of workers) expect(worker.output()).toMatch(/tasks\.add\[[^\]]+\] succeeded/);

@@ -101,7 +101,7 @@ describe('sqlite:// across processes', () => {
     first.kill('SIGKILL');
     await first.exited();
     worker(queue, { ACKS_LATE: '1', FAST: '1' });
-    const values = await Promise.all(results.map((r) => r.get({ timeout: 20_000 })));
+    const values = await Promise.all(results.map((r) => r.get({ timeout: 20 })));
     expect(values.map((v) => v.split(' ')[0])).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
     expect(values.every((v) => !v.endsWith(` ${first.pid}`))).toBe(true);
     await app.close();
@@ -137,7 +137,7 @@ describe('sqlite:// across processes', () => {
     await raw(pickle, 'tasks.add', 'application/x-python-serialize', '\x80\x04K\x01.');
     const app = client();
     const valid = await app.sendTask<number>('tasks.add', [20, 22], {}, { queue });
-    expect(await valid.get({ timeout: 20_000 })).toBe(42);
+    expect(await valid.get({ timeout: 20 })).toBe(42);
     const state = async (id: string) => (await app.AsyncResult(id).meta()).result as { exc_type: string };
     expect((await state(badJson)).exc_type).toBe('InvalidTaskError');
     expect((await state(unknown)).exc_type).toBe('NotRegistered');

@@ -49,7 +49,7 @@ describe('a Python Celery worker and a Celeriac worker on one queue', () => {
         app.sendTask<number>('interop.add', [i, i], {}, { queue, priority: i % 10 }),
       ),
     );
-    const values = await Promise.all(results.map((r) => r.get({ timeout: 30_000 })));
+    const values = await Promise.all(results.map((r) => r.get({ timeout: 30 })));
     expect(values).toEqual(Array.from({ length: 40 }, (_, i) => 2 * i));
     for (const proc of running) expect(proc.output()).not.toMatch(FAILED_DECLARATION);
     // Both took tasks from the queue.
@@ -70,7 +70,7 @@ describe('a Python Celery worker and a Celeriac worker on one queue', () => {
     await stopProcess(celeriac);
     const python = await startPythonWorker(env(queue));
     running.push(python);
-    const when = await result.get({ timeout: 30_000 });
+    const when = await result.get({ timeout: 30 });
     expect(when.ran).toBeGreaterThanOrEqual(parseIso(when.eta)! / 1000 - 0.1);
     await python.waitFor(new RegExp(`interop\\.when\\[${result.id}\\] succeeded`));
     expect(celeriac.output()).not.toMatch(new RegExp(`interop\\.when\\[${result.id}\\] succeeded`));

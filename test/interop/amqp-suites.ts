@@ -147,28 +147,28 @@ export function pythonWorkerSuite(backend: InteropBackend): void {
 
     it('runs a task with positional arguments', async () => {
       const result = await app.sendTask<number>('interop.add', [2, 3]);
-      expect(await result.get({ timeout: 30_000 })).toBe(5);
+      expect(await result.get({ timeout: 30 })).toBe(5);
     });
 
     it('passes keyword arguments', async () => {
       const add = await app.sendTask<number>('interop.add', [], { x: 4, y: 6 });
       const echo = await app.sendTask('interop.echo', [1, 'two'], { x: 3, y: [4, null] });
-      expect(await add.get({ timeout: 30_000 })).toBe(10);
-      expect(await echo.get({ timeout: 30_000 })).toEqual([[1, 'two'], { x: 3, y: [4, null] }]);
+      expect(await add.get({ timeout: 30 })).toBe(10);
+      expect(await echo.get({ timeout: 30 })).toEqual([[1, 'two'], { x: 3, y: [4, null] }]);
     });
 
     it('sends countdown as an ETA the Python worker honours', async () => {
       const result = await app.sendTask<When>('interop.when', [], {}, { countdown: 2 });
-      const when = await result.get({ timeout: 30_000 });
+      const when = await result.get({ timeout: 30 });
       // Celery's timer may fire a few milliseconds early; it never runs the task a whole tick before.
       expect(when.ran).toBeGreaterThanOrEqual(seconds(when.eta) - 0.1);
     });
 
     it('sends expires: the task runs before, and is REVOKED after', async () => {
       const live = await app.sendTask<When>('interop.when', [], {}, { expires: 60 });
-      expect((await live.get({ timeout: 30_000 })).expires).not.toBeNull();
+      expect((await live.get({ timeout: 30 })).expires).not.toBeNull();
       const late = await app.sendTask('interop.when', [], {}, { countdown: 2, expires: 1 });
-      const error = await late.get({ timeout: 30_000, propagate: false });
+      const error = await late.get({ timeout: 30, propagate: false });
       expect(error).toBeInstanceOf(RemoteTaskError);
       expect((error as RemoteTaskError).excType).toBe('TaskRevokedError');
       expect(await late.state()).toBe('REVOKED');
@@ -176,12 +176,12 @@ export function pythonWorkerSuite(backend: InteropBackend): void {
 
     it('sends the priority in the message properties', async () => {
       const result = await app.sendTask<number>('interop.priority', [], {}, { priority: 7 });
-      expect(await result.get({ timeout: 30_000 })).toBe(7);
+      expect(await result.get({ timeout: 30 })).toBe(7);
     });
 
     it('reads a Python failure back as a RemoteTaskError', async () => {
       const result = await app.sendTask('interop.fail', ['kaput']);
-      const error = await result.get({ timeout: 30_000, propagate: false });
+      const error = await result.get({ timeout: 30, propagate: false });
       expect(error).toBeInstanceOf(RemoteTaskError);
       expect(error).toMatchObject({ excType: 'ValueError', remoteMessage: 'kaput' });
       expect((error as RemoteTaskError).remoteTraceback).toContain('ValueError: kaput');

@@ -57,13 +57,13 @@ describe('canvas between Python Celery and Celeriac (Redis)', () => {
     const outcome = await runPythonCanvas(['chord', '100'], env);
     expect(outcome.error).toBeUndefined();
     expect(outcome.result).toBe(expectedSum);
-    expect(await app.AsyncResult<number>(outcome.id).get({ timeout: 10_000 })).toBe(expectedSum);
+    expect(await app.AsyncResult<number>(outcome.id).get({ timeout: 10 })).toBe(expectedSum);
   });
 
   it('runs a chord sent from Celeriac on Python workers', async () => {
     const header = range(100).map((i) => add.s(i, i).set({ queue: pyQueue }));
     const result = await chord(header, tsum.s().set({ queue: pyQueue })).applyAsync();
-    expect(await result.get({ timeout: 60_000 })).toBe(expectedSum);
+    expect(await result.get({ timeout: 60 })).toBe(expectedSum);
     const outcome = await runPythonCanvas(['get', result.id], env);
     expect(outcome.result).toBe(expectedSum);
   });
@@ -80,7 +80,7 @@ describe('canvas between Python Celery and Celeriac (Redis)', () => {
   it('fails the body of a chord sent from Celeriac with ChordError when a member fails on Python', async () => {
     const header = [add.s(1, 1), fail.s('boom'), add.s(2, 2)].map((s) => s.set({ queue: pyQueue }));
     const result = await chord(header, tsum.s().set({ queue: pyQueue })).applyAsync();
-    const error = (await result.get({ timeout: 60_000, propagate: false })) as RemoteTaskErrorType;
+    const error = (await result.get({ timeout: 60, propagate: false })) as RemoteTaskErrorType;
     expect(error).toBeInstanceOf(RemoteTaskError);
     expect(error.excType).toBe('ChordError');
     expect(error.remoteMessage).toMatch(/Dependency .* raised ValueError\('boom'\)/);
@@ -90,7 +90,7 @@ describe('canvas between Python Celery and Celeriac (Redis)', () => {
     const outcome = await runPythonCanvas(['chain', pyQueue, tsQueue], env);
     expect(outcome.error).toBeUndefined();
     expect(outcome.result).toBe(7);
-    expect(await app.AsyncResult<number>(outcome.id).get({ timeout: 10_000 })).toBe(7);
+    expect(await app.AsyncResult<number>(outcome.id).get({ timeout: 10 })).toBe(7);
   });
 
   it('runs a chain alternating Python and TypeScript tasks, sent from Celeriac', async () => {
@@ -101,7 +101,7 @@ describe('canvas between Python Celery and Celeriac (Redis)', () => {
       pydouble(),
       tsinc.s().set({ queue: tsQueue }),
     ).applyAsync();
-    expect(await result.get({ timeout: 60_000 })).toBe(7);
+    expect(await result.get({ timeout: 60 })).toBe(7);
     const outcome = await runPythonCanvas(['get', result.id], env);
     expect(outcome.result).toBe(7);
   });

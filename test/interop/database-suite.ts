@@ -106,8 +106,8 @@ export async function databaseInteropSuite(options: DatabaseInterop): Promise<vo
       });
       const ok = await app.sendTask('interop.add', [20, 22], {}, { queue });
       const bad = await app.sendTask('interop.fail', ['kaput'], {}, { queue });
-      expect(await ok.get({ timeout: 30_000 })).toBe(42);
-      const error = await bad.get({ timeout: 30_000, propagate: false });
+      expect(await ok.get({ timeout: 30 })).toBe(42);
+      const error = await bad.get({ timeout: 30, propagate: false });
       expect(error).toMatchObject({ name: 'RemoteTaskError', excType: 'ValueError', excModule: 'builtins' });
       expect((error as { remoteMessage: string }).remoteMessage).toBe('kaput');
       const meta = await ok.meta();

@@ -98,7 +98,7 @@ describe('task events on Redis reach celery events --dump', () => {
       // Listening once kombu has PSUBSCRIBEd `/0.celeryev/*`.
       await expect.poll(() => client.pubsub('NUMPAT'), { timeout: 20_000 }).toBeGreaterThan(0);
       const result = await worker.add.delay(2, 3);
-      expect(await result.get({ timeout: 10_000 })).toBe(5);
+      expect(await result.get({ timeout: 10 })).toBe(5);
       await seesTask(dump, worker.hostname, result.id);
     } finally {
       await stopProcess(dump);
@@ -116,7 +116,7 @@ describe('task events on Redis reach celery events --dump', () => {
       const ids: string[] = [];
       for (let i = 0; i < 5; i++) {
         const result = await worker.add.delay(i, i);
-        await result.get({ timeout: 10_000 });
+        await result.get({ timeout: 10 });
         ids.push(result.id);
       }
       const added = (await client.keys('*')).filter((k) => !before.has(k));
@@ -158,7 +158,7 @@ describe('task events on RabbitMQ reach celery events --dump', () => {
       await dump.waitFor(/starting capture/);
       await expect.poll(eventQueues, { timeout: 30_000, interval: 500 }).toHaveLength(1);
       const result = await worker.add.delay(2, 3);
-      expect(await result.get({ timeout: 10_000 })).toBe(5);
+      expect(await result.get({ timeout: 10 })).toBe(5);
       await seesTask(dump, worker.hostname, result.id);
     } finally {
       await stopProcess(dump);
@@ -171,7 +171,7 @@ describe('task events on RabbitMQ reach celery events --dump', () => {
     await expect.poll(eventQueues, { timeout: 30_000, interval: 500 }).toEqual([]);
     const worker = await eventfulWorker(vhost.url, backend, queue);
     try {
-      for (let i = 0; i < 5; i++) await (await worker.add.delay(i, i)).get({ timeout: 10_000 });
+      for (let i = 0; i < 5; i++) await (await worker.add.delay(i, i)).get({ timeout: 10 });
       expect(await eventQueues()).toEqual([]);
       expect(worker.lines.filter((l) => l.level >= 40)).toEqual([]);
     } finally {

@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 async function failure(result: AsyncResult): Promise<RemoteTaskError> {
-  const error = await result.get({ timeout: 30_000, propagate: false });
+  const error = await result.get({ timeout: 30, propagate: false });
   expect(error).toBeInstanceOf(RemoteTaskError);
   return error as RemoteTaskError;
 }
@@ -58,17 +58,17 @@ describe('Celeriac producer -> Python worker (Redis broker, Redis backend)', () 
     const add = await app.sendTask<number>('interop.add', [2, 3]);
     const echo = await app.sendTask('interop.echo', [1, 'a'], { x: 1, y: { z: [1, null] } });
     const named = await app.sendTask<number>('interop.add', [], { x: 4, y: 6 });
-    expect(await add.get({ timeout: 30_000 })).toBe(5);
-    expect(await echo.get({ timeout: 30_000 })).toEqual([[1, 'a'], { x: 1, y: { z: [1, null] } }]);
-    expect(await named.get({ timeout: 30_000 })).toBe(10);
+    expect(await add.get({ timeout: 30 })).toBe(5);
+    expect(await echo.get({ timeout: 30 })).toEqual([[1, 'a'], { x: 1, y: { z: [1, null] } }]);
+    expect(await named.get({ timeout: 30 })).toBe(10);
   });
 
   it('honours countdown and eta', async () => {
     const sentAt = Date.now() / 1000;
     const countdown = await app.sendTask<number>('interop.stamp', [], {}, { countdown: 1 });
     const eta = await app.sendTask<number>('interop.stamp', [], {}, { eta: new Date(Date.now() + 1500) });
-    expect(await countdown.get({ timeout: 30_000 })).toBeGreaterThanOrEqual(sentAt + 1 - 0.01);
-    expect(await eta.get({ timeout: 30_000 })).toBeGreaterThanOrEqual(sentAt + 1.5 - 0.01);
+    expect(await countdown.get({ timeout: 30 })).toBeGreaterThanOrEqual(sentAt + 1 - 0.01);
+    expect(await eta.get({ timeout: 30 })).toBeGreaterThanOrEqual(sentAt + 1.5 - 0.01);
   });
 
   it("rejects get() with the Python exception's type and message", async () => {
@@ -88,14 +88,14 @@ describe('Celeriac producer -> Python worker (Redis broker, Redis backend)', () 
   it('stores nothing for ignoreResult', async () => {
     const ignored = await app.sendTask('interop.mark', ['ignored'], {}, { ignoreResult: true });
     const after = await app.sendTask('interop.mark', ['after-ignored']);
-    expect(await after.get({ timeout: 30_000 })).toBe('after-ignored');
+    expect(await after.get({ timeout: 30 })).toBe('after-ignored');
     expect(await redis.lrange(`${prefix}order`, 0, -1)).toContain('ignored');
     expect(await redis.exists(`celery-task-meta-${ignored.id}`)).toBe(0);
   });
 
   it('reads result_extended fields the Python worker stored, and Python reads the same results', async () => {
     const echo = await app.sendTask('interop.echo', ['e'], { k: 'v' });
-    await echo.get({ timeout: 30_000 });
+    await echo.get({ timeout: 30 });
     expect(await echo.meta()).toMatchObject({
       status: 'SUCCESS',
       name: 'interop.echo',

@@ -145,6 +145,6 @@ describe('Python producer -> Celeriac worker (Redis broker, Redis backend)', () 
   it('lets Celeriac read the results Python waited for', async () => {
     const fail = await app.AsyncResult(report.sent.fail!.id).get({ propagate: false });
     expect(fail).toMatchObject({ excType: 'ValueError', remoteMessage: 'boom from python' });
-    expect(await app.AsyncResult(report.sent.args!.id).get({ timeout: 5_000 })).toBe(5);
+    expect(await app.AsyncResult(report.sent.args!.id).get({ timeout: 5 })).toBe(5);
   });
 });

@@ -201,7 +201,7 @@ function liveSuite(title: string, broker: () => { url: string; prefix?: string }
 
     it('publishes to the default exchange with the default routing key', async () => {
       const result = await app.sendTask('routing.where');
-      expect(await result.get({ timeout: 30_000 })).toEqual({
+      expect(await result.get({ timeout: 30 })).toEqual({
         exchange: settings.task_default_exchange,
         routing_key: 'task.default',
       });

@@ -123,7 +123,7 @@ describe('signed messages between Python Celery and Celeriac (Redis)', () => {
   it('Celeriac signs, a Python worker (accept_content=["auth"]) verifies and runs', async () => {
     const result = await app.sendTask<number>('secure.add', [2, 3], {}, { queue: pyQueue });
     ids.push(result.id);
-    expect(await result.get({ timeout: 30_000 })).toBe(5);
+    expect(await result.get({ timeout: 30 })).toBe(5);
     await pyWorker.waitFor(new RegExp(`Task secure.add\\[${result.id}\\] succeeded`));
   });
 
@@ -133,6 +133,6 @@ describe('signed messages between Python Celery and Celeriac (Redis)', () => {
     await pyWorker.waitFor(/ContentDisallowed.*application\/x-celeriac-signed/, 30_000);
     const next = await app.sendTask<number>('secure.add', [4, 4], {}, { queue: pyQueue });
     ids.push(next.id);
-    expect(await next.get({ timeout: 30_000 })).toBe(8);
+    expect(await next.get({ timeout: 30 })).toBe(8);
   });
 });

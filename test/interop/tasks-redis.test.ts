@@ -132,7 +132,7 @@ describe.skipIf(!redisRegistered)('task semantics with Python Celery on Redis', 
         queue: pyQueue,
       },
     );
-    expect(await result.get({ timeout: 30_000 })).toEqual({ value: 'py', retries: 2 });
+    expect(await result.get({ timeout: 30 })).toEqual({ value: 'py', retries: 2 });
     expect((await result.meta()).retries).toBe(2);
   });
 });

@@ -76,8 +76,8 @@ onEveryDriver('acks', ({ makeApp, startWorker }) => {
       { acksLate: true, acksOnFailureOrTimeout: false },
     );
     await startWorker(app);
-    await expect((await fails.delay()).get({ timeout: 10_000 })).rejects.toThrow();
-    await expect((await dropped.delay()).get({ timeout: 10_000 })).rejects.toThrow();
+    await expect((await fails.delay()).get({ timeout: 10 })).rejects.toThrow();
+    await expect((await dropped.delay()).get({ timeout: 10 })).rejects.toThrow();
     await expect.poll(() => deadLetterReasons(app), { timeout: 10_000 }).toEqual(['task-failed']);
   });
 
@@ -103,9 +103,9 @@ onEveryDriver('acks', ({ makeApp, startWorker }) => {
       { acksLate: true },
     );
     await startWorker(app);
-    expect(await (await lost.delay()).get({ timeout: 10_000 })).toBe('second run');
+    expect(await (await lost.delay()).get({ timeout: 10 })).toBe('second run');
     expect(runs).toEqual([false, true]);
-    await expect((await failed.delay()).get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect((await failed.delay()).get({ timeout: 10 })).rejects.toMatchObject({
       excType: 'WorkerLostError',
       excModule: 'billiard.exceptions',
     });
@@ -124,7 +124,7 @@ onEveryDriver('acks', ({ makeApp, startWorker }) => {
       throw new Error('then failed');
     });
     await startWorker(app);
-    await expect((await lost.delay()).get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect((await lost.delay()).get({ timeout: 10 })).rejects.toMatchObject({
       remoteMessage: 'then failed',
     });
     expect(calls).toBe(2);
@@ -153,7 +153,7 @@ onEveryDriver('acks', ({ makeApp, startWorker }) => {
       if (dedupe) {
         // Nothing ran a second time; give the worker a task behind it to be sure it was consumed.
         const after = await once.delay();
-        await after.get({ timeout: 10_000 });
+        await after.get({ timeout: 10 });
         expect(calls).toBe(2);
         await expect.poll(() => postrun).toEqual([States.SUCCESS]);
       } else {

@@ -19,9 +19,9 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
     const at = new Date(Date.now() + 250);
     const byDate = await stamp.applyAsync([], {}, { eta: at });
     const byIso = await stamp.applyAsync([], {}, { eta: new Date(Date.now() + 150).toISOString() });
-    const a = await byCountdown.get({ timeout: 10_000 });
-    const b = await byDate.get({ timeout: 10_000 });
-    const c = await byIso.get({ timeout: 10_000 });
+    const a = await byCountdown.get({ timeout: 10 });
+    const b = await byDate.get({ timeout: 10 });
+    const c = await byIso.get({ timeout: 10 });
     expect(a.eta).toBeGreaterThanOrEqual(sent + 200);
     expect(a.ranAt).toBeGreaterThanOrEqual(a.eta!);
     expect(b.eta).toBe(at.getTime());
@@ -61,12 +61,12 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
     await startWorker(app, { queues: ['call-images', 'call-video', 'call-plain'] });
     const viaExchange = await where.applyAsync([], {}, { exchange: 'media', routingKey: 'video' });
     const viaQueue = await where.applyAsync([], {}, { queue: 'call-plain' });
-    expect(await viaExchange.get({ timeout: 10_000 })).toEqual({
+    expect(await viaExchange.get({ timeout: 10 })).toEqual({
       queue: 'call-video',
       exchange: 'media',
       routingKey: 'video',
     });
-    expect(await viaQueue.get({ timeout: 10_000 })).toEqual({
+    expect(await viaQueue.get({ timeout: 10 })).toEqual({
       queue: 'call-plain',
       exchange: '',
       routingKey: 'call-plain',
@@ -95,7 +95,7 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
       app.sendTask<string>('call.route.fn', ['vip']),
       app.sendTask<string>('call.route.exact', [], {}, { queue: 'celery' }),
     ]);
-    expect(await Promise.all(results.map((r) => r.get({ timeout: 10_000 })))).toEqual([
+    expect(await Promise.all(results.map((r) => r.get({ timeout: 10 })))).toEqual([
       'r-exact',
       'r-glob',
       'r-fn',
@@ -126,7 +126,7 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
         shadow: 'look-alias',
       },
     );
-    expect(await r.get({ timeout: 10_000 })).toBe('ok');
+    expect(await r.get({ timeout: 10 })).toBe('ok');
     const quiet = await look.applyAsync([], {}, { ignoreResult: true });
     await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(2);
     expect(seen[0]!.headers).toMatchObject({ 'x-request-id': 'r-1', nested: { a: [1, 2] } });
@@ -150,7 +150,7 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
       { serializer: 'msgpack', compression: 'brotli' },
     ]) {
       const result = await echo.applyAsync([payload], {}, options);
-      expect(await result.get({ timeout: 10_000 })).toEqual(payload);
+      expect(await result.get({ timeout: 10 })).toEqual(payload);
     }
     expect(compression).toEqual([undefined, 'application/x-gzip', 'application/x-brotli']);
   });
@@ -172,9 +172,9 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
       immutable,
     });
     const ok = await add.applyAsync([2, 3], {}, { link: [sig('cb-1'), sig('cb-2', true, ['fixed'])] });
-    expect(await ok.get({ timeout: 10_000 })).toBe(5);
-    expect(await record.AsyncResult('cb-1').get({ timeout: 10_000 })).toBe(5);
-    expect(await record.AsyncResult('cb-2').get({ timeout: 10_000 })).toBe('fixed');
+    expect(await ok.get({ timeout: 10 })).toBe(5);
+    expect(await record.AsyncResult('cb-1').get({ timeout: 10 })).toBe(5);
+    expect(await record.AsyncResult('cb-2').get({ timeout: 10 })).toBe('fixed');
     // Several callbacks are sent as one group, as Celery does: the child is the group's tuple.
     const children = (await ok.meta()).children as JsonValue[][];
     expect(children).toHaveLength(1);
@@ -183,8 +183,8 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
       [['cb-2', null], null],
     ]);
     const bad = await boom.applyAsync([], {}, { linkError: sig('eb-1') });
-    await expect(bad.get({ timeout: 10_000 })).rejects.toThrow();
-    expect(await record.AsyncResult('eb-1').get({ timeout: 10_000 })).toBe(bad.id);
+    await expect(bad.get({ timeout: 10 })).rejects.toThrow();
+    expect(await record.AsyncResult('eb-1').get({ timeout: 10 })).toBe(bad.id);
   });
 
   it('fails the rest of a chain when a link fails, so waiting on it does not hang', async () => {
@@ -211,7 +211,7 @@ onEveryDriver('calling', ({ makeApp, startWorker }) => {
         ],
       },
     );
-    await expect(app.AsyncResult('chain-last').get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect(app.AsyncResult('chain-last').get({ timeout: 10 })).rejects.toMatchObject({
       remoteMessage: 'chain broke',
     });
   });

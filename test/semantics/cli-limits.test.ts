@@ -22,7 +22,7 @@ it('applies --soft-time-limit to tasks without their own limit', async () => {
     const client = new Celery('client', { broker: db, backend: db });
     client.logger = silentLogger();
     const result = await client.sendTask('limits.patient');
-    await expect(result.get({ timeout: 20_000 })).rejects.toMatchObject({ excType: 'SoftTimeLimitExceeded' });
+    await expect(result.get({ timeout: 20 })).rejects.toMatchObject({ excType: 'SoftTimeLimitExceeded' });
     await worker.waitFor(/Soft time limit \(0\.2s\) exceeded for limits\.patient/);
     await client.close();
   } finally {

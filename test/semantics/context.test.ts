@@ -19,7 +19,7 @@ onEveryDriver('task context', ({ makeApp, startWorker }) => {
     const eta = new Date(Date.now() + 50);
     const expires = new Date(Date.now() + 60_000);
     const result = await add.applyAsync([2, 3], {}, { headers: { 'x-tenant': 'acme' }, eta, expires });
-    expect(await result.get({ timeout: 10_000 })).toBe(5);
+    expect(await result.get({ timeout: 10 })).toBe(5);
     expect(seen).toMatchObject({
       id: result.id,
       task: 'ctx.add',
@@ -48,7 +48,7 @@ onEveryDriver('task context', ({ makeApp, startWorker }) => {
     expect(maybeCurrentTask()).toBeUndefined();
     await startWorker(app);
     const result = await whoami.delay();
-    expect(await result.get({ timeout: 10_000 })).toBe(result.id);
+    expect(await result.get({ timeout: 10 })).toBe(result.id);
   });
 
   it('passes the context first to a task registered with bind: true', async () => {
@@ -60,10 +60,10 @@ onEveryDriver('task context', ({ makeApp, startWorker }) => {
     );
     await startWorker(app);
     const result = await bound.delay(4, 5);
-    expect(await result.get({ timeout: 10_000 })).toEqual({ name: 'ctx.bound', id: result.id, sum: 9 });
+    expect(await result.get({ timeout: 10 })).toEqual({ name: 'ctx.bound', id: result.id, sum: 9 });
     // Python-style keyword arguments bind after the context too.
     const byName = await app.sendTask('ctx.bound', [], { y: 1, x: 2 });
-    expect(await byName.get({ timeout: 10_000 })).toMatchObject({ sum: 3 });
+    expect(await byName.get({ timeout: 10 })).toMatchObject({ sum: 3 });
   });
 
   it('makes the running task the parent of what it sends', async () => {
@@ -72,8 +72,8 @@ onEveryDriver('task context', ({ makeApp, startWorker }) => {
     const parent = app.task('ctx.parent', async () => (await child.delay()).id);
     await startWorker(app);
     const result = await parent.delay();
-    const childId = await result.get({ timeout: 10_000 });
-    const childRequest = await app.AsyncResult<TaskRequest>(childId).get({ timeout: 10_000 });
+    const childId = await result.get({ timeout: 10 });
+    const childRequest = await app.AsyncResult<TaskRequest>(childId).get({ timeout: 10 });
     expect(childRequest.parentId).toBe(result.id);
     expect(childRequest.rootId).toBe(result.id);
   });
@@ -94,7 +94,7 @@ onEveryDriver('task context', ({ makeApp, startWorker }) => {
     const meta = await result.meta();
     expect(meta.date_done).toBeNull();
     release.open();
-    expect(await result.get({ timeout: 10_000 })).toBe(2);
+    expect(await result.get({ timeout: 10 })).toBe(2);
     expect(await result.state()).toBe(States.SUCCESS);
   });
 
@@ -114,7 +114,7 @@ onEveryDriver('task context', ({ makeApp, startWorker }) => {
       routingKey: 'task.#',
     });
     const result = await report.delay();
-    await result.get({ timeout: 10_000 });
+    await result.get({ timeout: 10 });
     await expect.poll(() => receiver.deliveries.length, { timeout: 10_000 }).toBeGreaterThanOrEqual(5);
     const events = receiver.deliveries.map((d) => ({
       key: d.routingKey,
@@ -156,9 +156,9 @@ onEveryDriver('task context', ({ makeApp, startWorker }) => {
       exchangeType: 'topic',
       routingKey: '#',
     });
-    await (await quiet.delay()).get({ timeout: 10_000 });
+    await (await quiet.delay()).get({ timeout: 10 });
     // A task sent after it went through the same broker: events published before it would have arrived already.
-    await (await quiet.delay()).get({ timeout: 10_000 });
+    await (await quiet.delay()).get({ timeout: 10 });
     expect(receiver.deliveries).toHaveLength(0);
     await receiver.stop();
   });

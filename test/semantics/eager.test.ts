@@ -88,7 +88,7 @@ onEveryDriver('eager', ({ makeApp }) => {
     });
     const ok = await steps.apply([]);
     expect(states).toEqual(['PROGRESS']);
-    expect(await app.AsyncResult(ok.id).get({ timeout: 5_000 })).toBe('stored');
+    expect(await app.AsyncResult(ok.id).get({ timeout: 5 })).toBe('stored');
     const bad = await fails.apply([]);
     expect(await app.AsyncResult(bad.id).state()).toBe(States.FAILURE);
   });

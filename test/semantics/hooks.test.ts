@@ -82,11 +82,11 @@ onEveryDriver('hooks', ({ makeApp, startWorker }) => {
     // One at a time, so that the retried run cannot start while the first one is still being recorded.
     await startWorker(app, { concurrency: 1 });
     const a = await ok.delay(1);
-    await a.get({ timeout: 10_000 });
+    await a.get({ timeout: 10 });
     const b = await bad.delay();
-    await expect(b.get({ timeout: 10_000 })).rejects.toThrow();
+    await expect(b.get({ timeout: 10 })).rejects.toThrow();
     const c = await again.delay();
-    await c.get({ timeout: 10_000 });
+    await c.get({ timeout: 10 });
     await expect.poll(() => rec.of(c.id).filter((n) => n === 'taskPostrun').length).toBe(2);
     await expect.poll(() => rec.of(b.id).at(-1)).toBe('taskPostrun');
     await expect.poll(() => rec.of(a.id).at(-1)).toBe('taskPostrun');
@@ -145,7 +145,7 @@ onEveryDriver('hooks', ({ makeApp, startWorker }) => {
     await startWorker(app);
     // Python-style: one positional argument and one keyword argument (checked at run time, as Celery does).
     const r = await app.sendTask<number>('hooks.payload', [6], { y: 7 }, { queue: 'celery' });
-    expect(await r.get({ timeout: 10_000 })).toBe(42);
+    expect(await r.get({ timeout: 10 })).toBe(42);
     await expect.poll(() => payloads.has('taskPostrun')).toBe(true);
     expect(payloads.get('beforeTaskPublish')).toMatchObject({
       taskId: r.id,
@@ -219,7 +219,7 @@ onEveryDriver('hooks', ({ makeApp, startWorker }) => {
     });
     await startWorker(app, { logger });
     const r = await t.delay();
-    expect(await r.get({ timeout: 10_000 })).toBe('fine');
+    expect(await r.get({ timeout: 10 })).toBe('fine');
     expect(after).toEqual(['second prerun handler ran']);
     await expect
       .poll(() => lines.map((l) => l.msg).filter((m) => m.includes('broke')))
@@ -237,7 +237,7 @@ onEveryDriver('hooks', ({ makeApp, startWorker }) => {
     });
     const t = app.task('hooks.tenant', () => currentTask().request.headers['x-tenant']);
     await startWorker(app);
-    expect(await (await t.delay()).get({ timeout: 10_000 })).toBe('acme');
+    expect(await (await t.delay()).get({ timeout: 10 })).toBe('acme');
   });
 
   it('removes a handler with the function on() returns', async () => {
@@ -249,7 +249,7 @@ onEveryDriver('hooks', ({ makeApp, startWorker }) => {
     off();
     const t = app.task('hooks.off', () => 1);
     await startWorker(app);
-    await (await t.delay()).get({ timeout: 10_000 });
+    await (await t.delay()).get({ timeout: 10 });
     await expect.poll(() => seen).toEqual(['b']);
   });
 });

@@ -62,7 +62,7 @@ onEveryDriver('publish retry', ({ driver, makeApp, startWorker }) => {
     await startWorker(producer);
     const result = await add.delay(1, 2);
     expect(plan.attempts).toBe(3);
-    expect(await result.get({ timeout: 10_000 })).toBe(3);
+    expect(await result.get({ timeout: 10 })).toBe(3);
   });
 
   it('gives up after maxRetries, and at once with retry: false', async () => {

@@ -18,8 +18,8 @@ onEveryDriver('rate limits', ({ makeApp, startWorker }) => {
     const fast = await Promise.all(Array.from({ length: 5 }, (_, i) => free.delay(i)));
     // A small prefetch, so that limited requests would fill it if they held their place.
     await startWorker(app, { concurrency: 2, prefetchMultiplier: 1 });
-    await Promise.all(fast.map((r) => r.get({ timeout: 10_000 })));
-    await Promise.all(slow.map((r) => r.get({ timeout: 20_000 })));
+    await Promise.all(fast.map((r) => r.get({ timeout: 10 })));
+    await Promise.all(slow.map((r) => r.get({ timeout: 20 })));
     // Limited tasks run in the order they were sent, one token (100 ms) apart; the free ones, sent after all
     // twelve, did not queue behind them: they all ran within the first few tokens. (Held in the prefetch, as
     // Celery holds them, the free ones would only be fetched after about ten limited ones had run.)
@@ -37,7 +37,7 @@ onEveryDriver('rate limits', ({ makeApp, startWorker }) => {
     await Promise.all([1, 2, 3].map((n) => limited.delay(n)));
     const after = await Promise.all([1, 2, 3, 4].map((n) => free.delay(n)));
     const worker = await startWorker(app, { concurrency: 1, prefetchMultiplier: 1 });
-    expect(await Promise.all(after.map((r) => r.get({ timeout: 10_000 })))).toEqual([1, 2, 3, 4]);
+    expect(await Promise.all(after.map((r) => r.get({ timeout: 10 })))).toEqual([1, 2, 3, 4]);
     expect(ran).toEqual([1]);
     // Changed at runtime (remote control's rate_limit): removing the limit releases the waiting ones in order.
     worker.setRateLimit('rl.minute', null);
@@ -63,7 +63,7 @@ onEveryDriver('rate limits', ({ makeApp, startWorker }) => {
     const limited = app.task('rl.ignored', (n: number) => n, { rateLimit: '1/h' });
     await startWorker(app);
     const results = await Promise.all([1, 2, 3].map((n) => limited.delay(n)));
-    expect(await Promise.all(results.map((r) => r.get({ timeout: 10_000 })))).toEqual([1, 2, 3]);
+    expect(await Promise.all(results.map((r) => r.get({ timeout: 10 })))).toEqual([1, 2, 3]);
   });
 
   it('applies taskDefaultRateLimit to tasks without their own limit', async () => {
@@ -75,7 +75,7 @@ onEveryDriver('rate limits', ({ makeApp, startWorker }) => {
     await a.delay('a1');
     await a.delay('a2');
     const free = await Promise.all(['b1', 'b2'].map((s) => b.delay(s)));
-    await Promise.all(free.map((r) => r.get({ timeout: 10_000 })));
+    await Promise.all(free.map((r) => r.get({ timeout: 10 })));
     expect(ran.filter((s) => s.startsWith('a'))).toEqual(['a1']);
   });
 

@@ -41,7 +41,7 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
     const headers = publishedHeaders(app);
     await startWorker(app);
     const result = await flaky.delay(21);
-    expect(await result.get({ timeout: 10_000 })).toBe(42);
+    expect(await result.get({ timeout: 10 })).toBe(42);
     expect(runs.map((r) => [r.id, r.retries])).toEqual([
       [result.id, 0],
       [result.id, 1],
@@ -128,7 +128,7 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
         },
       },
     );
-    expect(await double.AsyncResult(callbackId).get({ timeout: 10_000 })).toBe(4);
+    expect(await double.AsyncResult(callbackId).get({ timeout: 10 })).toBe(4);
     expect(seen).toHaveLength(2);
     expect(seen[1]).toMatchObject({ retries: 1, group: 'g-1', queue: 'retry-side' });
     expect(seen[1]!.headers['x-trace']).toBe('abc');
@@ -150,7 +150,7 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
     });
     await startWorker(app, { queues: ['retry-topic'] });
     const result = await once.applyAsync([], {}, { exchange: 'retry-ex', routingKey: 'jobs.image' });
-    expect(await result.get({ timeout: 10_000 })).toBe('done');
+    expect(await result.get({ timeout: 10 })).toBe('done');
     expect(seen.map((r) => [r.deliveryInfo.exchange, r.deliveryInfo.routingKey])).toEqual([
       ['retry-ex', 'jobs.image'],
       ['retry-ex', 'jobs.image'],
@@ -174,17 +174,17 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
     });
     await startWorker(app);
     const a = await always.delay();
-    await expect(a.get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect(a.get({ timeout: 10 })).rejects.toMatchObject({
       excType: 'MaxRetriesExceededError',
       remoteMessage: expect.stringMatching(/^Can't retry retry\.always\[.*\] args:\(\) kwargs:\{\}$/),
     });
     const b = await withExc.delay();
-    await expect(b.get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect(b.get({ timeout: 10 })).rejects.toMatchObject({
       excType: 'KeyError',
       remoteMessage: 'gone',
     });
     const c = await override.delay();
-    await expect(c.get({ timeout: 10_000 })).rejects.toMatchObject({ excType: 'MaxRetriesExceededError' });
+    await expect(c.get({ timeout: 10 })).rejects.toMatchObject({ excType: 'MaxRetriesExceededError' });
     expect(runs).toEqual([0]);
   });
 
@@ -200,7 +200,7 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
       { maxRetries: null },
     );
     await startWorker(app);
-    expect(await (await stubborn.delay()).get({ timeout: 20_000 })).toBe(5);
+    expect(await (await stubborn.delay()).get({ timeout: 20 })).toBe(5);
   });
 
   it('waits defaultRetryDelay when given neither countdown nor eta, and honours countdown and eta', async () => {
@@ -251,9 +251,9 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
       { autoretryFor: [KeyError] },
     );
     await startWorker(app);
-    expect(await (await auto.delay()).get({ timeout: 10_000 })).toBe(3);
+    expect(await (await auto.delay()).get({ timeout: 10 })).toBe(3);
     const failed = await other.delay();
-    await expect(failed.get({ timeout: 10_000 })).rejects.toMatchObject({ excType: 'RangeError' });
+    await expect(failed.get({ timeout: 10 })).rejects.toMatchObject({ excType: 'RangeError' });
     expect((await failed.meta()).status).toBe(States.FAILURE);
   });
 
@@ -319,7 +319,7 @@ onEveryDriver('retry', ({ driver, makeApp, startWorker }) => {
         : [];
     expect(dead.at(-1)?.reason).toBe('bad input');
     const r = await again.delay();
-    expect(await r.get({ timeout: 10_000 })).toBe('second time');
+    expect(await r.get({ timeout: 10 })).toBe('second time');
     expect(runs).toEqual([false, true]);
     expect(rejected).toEqual([
       { taskId: p.id, requeue: false },

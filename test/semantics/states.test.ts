@@ -29,7 +29,7 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
       },
     );
     await startWorker(app);
-    expect(await (await probe.delay()).get({ timeout: 10_000 })).toBe('ok');
+    expect(await (await probe.delay()).get({ timeout: 10 })).toBe('ok');
     expect(seen).toEqual(['beforeStart:STARTED', 'body:STARTED']);
   });
 
@@ -55,7 +55,7 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     expect(await a.result()).toEqual({ pid: process.pid, hostname: worker.hostname });
     expect(await b.state()).toBe(States.PENDING);
     release.open();
-    expect(await a.get({ timeout: 10_000 })).toBe('done');
+    expect(await a.get({ timeout: 10 })).toBe('done');
     expect(await a.state()).toBe(States.SUCCESS);
   });
 
@@ -67,7 +67,7 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     const r = await t.delay();
     await expect.poll(() => r.state(), { timeout: 10_000 }).toBe(States.STARTED);
     release.open();
-    await r.get({ timeout: 10_000 });
+    await r.get({ timeout: 10 });
   });
 
   it('shows custom states to get() callers through onProgress', async () => {
@@ -81,7 +81,7 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     const result = await steps.delay(3);
     const seen: unknown[] = [];
     expect(
-      await result.get({ timeout: 10_000, interval: 5, onProgress: (meta) => seen.push(meta.result) }),
+      await result.get({ timeout: 10, interval: 0.005, onProgress: (meta) => seen.push(meta.result) }),
     ).toBe(3);
     for (const item of seen) expect(item).toMatchObject({ total: 3 });
   });
@@ -93,7 +93,7 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     });
     await startWorker(app);
     const result = await boom.delay();
-    await expect(result.get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({
       excType: 'RangeError',
       remoteMessage: 'out of range',
     });
@@ -157,7 +157,7 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     app.hooks.on('taskPostrun', ({ state }) => void postrun.push(state));
     await startWorker(app);
     const first = await once.applyAsync([], {}, { taskId: 'states-same-id' });
-    expect(await first.get({ timeout: 10_000 })).toBe('first');
+    expect(await first.get({ timeout: 10 })).toBe('first');
     await once.applyAsync([], {}, { taskId: 'states-same-id' });
     await expect.poll(() => postrun, { timeout: 10_000 }).toEqual([States.SUCCESS, States.FAILURE]);
     expect(await first.state()).toBe(States.SUCCESS);
@@ -177,11 +177,11 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     const result = await late.applyAsync([], {}, { expires: new Date(Date.now() - 1000) });
     const soon = await late.applyAsync([], {}, { expires: 0.05, countdown: 0.2 });
     await startWorker(app);
-    await expect(result.get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({
       excType: 'TaskRevokedError',
       remoteMessage: 'expired',
     });
-    await expect(soon.get({ timeout: 10_000 })).rejects.toMatchObject({ excType: 'TaskRevokedError' });
+    await expect(soon.get({ timeout: 10 })).rejects.toMatchObject({ excType: 'TaskRevokedError' });
     expect(await result.state()).toBe(States.REVOKED);
     expect(ran).toBe(false);
     expect(revoked).toContainEqual({ expired: true, taskId: result.id });
@@ -220,7 +220,7 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     );
     await startWorker(app);
     const result = await stuck.delay();
-    await expect(result.get({ timeout: 10_000 })).rejects.toMatchObject({ excType: 'TimeLimitExceeded' });
+    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({ excType: 'TimeLimitExceeded' });
     release.open();
     await expect.poll(() => after !== undefined).toBe(true);
     await after;

@@ -27,7 +27,7 @@ onEveryDriver('time limits', ({ makeApp, startWorker }) => {
     );
     await startWorker(app);
     const result = await polite.delay();
-    await expect(result.get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect(result.get({ timeout: 10 })).rejects.toMatchObject({
       excType: 'SoftTimeLimitExceeded',
       excModule: 'billiard.exceptions',
     });
@@ -52,7 +52,7 @@ onEveryDriver('time limits', ({ makeApp, startWorker }) => {
       { softTimeLimit: 0.05 },
     );
     await startWorker(app);
-    expect(await (await tidy.delay()).get({ timeout: 10_000 })).toBe('cleaned up');
+    expect(await (await tidy.delay()).get({ timeout: 10 })).toBe('cleaned up');
   });
 
   it('fails a task ignoring its signal at the hard limit while other tasks keep completing', async () => {
@@ -69,17 +69,17 @@ onEveryDriver('time limits', ({ makeApp, startWorker }) => {
     await startWorker(app, { concurrency: 2 });
     const stuck = await stubborn.delay();
     const quickOnes = await Promise.all(Array.from({ length: 20 }, (_, i) => quick.delay(i)));
-    expect(await Promise.all(quickOnes.map((r) => r.get({ timeout: 10_000 })))).toEqual(
+    expect(await Promise.all(quickOnes.map((r) => r.get({ timeout: 10 })))).toEqual(
       Array.from({ length: 20 }, (_, i) => i),
     );
     // Every quick task finished while the stubborn one was still running.
     expect(await stuck.ready()).toBe(false);
-    await expect(stuck.get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect(stuck.get({ timeout: 10 })).rejects.toMatchObject({
       excType: 'TimeLimitExceeded',
       excModule: 'billiard.exceptions',
     });
     // The abandoned task's slot is free again: the worker still runs tasks.
-    expect(await (await quick.delay(99)).get({ timeout: 10_000 })).toBe(99);
+    expect(await (await quick.delay(99)).get({ timeout: 10 })).toBe(99);
     never.open();
   });
 
@@ -96,16 +96,16 @@ onEveryDriver('time limits', ({ makeApp, startWorker }) => {
     const byName = await app.sendTask('tl.patient', []);
     const header = await app.sendTask('tl.patient', [], {}, { softTimeLimit: 0.05 });
     const plain = await app.sendTask('tl.plain', []);
-    expect(await byName.get({ timeout: 10_000 })).toBe('rested');
+    expect(await byName.get({ timeout: 10 })).toBe('rested');
     // The message's timelimit header wins over the task's option.
-    await expect(header.get({ timeout: 10_000 })).rejects.toMatchObject({ excType: 'SoftTimeLimitExceeded' });
+    await expect(header.get({ timeout: 10 })).rejects.toMatchObject({ excType: 'SoftTimeLimitExceeded' });
     // No task option and none in the message: the worker's --soft-time-limit applies.
-    await expect(plain.get({ timeout: 10_000 })).rejects.toMatchObject({ excType: 'SoftTimeLimitExceeded' });
+    await expect(plain.get({ timeout: 10 })).rejects.toMatchObject({ excType: 'SoftTimeLimitExceeded' });
     const limits = app.task('tl.limits', () => currentTask().request.timelimit);
     const fromCall = await limits.applyAsync([], {}, { timeLimit: 7, softTimeLimit: 6 });
-    expect(await fromCall.get({ timeout: 10_000 })).toEqual([7, 6]);
+    expect(await fromCall.get({ timeout: 10 })).toEqual([7, 6]);
     // The app's taskSoftTimeLimit is a worker-side default, not sent: the header stays empty, as Celery's.
-    expect(await (await limits.delay()).get({ timeout: 10_000 })).toEqual([null, null]);
+    expect(await (await limits.delay()).get({ timeout: 10 })).toEqual([null, null]);
   });
 
   it("applies the worker app's taskSoftTimeLimit when neither message, task nor worker option sets one", async () => {
@@ -114,7 +114,7 @@ onEveryDriver('time limits', ({ makeApp, startWorker }) => {
       await delay(10_000, currentTask().signal);
     });
     await startWorker(app);
-    await expect((await nap.delay()).get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect((await nap.delay()).get({ timeout: 10 })).rejects.toMatchObject({
       excType: 'SoftTimeLimitExceeded',
     });
   });
@@ -132,10 +132,10 @@ onEveryDriver('time limits', ({ makeApp, startWorker }) => {
       { softTimeLimit: 0.05 },
     );
     await startWorker(app, { softTimeLimit: 0.1 });
-    await expect((await slow.delay()).get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect((await slow.delay()).get({ timeout: 10 })).rejects.toMatchObject({
       excType: 'SoftTimeLimitExceeded',
     });
-    await expect((await limited.delay()).get({ timeout: 10_000 })).rejects.toMatchObject({
+    await expect((await limited.delay()).get({ timeout: 10 })).rejects.toMatchObject({
       excType: 'SoftTimeLimitExceeded',
     });
   });
@@ -152,8 +152,8 @@ onEveryDriver('time limits', ({ makeApp, startWorker }) => {
     await startWorker(app);
     const a = await acked.delay();
     const d = await dropped.delay();
-    await expect(a.get({ timeout: 10_000 })).rejects.toMatchObject({ excType: 'TimeLimitExceeded' });
-    await expect(d.get({ timeout: 10_000 })).rejects.toMatchObject({ excType: 'TimeLimitExceeded' });
+    await expect(a.get({ timeout: 10 })).rejects.toMatchObject({ excType: 'TimeLimitExceeded' });
+    await expect(d.get({ timeout: 10 })).rejects.toMatchObject({ excType: 'TimeLimitExceeded' });
     expect(await a.state()).toBe(States.FAILURE);
     const broker = await app.getBroker();
     expect(await broker.size('celery')).toBe(0);

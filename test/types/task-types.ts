@@ -18,7 +18,7 @@ function assertType<T extends true>(_proof?: T): void {}
 export async function checks(): Promise<void> {
   const r = await add.delay(2, 3);
   assertType<Equals<typeof r, AsyncResult<number>>>();
-  const n: number = await r.get({ timeout: 1000 });
+  const n: number = await r.get({ timeout: 1 });
   void n;
 
   // Async task functions yield the awaited type.

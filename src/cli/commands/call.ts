@@ -89,7 +89,7 @@ export function registerCall(program: Command): void {
         if (!flags.wait) return;
         let last = '';
         const value = await result.get({
-          ...(timeout !== undefined ? { timeout: timeout * 1000 } : {}),
+          ...(timeout !== undefined ? { timeout } : {}),
           onProgress: (meta) => {
             const line = `${meta.status}${meta.result !== null ? ` ${JSON.stringify(meta.result)}` : ''}`;
             if (line !== last) process.stderr.write(`${result.id}: ${line}\n`);
