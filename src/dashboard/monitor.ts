@@ -75,7 +75,10 @@ export class Monitor {
   /** Replays the store, then subscribes to events and starts sampling queues. */
   async start(): Promise<void> {
     const store = this.options.store;
-    if (store) for (const event of store.load()) this.apply(event, false);
+    if (store) {
+      for (const event of store.load()) this.apply(event, false);
+      this.state.eventCount = store.eventCount();
+    }
     if (this.options.events) {
       this.receiver = this.options.events.receiver({ '*': (event) => this.receive(event) });
       await this.receiver.start();

@@ -36,6 +36,8 @@ export interface DashboardOptions {
   /** Seconds between queue depth samples (default 2). */
   readonly queueInterval?: number;
   readonly inspectTimeout?: number;
+  /** The time in seconds since the epoch (tests). */
+  readonly now?: () => number;
 }
 
 export interface DashboardEnv {
@@ -61,6 +63,7 @@ export class Dashboard {
       ...(options.maxTasks !== undefined ? { maxTasks: options.maxTasks } : {}),
       ...(options.queueInterval !== undefined ? { queueInterval: options.queueInterval } : {}),
       ...(options.inspectTimeout !== undefined ? { inspectTimeout: options.inspectTimeout } : {}),
+      ...(options.now !== undefined ? { now: options.now } : {}),
     });
     this.http = buildHttp(this.monitor, users, this.prefix);
   }

@@ -14,6 +14,8 @@ type Event = Readonly<Record<string, JsonValue>>;
 export interface EventStore {
   /** Every stored event in arrival order (tasks and workers). */
   load(): Event[];
+  /** How many events were ever added (more than `load()` gives: worker events are kept latest only). */
+  eventCount(): number;
   /** Queues an event; `taskId` for task events, null for the others. */
   add(event: Event, taskId: string | null): void;
   close(): void;
@@ -53,6 +55,15 @@ export class SqliteEventStore implements EventStore {
     const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('seq') as
       { value: number } | undefined;
     this.seq = row?.value ?? 0;
+    const events = this.db.prepare('SELECT value FROM meta WHERE key = ?').get('events') as
+      { value: number } | undefined;
+    this.events = events?.value ?? 0;
+  }
+
+  private events: number;
+
+  eventCount(): number {
+    return this.events + this.pending.length;
   }
 
   load(): Event[] {
@@ -110,6 +121,7 @@ export class SqliteEventStore implements EventStore {
         evictTasks.run(over);
       }
       saveSeq.run('seq', this.seq);
+      saveSeq.run('events', (this.events += batch.length));
     })();
   }
 

@@ -68,7 +68,7 @@ async function dashboard(options: Partial<DashboardOptions> = {}) {
     const type = response.headers.get('content-type') ?? '';
     return {
       status: response.status,
-      body: type.includes('json') ? ((await response.json())) : await response.text(),
+      body: type.includes('json') ? await response.json() : await response.text(),
     };
   };
   return { d, sent, request };
