@@ -276,7 +276,7 @@
           page.tasks
             .map(
               (t) =>
-                `<tr data-task="${esc(t.uuid)}" data-state="${esc(t.state)}"><td>${esc(t.name || '')}</td><td>${taskLink(t.uuid, t.uuid.slice(0, 8) + '…')}</td><td>${badge(t.state)}</td><td class="mono clip" title="${esc(t.args)}">${esc(t.args)}</td><td class="mono clip" title="${esc(t.kwargs)}">${esc(t.kwargs)}</td><td class="mono clip" title="${esc(t.result || t.exception)}">${esc(t.result ?? t.exception ?? '')}</td><td>${esc(time(t.received))}</td><td>${esc(time(t.started))}</td><td>${esc(duration(t.runtime))}</td><td>${workerLink(t.worker)}</td></tr>`,
+                `<tr data-task="${esc(t.uuid)}" data-state="${esc(t.state)}"><td>${esc(t.name || '')}</td><td>${taskLink(t.uuid, t.uuid.slice(0, 8) + '…')}</td><td>${badge(t.state)}</td><td class="mono clip" title="${esc(t.args)}">${esc(t.args)}</td><td class="mono clip" title="${esc(t.kwargs)}">${esc(t.kwargs)}</td><td class="mono clip" title="${esc(t.result || t.exception)}">${esc(t.result ?? t.exception ?? '')}</td><td class="time">${esc(time(t.received))}</td><td class="time">${esc(time(t.started))}</td><td>${esc(duration(t.runtime))}</td><td>${workerLink(t.worker)}</td></tr>`,
             )
             .join('') ||
           '<tr><td colspan="10" class="muted">No task matches. Tasks appear as workers send events (start workers with -E).</td></tr>';
