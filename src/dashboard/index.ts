@@ -3,3 +3,4 @@ export { createDashboard, Dashboard, type DashboardOptions } from './server.js';
 export { parseBasicAuth, isLoopback, type DashboardUser } from './auth.js';
 export type { ControlPort, EventsPort, EventReceiverPort, InspectPort, BroadcastOptions } from './ports.js';
 export { DashboardMetrics } from './metrics.js';
+export { WorkerMetrics } from './worker-metrics.js';

@@ -6,7 +6,8 @@
 import parse from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
 import { Celery, LamportClock, prepareEvent, splitEventBody } from '../../src/index.js';
-import { createDashboard } from '../../src/dashboard/index.js';
+import { createDashboard, WorkerMetrics } from '../../src/dashboard/index.js';
+import { createTestApp, startTestWorker } from '../../src/testing/index.js';
 import { bodyOf, stream } from '../fixtures/events/fixtures.js';
 
 async function scrape() {
@@ -91,5 +92,36 @@ describe('/metrics', () => {
     expect(Object.keys(online).sort()).toEqual(['evcap-solo@capture', 'evcap@capture']);
     const queues = byName.get('celeriac_queue_length')!.metrics;
     expect(queues.find((m) => m.labels?.queue === queue)?.value).toBe('2');
+  });
+});
+
+describe('worker --metrics-port', () => {
+  it("serves the worker's own metrics with Flower's names", async () => {
+    const ns = `worker-metrics-${Math.random().toString(36).slice(2)}`;
+    const app = createTestApp({ broker: `memory://${ns}`, backend: `memory://${ns}`, taskDefaultQueue: ns });
+    const add = app.task('wm.add', (x: number, y: number) => x + y);
+    const worker = await startTestWorker(app, { hostname: 'wm@test' });
+    const metrics = new WorkerMetrics(app, () => 'wm@test');
+    const port = await metrics.listen(0);
+    try {
+      for (let i = 0; i < 3; i += 1) expect(await (await add.delay(i, 1)).get({ timeout: 15 })).toBe(i + 1);
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const byName = new Map(parse(text).map((f) => [f.name, f]));
+      const events = byName.get('flower_events_total')!.metrics;
+      const count = (type: string) =>
+        Number(
+          events.find(
+            (m) => m.labels?.type === type && m.labels.task === 'wm.add' && m.labels.worker === 'wm@test',
+          )?.value,
+        );
+      expect([count('task-received'), count('task-started'), count('task-succeeded')]).toEqual([3, 3, 3]);
+      expect(text).toMatch(/^flower_task_runtime_seconds_count\{worker="wm@test",task="wm.add"\} 3$/m);
+      expect(byName.get('flower_worker_number_of_currently_executing_tasks')!.metrics[0]!.value).toBe('0');
+      expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
+    } finally {
+      await metrics.close();
+      await worker.stop();
+      await app.close();
+    }
   });
 });

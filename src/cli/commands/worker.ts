@@ -21,11 +21,13 @@ import {
   Pidfile,
   PidfileLocked,
   Worker,
+  instrumentTracing,
   type Celery,
   type Logger,
   type PoolName,
   type WorkerOptions,
 } from '../../index.js';
+import { WorkerMetrics } from '../../dashboard/index.js';
 import {
   detach,
   EX_RESTART,
@@ -60,6 +62,7 @@ interface WorkerFlags {
   softTimeLimit?: string;
   beat?: boolean;
   schedule?: string;
+  metricsPort?: string;
 }
 
 function positiveInt(flag: string, text: string | undefined, allowZero = false): number | undefined {
@@ -200,6 +203,7 @@ export function registerWorker(program: Command): void {
     )
     .option('-B, --beat', 'also run the periodic task scheduler (beat) in this worker')
     .option('-s, --schedule <file>', 'with -B: the JSON file beat keeps its state in')
+    .option('--metrics-port <port>', 'serve Prometheus /metrics on this port (127.0.0.1)')
     .action(async (flags: WorkerFlags, command: Command) => {
       checkFlags(flags);
       let level;
@@ -221,10 +225,14 @@ export function registerWorker(program: Command): void {
       const logger = createLogger({ level, format: flags.logFormat as 'text' | 'json', ...destination });
       let worker: Worker;
       let releasePidfile: (() => void) | undefined;
+      let metrics: WorkerMetrics | undefined;
+      const metricsPort = positiveInt('--metrics-port', flags.metricsPort);
       try {
         const globals = globalOptions(command);
         const app = await loadApp(globals);
         app.logger = logger;
+        // Continues OpenTelemetry traces when @opentelemetry/api is installed (a no-op otherwise).
+        await instrumentTracing(app);
         const options = workerOptions(flags, logger, globals.app);
         if (flags.beat) {
           options.beat = new Beat(app, {
@@ -234,6 +242,11 @@ export function registerWorker(program: Command): void {
         }
         worker = new Worker(app, options);
         releasePidfile = pidfile ? lockPidfile(pidfile) : undefined;
+        if (metricsPort !== undefined) {
+          const named = worker;
+          metrics = new WorkerMetrics(app, () => named.hostname);
+          await metrics.listen(metricsPort);
+        }
       } catch (error) {
         await reportToDetachParent({ ok: false, message: (error as Error).message });
         throw error;
@@ -241,6 +254,7 @@ export function registerWorker(program: Command): void {
       await reportToDetachParent({ ok: true });
       if (flags.logFormat === 'text') process.stdout.write(`${banner(worker.app, worker)}\n`);
       const outcome = await runUntilStopped(worker, logger);
+      await metrics?.close();
       releasePidfile?.();
       logger.info(`${worker.hostname} stopped (${hostname()}, pid ${process.pid})`);
       process.exitCode = outcome === 'restart' ? await restart() : outcome;
