@@ -1,6 +1,7 @@
 /** Celeriac's public API. Everything not exported here is internal. */
 // Installs the canvas port (app/canvas-port.ts): task.s(), app.signature() and eager follow-ups need it.
 import './canvas/port.js';
+import './events/port.js';
 export { Celery, type TaskCall } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
 export type { SecurityOptions } from './app/security.js';
@@ -16,6 +17,15 @@ export {
 } from './app/retry.js';
 export { EagerResult } from './result/eager-result.js';
 export type { EventDispatcher } from './events/dispatcher.js';
+export {
+  EventReceiver,
+  AppEvents,
+  type EventHandler,
+  type EventHandlers,
+  type ReceiverOptions,
+} from './events/receiver.js';
+export { Heartbeat, SOFTWARE_INFO } from './worker/heartbeat.js';
+export type { TaskEvents } from './worker/task-events.js';
 export type { CeleryEvent, EventFields } from './events/event.js';
 export {
   EventsState,
@@ -58,6 +68,8 @@ export { Chunks } from './canvas/chunks.js';
 export type { Suffixes, Remaining } from './app/task.js';
 export type { GroupResultFactory } from './app/celery.js';
 export { Worker, type WorkerOptions, type WorkerState, type WorkerStats } from './worker/worker.js';
+export type { Pool, PoolJob, PoolOutcome, PoolInfo } from './worker/pools/pool.js';
+export type { PoolContext, PoolFactory } from './worker/pools/index.js';
 export { crontab, Crontab, type CrontabOptions } from './beat/schedules/crontab.js';
 export type { CronSpec } from './beat/schedules/crontab-fields.js';
 export { solar, Solar, SOLAR_EVENTS, type SolarEvent } from './beat/schedules/solar.js';

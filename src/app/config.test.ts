@@ -147,7 +147,6 @@ describe('settings checked at new Celery() and configFromObject()', () => {
   });
 
   it.each([
-    [{ taskSendSentEvent: true }, 'taskSendSentEvent = true is not implemented yet (issue 13)'],
     [
       { workerEnableRemoteControl: false },
       'workerEnableRemoteControl = false is not implemented yet (issue 13)',

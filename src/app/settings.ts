@@ -373,8 +373,7 @@ const PUBLISHING = {
     celery: 'task_send_sent_event',
     default: false,
     validate: bool,
-    pending: 'issue 13',
-    doc: 'send `task-sent` events',
+    doc: 'send `task-sent` events from the client, after each task it publishes',
     readBy: ['src/app/celery.ts'],
   }),
 };

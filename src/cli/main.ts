@@ -8,6 +8,7 @@ import { isCeleriacError } from '../index.js';
 import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
 import { registerDashboard } from './commands/dashboard.js';
+import { registerEvents } from './commands/events.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
 import { registerResult } from './commands/result.js';
@@ -50,6 +51,7 @@ export function buildProgram(): Command {
   registerPurge(program);
   registerMulti(program);
   registerDashboard(program);
+  registerEvents(program);
   return program;
 }
 

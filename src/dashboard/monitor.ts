@@ -80,7 +80,7 @@ export class Monitor {
       this.state.eventCount = store.eventCount();
     }
     if (this.options.events) {
-      this.receiver = this.options.events.receiver({ '*': (event) => this.receive(event) });
+      this.receiver = this.options.events.receiver({ '*': (event) => this.receive(event) }, { wakeup: true });
       await this.receiver.start();
     }
     const interval = this.options.queueInterval ?? 2;

@@ -252,7 +252,7 @@ export class Executor implements Service {
       timeLimit: limits.hard,
       softTimeLimit: limits.soft,
       updateState: (state, meta) => io.updateState(request, state, meta),
-      sendEvent: async (type, fields) => events.send(request, type, fields),
+      sendEvent: (type, fields) => events.custom(request, type, fields),
       ...(inProcess ? {} : { onStart: (pid: number) => this.onChildStart(request, pid) }),
     });
     // A cold stop gave it back (or recorded it as lost) already; an outcome arriving now changes nothing.

@@ -16,7 +16,8 @@ import type { WorkerOptions } from './worker.js';
 /** What a worker runs with: every option resolved against the app's configuration and checked. */
 export interface CompiledWorkerOptions {
   readonly hostname: string;
-  readonly pool: PoolName;
+  /** A built-in pool's name or a custom pool's (`pools`). */
+  readonly pool: PoolName | (string & {});
   /** Tasks at once (with autoscale: the maximum). */
   readonly concurrency: number;
   readonly autoscale: readonly [number, number] | undefined;
@@ -33,7 +34,7 @@ export interface CompiledWorkerOptions {
   readonly taskDefaults: WorkerTaskDefaults;
 }
 
-export function defaultConcurrency(pool: PoolName): number {
+export function defaultConcurrency(pool: PoolName | (string & {})): number {
   if (pool === 'solo') return 1;
   if (pool === 'async') return 50;
   return availableParallelism();
@@ -48,16 +49,26 @@ function positiveIntOrNull(name: string, value: number | null): number | null {
   return value;
 }
 
-function checkPool(pool: unknown): PoolName {
+function checkPool(pool: unknown, custom: readonly string[]): PoolName | (string & {}) {
+  for (const name of custom) {
+    if (POOL_NAMES.includes(name as PoolName)) {
+      throw new ImproperlyConfigured(`pools: "${name}" is a built-in pool; give your pool another name`);
+    }
+  }
+  if (typeof pool === 'string' && custom.includes(pool)) return pool;
   if (!POOL_NAMES.includes(pool as PoolName)) {
-    throw new ImproperlyConfigured(`pool must be one of ${POOL_NAMES.join(', ')}, got ${show(pool)}`);
+    const known = [...POOL_NAMES, ...custom];
+    throw new ImproperlyConfigured(
+      `pool must be one of ${known.join(', ')}, got ${show(pool)}` +
+        (custom.length === 0 ? ' (custom pools are given to new Worker(app, { pool, pools }))' : ''),
+    );
   }
   return pool as PoolName;
 }
 
 function checkAutoscale(
   autoscale: readonly [number, number] | undefined,
-  pool: PoolName,
+  pool: PoolName | (string & {}),
 ): readonly [number, number] | undefined {
   if (autoscale === undefined) return undefined;
   const [max, min] = autoscale;
@@ -74,7 +85,7 @@ function checkAutoscale(
   return [max, min];
 }
 
-function checkConcurrency(concurrency: number, pool: PoolName): number {
+function checkConcurrency(concurrency: number, pool: PoolName | (string & {})): number {
   if (!isInteger(concurrency) || concurrency < 1) {
     throw new ImproperlyConfigured(`concurrency must be a positive integer, got ${concurrency}`);
   }
@@ -120,7 +131,7 @@ function checkRequeues(requeues: number | undefined): number | undefined {
 
 /** `options` over the app's configuration, checked and frozen. */
 export function compileWorkerOptions(conf: Config, options: WorkerOptions = {}): CompiledWorkerOptions {
-  const pool = checkPool(options.pool ?? conf.workerPool);
+  const pool = checkPool(options.pool ?? conf.workerPool, Object.keys(options.pools ?? {}));
   const autoscale = checkAutoscale(options.autoscale, pool);
   const concurrency = checkConcurrency(
     autoscale?.[0] ?? options.concurrency ?? conf.workerConcurrency ?? defaultConcurrency(pool),

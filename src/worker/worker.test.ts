@@ -3,6 +3,7 @@ import { Celery } from '../app/celery.js';
 import { uuid } from '../protocol/ids.js';
 import { silentLogger } from '../lifecycle/logger.js';
 import { Worker } from './worker.js';
+import type { PoolFactory } from './pools/index.js';
 import { States } from '../types.js';
 import type { MemoryBroker } from '../brokers/memory/memory-broker.js';
 
@@ -217,5 +218,37 @@ describe('worker on the memory broker', () => {
     await expect.poll(() => worker.processed).toBe(2);
     expect(worker.stats().total).toEqual({ 'tasks.wait': 1, 'tasks.add': 1 });
     expect(state.registered()).toEqual(['tasks.add', 'tasks.wait']);
+  });
+
+  it('runs tasks in a custom pool given to this worker, and refuses unknown or shadowing names', async () => {
+    const app = makeApp();
+    const add = app.task('tasks.add', (x: number, y: number) => x + y);
+    const ran: string[] = [];
+    const inline: PoolFactory = (context) => ({
+      kind: 'inline',
+      concurrency: context.concurrency,
+      start: async () => {},
+      stop: async () => {},
+      run: async (job) => {
+        ran.push(job.task.name);
+        try {
+          const fn = job.task.fn as (...args: unknown[]) => unknown;
+          return { ok: true, value: await fn(...job.request.args) };
+        } catch (error) {
+          return { ok: false, error };
+        }
+      },
+    });
+    const worker = await startWorker(app, { pool: 'inline', pools: { inline }, concurrency: 2 });
+    expect(worker.poolName).toBe('inline');
+    expect(await (await add.delay(2, 3)).get({ timeout: 5 })).toBe(5);
+    expect(ran).toEqual(['tasks.add']);
+
+    expect(() => new Worker(app, { pool: 'inline' })).toThrow(
+      /pool must be one of async, solo, threads, prefork, got "inline" \(custom pools are given to new Worker/,
+    );
+    expect(() => new Worker(app, { pool: 'async', pools: { async: inline } })).toThrow(
+      /"async" is a built-in pool/,
+    );
   });
 });

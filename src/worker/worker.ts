@@ -11,17 +11,19 @@ import type { PoolName } from '../app/config.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Broker, QueueSpec } from '../brokers/broker.js';
 import { ImproperlyConfigured } from '../errors.js';
-import { BrokerEventDispatcher, disabledDispatcher } from '../events/dispatcher.js';
+import { BrokerEventDispatcher } from '../events/dispatcher.js';
+import '../events/port.js';
 import { deferred, type Deferred } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { ServiceList, type Service } from '../lifecycle/service.js';
 import type { JsonValue } from '../types.js';
 import { Autoscaler } from './autoscale.js';
+import { Heartbeat } from './heartbeat.js';
 import { checkPrivileges } from './privileges.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
-import { createPool } from './pools/index.js';
+import { createPool, type PoolFactory } from './pools/index.js';
 import { compileWorkerOptions } from './options.js';
 import type { WorkerTaskDefaults } from './request.js';
 import { Revokes } from './revokes.js';
@@ -35,7 +37,13 @@ export interface WorkerOptions {
   hostname?: string;
   /** Tasks run at once (default: 50 for the async pool, the CPU count for threads and prefork, 1 for solo). */
   concurrency?: number;
-  pool?: PoolName;
+  /** A built-in pool (`async`, `solo`, `threads`, `prefork`) or the name of one of `pools`. */
+  pool?: PoolName | (string & {});
+  /**
+   * Custom pools for this worker, by name (`pool: 'mine', pools: { mine: (context) => new MyPool(context) }`).
+   * They cannot replace a built-in pool. A custom pool runs tasks as the Pool seam says (src/worker/pools/pool.ts).
+   */
+  pools?: Readonly<Record<string, PoolFactory>>;
   /** Queue names to consume from (default: the default queue). */
   queues?: readonly string[];
   prefetchMultiplier?: number;
@@ -61,6 +69,10 @@ export interface WorkerOptions {
   maxWorkerLostRequeues?: number;
   /** An embedded beat (`worker -B`): started once the worker consumes, stopped first. */
   beat?: Service;
+  /** Send task events (`-E`, `--task-events`; default `workerSendTaskEvents`). */
+  taskEvents?: boolean;
+  /** Send worker-online, worker-heartbeat every 2 s and worker-offline (default true; `--without-heartbeat`). */
+  heartbeat?: boolean;
 }
 
 /** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
@@ -90,6 +102,8 @@ interface Parts {
   readonly executor: Executor;
   readonly consumer: TaskConsumer;
   readonly revokes: Revokes;
+  readonly events: TaskEvents;
+  readonly heartbeat: Heartbeat | undefined;
   readonly autoscaler: Autoscaler | undefined;
   /** Grows or shrinks the pool and lets the executor start what now fits. */
   readonly resize: Resize;
@@ -129,7 +143,8 @@ function poolService(pool: Pool): Service {
 
 export class Worker {
   readonly hostname: string;
-  readonly poolName: PoolName;
+  readonly poolName: PoolName | (string & {});
+  private readonly customPools: Readonly<Record<string, PoolFactory>>;
   /** Tasks at once (with autoscale: the maximum). */
   readonly concurrency: number;
   readonly queues: readonly QueueSpec[];
@@ -149,6 +164,10 @@ export class Worker {
   private readonly shutdownTimeout: number | null;
   private readonly taskDefaults: WorkerTaskDefaults;
   private readonly beat: Service | undefined;
+  /** Whether task events were asked for at start (`-E`, `workerSendTaskEvents`); they may be turned on later. */
+  readonly sendTaskEvents: boolean;
+  /** Whether this worker sends heartbeats (not `--without-heartbeat`). */
+  readonly sendHeartbeats: boolean;
 
   constructor(
     readonly app: Celery,
@@ -158,6 +177,7 @@ export class Worker {
     const compiled = compileWorkerOptions(app.conf, options);
     this.hostname = compiled.hostname;
     this.poolName = compiled.pool;
+    this.customPools = options.pools ?? {};
     this.autoscale = compiled.autoscale;
     this.concurrency = compiled.concurrency;
     this.appModule = compiled.appModule;
@@ -170,6 +190,8 @@ export class Worker {
     this.logger = options.logger ?? app.logger;
     this.taskDefaults = compiled.taskDefaults;
     this.beat = options.beat;
+    this.sendTaskEvents = options.taskEvents ?? app.conf.workerSendTaskEvents;
+    this.sendHeartbeats = options.heartbeat ?? true;
   }
 
   /**
@@ -192,6 +214,19 @@ export class Worker {
    */
   get workerState(): State | undefined {
     return this.parts?.state;
+  }
+
+  /**
+   * The worker's task events, once started: `taskEvents.enable()` / `disable()` turn them on and off (remote
+   * control `enable_events` / `disable_events`).
+   */
+  get taskEvents(): TaskEvents | undefined {
+    return this.parts?.events;
+  }
+
+  /** The heartbeat service, once started (undefined with `--without-heartbeat`): `sendNow()` for `heartbeat`. */
+  get heartbeat(): Heartbeat | undefined {
+    return this.parts?.heartbeat;
   }
 
   /** Tasks running now. */
@@ -248,11 +283,15 @@ export class Worker {
       poolSize: () => pool.concurrency,
     });
     const settlement = new Settlement({ broker, logger, state });
-    const events = new TaskEvents(
-      app.conf.workerSendTaskEvents
-        ? new BrokerEventDispatcher({ broker, hostname, logger })
-        : disabledDispatcher,
-    );
+    // One dispatcher for task and worker events, as Celery's: it costs nothing until something is sent.
+    const dispatcher = new BrokerEventDispatcher({
+      broker,
+      hostname,
+      logger,
+      clock: app.clock,
+      bufferGroups: ['task'],
+    });
+    const events = new TaskEvents(dispatcher, { enabled: this.sendTaskEvents });
     const io = new WorkerIO({ app, backend, logger, hostname });
     const revokes = new Revokes({ app, state, settlement, io, events, logger });
     const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
@@ -261,6 +300,9 @@ export class Worker {
     const consumer = new TaskConsumer({ ...shared, broker, queues: this.queues, executor });
     const resize = resizer(pool, executor);
     const autoscaler = this.createAutoscaler(pool, executor, resize);
+    const heartbeat = this.sendHeartbeats
+      ? new Heartbeat({ dispatcher, active: () => state.active.size, processed: () => state.accepted })
+      : undefined;
     const services = new ServiceList([
       poolService(pool),
       ...(autoscaler ? [autoscaler] : []),
@@ -270,23 +312,28 @@ export class Worker {
       consumer,
       // The next capabilities take their place here, one line each, in this order (they start last and stop
       // first): the heartbeat (issue 13), the control mailbox (issue 13).
+      ...(heartbeat ? [heartbeat] : []),
       ...(this.beat ? [this.beat] : []),
     ]);
-    return { services, state, pool, executor, consumer, revokes, autoscaler, resize };
+    return { services, state, pool, executor, consumer, revokes, events, heartbeat, autoscaler, resize };
   }
 
   private createPool(broker: Broker, backend: ResultBackend): Promise<Pool> {
-    return createPool(this.poolName, {
-      concurrency: this.autoscale ? this.autoscale[1] : this.concurrency,
-      logger: this.logger,
-      appModule: this.appModule,
-      hostname: this.hostname,
-      broker,
-      backend,
-      maxTasksPerChild: this.maxTasksPerChild,
-      maxMemoryPerChild: this.maxMemoryPerChild,
-      onFatal: (error) => this.fatal(error),
-    });
+    return createPool(
+      this.poolName,
+      {
+        concurrency: this.autoscale ? this.autoscale[1] : this.concurrency,
+        logger: this.logger,
+        appModule: this.appModule,
+        hostname: this.hostname,
+        broker,
+        backend,
+        maxTasksPerChild: this.maxTasksPerChild,
+        maxMemoryPerChild: this.maxMemoryPerChild,
+        onFatal: (error) => this.fatal(error),
+      },
+      this.customPools,
+    );
   }
 
   private createAutoscaler(pool: Pool, executor: Executor, resize: Resize): Autoscaler | undefined {

@@ -28,11 +28,11 @@ function integer(flag: string, text: string, min: number): number {
   return n;
 }
 
-/** `app.events` and `app.control`, where this build of the app has them (the monitoring plane). */
-function monitoringOf(app: Celery): { events?: EventsPort; control?: ControlPort } {
-  const plane = app as unknown as { events?: EventsPort; control?: ControlPort };
+/** `app.events`, and `app.control` where this build of the app has it (the monitoring plane). */
+function monitoringOf(app: Celery): { events: EventsPort; control?: ControlPort } {
+  const plane = app as unknown as { control?: ControlPort };
   return {
-    ...(typeof plane.events?.receiver === 'function' ? { events: plane.events } : {}),
+    events: app.events,
     ...(typeof plane.control?.broadcast === 'function' ? { control: plane.control } : {}),
   };
 }

@@ -1,4 +1,8 @@
-/** Creates the pool named by `-P` / `workerPool`. */
+/**
+ * Creates the pool named by `-P` / `workerPool`: one of the built-in pools, or a custom one given to this worker
+ * (`new Worker(app, { pool: 'mine', pools: { mine: factory } })`). The built-in table is fixed: nothing registers
+ * into a module-global at run time, so pool children and other workers in the process see the same pools.
+ */
 import type { PoolName } from '../../app/config.js';
 import type { ResultBackend } from '../../backends/backend.js';
 import type { Broker } from '../../brokers/broker.js';
@@ -24,7 +28,7 @@ export interface PoolContext {
   readonly onFatal?: (error: Error) => void;
 }
 
-type PoolFactory = (context: PoolContext) => Pool | Promise<Pool>;
+export type PoolFactory = (context: PoolContext) => Pool | Promise<Pool>;
 
 function needsAppModule(pool: 'threads' | 'prefork', context: PoolContext): string {
   if (context.appModule) return context.appModule;
@@ -59,12 +63,24 @@ const factories: ReadonlyMap<PoolName, PoolFactory> = new Map<PoolName, PoolFact
   ['prefork', async (c) => (await import('./prefork.js')).createPreforkPool(childOptions('prefork', c))],
 ]);
 
-export async function createPool(name: PoolName, context: PoolContext): Promise<Pool> {
-  const factory = factories.get(name);
+/** Whether `name` is a built-in pool. */
+export function isBuiltinPool(name: string): name is PoolName {
+  return factories.has(name as PoolName);
+}
+
+export async function createPool(
+  name: string,
+  context: PoolContext,
+  custom: Readonly<Record<string, PoolFactory>> = {},
+): Promise<Pool> {
+  const factory = isBuiltinPool(name)
+    ? factories.get(name)
+    : Object.hasOwn(custom, name)
+      ? custom[name]
+      : undefined;
   if (!factory) {
-    throw new ImproperlyConfigured(
-      `Pool "${name}" is not available: use one of ${[...factories.keys()].join(', ')}`,
-    );
+    const known = [...factories.keys(), ...Object.keys(custom)];
+    throw new ImproperlyConfigured(`Pool "${name}" is not available: use one of ${known.join(', ')}`);
   }
   return factory(context);
 }

@@ -29,7 +29,8 @@ export type PoolOutcome =
 export type PoolInfo = Record<string, JsonValue>;
 
 export interface Pool {
-  readonly kind: PoolName;
+  /** The `-P` name of a built-in pool, or the name a custom pool was given in `new Worker(app, { pools })`. */
+  readonly kind: PoolName | (string & {});
   /** Jobs it runs at once now (for threads and prefork: its current number of threads or processes). */
   readonly concurrency: number;
   start(): Promise<void>;
