@@ -145,7 +145,7 @@ function workerOptions(flags: WorkerFlags, logger: Logger, appModule: string | u
   if (appModule) options.appModule = appModule;
   const concurrency = positiveInt('-c', flags.concurrency);
   if (concurrency !== undefined) options.concurrency = concurrency;
-  if (flags.pool) options.pool = flags.pool as PoolName;
+  if (flags.pool) options.pool = flags.pool;
   if (flags.queues)
     options.queues = flags.queues
       .split(',')

@@ -39,13 +39,10 @@
   function time(seconds) {
     if (seconds === null || seconds === undefined) return '';
     const d = new Date(seconds * 1000);
-    return (
-      d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) +
-      ' ' +
-      d.toLocaleTimeString(undefined, { hour12: false }) +
-      '.' +
-      String(d.getMilliseconds()).padStart(3, '0')
-    );
+    const clock =
+      d.toLocaleTimeString(undefined, { hour12: false }) + '.' + String(d.getMilliseconds()).padStart(3, '0');
+    if (d.toDateString() === new Date().toDateString()) return clock;
+    return d.toLocaleDateString(undefined, { month: 'short', day: 'numeric' }) + ' ' + clock;
   }
   function ago(seconds) {
     if (!seconds) return '';
@@ -240,7 +237,7 @@
           <label>Received from<input type="datetime-local" name="since" value="${esc(localInput(Number(q.get('since'))))}"/></label>
           <label>to<input type="datetime-local" name="until" value="${esc(localInput(Number(q.get('until'))))}"/></label>
           <label>Search args, kwargs, result<input name="search" value="${esc(q.get('search') || '')}" placeholder="text"/></label>
-          <label>Sort by<select name="sort">${['timestamp', 'received', 'started', 'succeeded', 'runtime', 'name', 'state', 'worker'].map((s) => option(s, q.get('sort') || 'timestamp')).join('')}</select></label>
+          <label>Sort by<select name="sort">${['timestamp', 'received', 'started', 'succeeded', 'runtime', 'name', 'state', 'worker'].map((s) => option(s, q.get('sort') || 'received')).join('')}</select></label>
           <label>Order<select name="order">${option('desc', q.get('order') || 'desc', 'newest / largest first')}${option('asc', q.get('order'), 'oldest / smallest first')}</select></label>
           <button class="primary" type="submit">Filter</button> <button type="button" id="clear">Clear</button>
         </form>
@@ -263,6 +260,7 @@
       let offset = Number(q.get('offset') || 0);
       async function refresh() {
         const query = new URLSearchParams(q);
+        if (!query.has('sort')) query.set('sort', 'received');
         query.set('offset', String(offset));
         query.set('limit', String(limit));
         const page = await api('/api/dashboard/tasks?' + query);
