@@ -560,6 +560,7 @@ export class Celery implements ResultSource {
           : Math.min(conf.brokerConnectionMaxRetries, producerRetries),
         connectionTimeoutMs: conf.brokerConnectionTimeout * 1000,
         tls: conf.brokerUseSsl ? loadTlsOptions('brokerUseSsl', conf.brokerUseSsl) : undefined,
+        deadLetterMaxBytes: conf.deadLetterMaxBytes,
       };
       const broker = await createBroker(conf.broker, context, this.brokerDrivers);
       await this.connecting(broker);

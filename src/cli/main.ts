@@ -8,6 +8,7 @@ import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
 import { registerControl } from './commands/control.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerDashboard } from './commands/dashboard.js';
 import { registerEvents } from './commands/events.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
@@ -67,6 +68,7 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerControl(program);
   registerStatus(program);
+  registerDashboard(program);
   registerEvents(program);
   return program;
 }

@@ -21,11 +21,13 @@ import {
   Pidfile,
   PidfileLocked,
   Worker,
+  instrumentTracing,
   type Celery,
   type Logger,
   type PoolName,
   type WorkerOptions,
 } from '../../index.js';
+import { WorkerMetrics } from '../../dashboard/index.js';
 import {
   detach,
   EX_RESTART,
@@ -63,6 +65,7 @@ interface WorkerFlags {
   softTimeLimit?: string;
   beat?: boolean;
   schedule?: string;
+  metricsPort?: string;
   taskEvents?: boolean;
   withoutHeartbeat?: boolean;
 }
@@ -229,6 +232,7 @@ export function registerWorker(program: Command): void {
     .option('-E, --task-events', 'send task events, for monitors (default: workerSendTaskEvents)')
     .option('--without-heartbeat', 'send no worker-online, worker-heartbeat and worker-offline events')
     .option('-s, --schedule <file>', 'with -B: the JSON file beat keeps its state in')
+    .option('--metrics-port <port>', 'serve Prometheus /metrics on this port (127.0.0.1)')
     .action(async (flags: WorkerFlags, command: Command) => {
       checkFlags(flags);
       let level;
@@ -250,10 +254,14 @@ export function registerWorker(program: Command): void {
       const logger = createLogger({ level, format: flags.logFormat as 'text' | 'json', ...destination });
       let worker: Worker;
       let releasePidfile: (() => void) | undefined;
+      let metrics: WorkerMetrics | undefined;
+      const metricsPort = positiveInt('--metrics-port', flags.metricsPort);
       try {
         const globals = globalOptions(command);
         const app = await loadApp(globals);
         app.logger = logger;
+        // Continues OpenTelemetry traces when @opentelemetry/api is installed (a no-op otherwise).
+        await instrumentTracing(app);
         const options = workerOptions(flags, logger, globals.app);
         if (flags.withoutMingle) options.mingle = false;
         const queues = withoutExcluded(options.queues ?? [app.conf.taskDefaultQueue], flags.excludeQueues);
@@ -272,6 +280,11 @@ export function registerWorker(program: Command): void {
         }
         worker = new Worker(app, options);
         releasePidfile = pidfile ? lockPidfile(pidfile) : undefined;
+        if (metricsPort !== undefined) {
+          const named = worker;
+          metrics = new WorkerMetrics(app, () => named.hostname);
+          await metrics.listen(metricsPort);
+        }
       } catch (error) {
         await reportToDetachParent({ ok: false, message: (error as Error).message });
         throw error;
@@ -280,6 +293,7 @@ export function registerWorker(program: Command): void {
       if (flags.logFormat === 'text' && !globalOptions(command).quiet)
         process.stdout.write(`${banner(worker.app, worker)}\n`);
       const outcome = await runUntilStopped(worker, logger);
+      await metrics?.close();
       releasePidfile?.();
       logger.info(`${worker.hostname} stopped (${hostname()}, pid ${process.pid})`);
       process.exitCode = outcome === 'restart' ? await restart() : outcome;
