@@ -16,9 +16,13 @@ import '../events/port.js';
 import { deferred, type Deferred } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { ServiceList, type Service } from '../lifecycle/service.js';
-import type { JsonValue } from '../types.js';
+import type { JsonObject, JsonValue } from '../types.js';
+import { Control } from '../control/client.js';
+import { revokedFromWire } from '../control/commands.js';
+import { Mailbox } from '../control/mailbox.js';
 import { Autoscaler } from './autoscale.js';
 import { Heartbeat } from './heartbeat.js';
+import { controlTarget } from './control-target.js';
 import { checkPrivileges } from './privileges.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
@@ -73,6 +77,11 @@ export interface WorkerOptions {
   taskEvents?: boolean;
   /** Send worker-online, worker-heartbeat every 2 s and worker-offline (default true; `--without-heartbeat`). */
   heartbeat?: boolean;
+  /**
+   * Ask the other workers for their revoked ids at start (Celery's mingle, `hello`); default true. Off with
+   * `--without-mingle`. Needs remote control (`workerEnableRemoteControl`).
+   */
+  mingle?: boolean;
 }
 
 /** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
@@ -105,6 +114,8 @@ interface Parts {
   readonly events: TaskEvents;
   readonly heartbeat: Heartbeat | undefined;
   readonly autoscaler: Autoscaler | undefined;
+  /** The remote-control mailbox, when `workerEnableRemoteControl`. */
+  readonly mailbox: Mailbox | undefined;
   /** Grows or shrinks the pool and lets the executor start what now fits. */
   readonly resize: Resize;
 }
@@ -168,6 +179,7 @@ export class Worker {
   readonly sendTaskEvents: boolean;
   /** Whether this worker sends heartbeats (not `--without-heartbeat`). */
   readonly sendHeartbeats: boolean;
+  private readonly mingle: boolean;
 
   constructor(
     readonly app: Celery,
@@ -192,6 +204,7 @@ export class Worker {
     this.beat = options.beat;
     this.sendTaskEvents = options.taskEvents ?? app.conf.workerSendTaskEvents;
     this.sendHeartbeats = options.heartbeat ?? true;
+    this.mingle = options.mingle ?? true;
   }
 
   /**
@@ -262,6 +275,7 @@ export class Worker {
     // A stop() that came in while the services started finishes the job.
     if (this.state !== 'starting') return;
     this.state = 'running';
+    if (this.parts?.mailbox && this.mingle) void this.syncRevokes();
     this.logger.info(`${this.hostname} ready.`);
     await app.hooks.emit('workerReady', { hostname: this.hostname });
   }
@@ -303,6 +317,33 @@ export class Worker {
     const heartbeat = this.sendHeartbeats
       ? new Heartbeat({ dispatcher, active: () => state.active.size, processed: () => state.accepted })
       : undefined;
+    const mailbox: Mailbox | undefined = app.conf.workerEnableRemoteControl
+      ? new Mailbox({
+          broker,
+          logger,
+          target: controlTarget({
+            app,
+            hostname,
+            broker,
+            state,
+            consumer,
+            events,
+            stats: () => this.stats() as unknown as JsonObject,
+            revoke: async (ids, terminate, signal) => {
+              revokes.revoke(ids);
+              if (ids.length > 0) logger.info(`Tasks flagged as revoked: ${ids.join(', ')}`);
+              return terminate ? executor.terminate(ids, signal) : [];
+            },
+            poolGrow: (n) => this.poolGrow(n),
+            poolShrink: (n) => this.poolShrink(n),
+            autoscaling: autoscaler !== undefined,
+            setAutoscale: (max, min) => this.setAutoscale(max, min),
+            shutdown: () => void this.stop(),
+            heartbeatNow: () => void heartbeat?.sendNow(),
+            clock: (): number => mailbox?.clock.value ?? 0,
+          }),
+        })
+      : undefined;
     const services = new ServiceList([
       poolService(pool),
       ...(autoscaler ? [autoscaler] : []),
@@ -310,12 +351,23 @@ export class Worker {
       events,
       executor,
       consumer,
-      // The next capabilities take their place here, one line each, in this order (they start last and stop
-      // first): the heartbeat (issue 13), the control mailbox (issue 13).
       ...(heartbeat ? [heartbeat] : []),
+      ...(mailbox ? [mailbox] : []),
       ...(this.beat ? [this.beat] : []),
     ]);
-    return { services, state, pool, executor, consumer, revokes, events, heartbeat, autoscaler, resize };
+    return {
+      services,
+      state,
+      pool,
+      executor,
+      consumer,
+      revokes,
+      events,
+      heartbeat,
+      autoscaler,
+      mailbox,
+      resize,
+    };
   }
 
   private createPool(broker: Broker, backend: ResultBackend): Promise<Pool> {
@@ -345,6 +397,33 @@ export class Worker {
       grow: (n) => resize.grow(n),
       shrink: (n) => resize.shrink(n),
     });
+  }
+
+  /**
+   * Celery's mingle: asks the other workers `hello` and merges the ids they hold revoked, so that a task revoked
+   * before this worker started is not run here. Runs beside the start (it waits a second for replies).
+   */
+  private async syncRevokes(): Promise<void> {
+    const parts = this.parts;
+    if (!parts) return;
+    try {
+      const revoked: JsonObject = {};
+      for (const [id, at] of parts.state.revoked.entries()) revoked[id] = [at / 1000, id];
+      const replies = await new Control(this.app).inspect({ timeout: 1 }).hello(this.hostname, revoked);
+      const others = Object.entries(replies).filter(([node, reply]) => node !== this.hostname && reply);
+      if (others.length === 0) {
+        this.logger.info('mingle: all alone');
+        return;
+      }
+      for (const [, reply] of others) {
+        if (reply && typeof reply === 'object' && 'revoked' in reply && reply.revoked) {
+          for (const [id, at] of revokedFromWire(reply.revoked)) parts.state.revoked.add(id, at);
+        }
+      }
+      this.logger.info(`mingle: sync with ${others.length} nodes`);
+    } catch (error) {
+      this.logger.warn(`mingle: could not sync with the other workers: ${(error as Error).message}`);
+    }
   }
 
   /** What Celery's `inspect stats` reports about this worker: pid, uptime, prefetch, counts, pool, autoscaler. */
@@ -421,6 +500,8 @@ export class Worker {
       if (options.cold && this.state === 'stopping') this.coldStop();
       return this.stopping;
     }
+    // Before anything awaits: a prefetched task must not start while the services ahead of the executor drain.
+    this.parts?.executor.hold();
     this.stopping = this.shutdown(options.cold ?? false);
     return this.stopping;
   }
