@@ -7,7 +7,6 @@
 import type { Celery } from '../app/celery.js';
 import type { Broker } from '../brokers/broker.js';
 import { ImproperlyConfigured } from '../errors.js';
-import { LamportClock } from '../events/clock.js';
 import { uuid } from '../protocol/ids.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { builtinCommandMeta, type CommandMeta } from './commands.js';
@@ -140,8 +139,6 @@ function positiveSeconds(value: number | undefined, what: string): number {
 }
 
 export class Control {
-  /** The client's Lamport clock (`Mailbox.clock`). */
-  readonly clock = new LamportClock();
   private readonly namespace = CONTROL_NAMESPACE;
   private declared: Promise<void> | undefined;
 
@@ -170,7 +167,7 @@ export class Control {
     };
     const expires = Date.now() / 1000 + timeout;
     if (!options.reply) {
-      await broker.publish(requestMessage(request, this.clock.forward(), expires), this.route());
+      await broker.publish(requestMessage(request, this.app.clock.forward(), expires), this.route());
       return [];
     }
     const limit = options.limit ?? (destination ? destination.length : undefined);
@@ -213,7 +210,7 @@ export class Control {
       replySubscription(oid, this.namespace),
       (message) => {
         const clock = message.message.headers.clock;
-        this.clock.adjust(typeof clock === 'number' ? clock : 0);
+        this.app.clock.adjust(typeof clock === 'number' ? clock : 0);
         if (message.message.headers.ticket !== ticket) return;
         let body: unknown;
         try {
@@ -234,7 +231,10 @@ export class Control {
         ticket,
         reply_to: { exchange: replyExchange(this.namespace).name, routing_key: oid },
       };
-      await broker.publish(requestMessage(withReply, this.clock.forward(), options.expires), this.route());
+      await broker.publish(
+        requestMessage(withReply, this.app.clock.forward(), options.expires),
+        this.route(),
+      );
       await finished;
     } finally {
       clearTimeout(timer);

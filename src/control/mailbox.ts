@@ -8,8 +8,8 @@
  * itself after a broker restart (the broker seam's promise).
  */
 import type { Broker, Subscription, SubscriptionMessage } from '../brokers/broker.js';
-import { LamportClock } from '../events/clock.js';
 import type { Logger } from '../lifecycle/logger.js';
+import type { LamportClock } from '../protocol/lamport-clock.js';
 import type { Service } from '../lifecycle/service.js';
 import type { JsonValue } from '../types.js';
 import { Arguments, CommandArgumentError } from './arguments.js';
@@ -38,8 +38,6 @@ export interface MailboxOptions {
 
 export class Mailbox implements Service {
   readonly name = 'control mailbox';
-  /** The mailbox's Lamport clock (`Mailbox.clock`): adjusted by every request, forwarded by every reply. */
-  readonly clock = new LamportClock();
   private subscription: Subscription | undefined;
   private readonly namespace: string;
   private replyDeclared: Promise<void> | undefined;
@@ -48,6 +46,11 @@ export class Mailbox implements Service {
 
   constructor(private readonly options: MailboxOptions) {
     this.namespace = options.namespace ?? CONTROL_NAMESPACE;
+  }
+
+  /** The app's Lamport clock (Celery's `app.clock`): adjusted by every request, forwarded by every reply. */
+  get clock(): LamportClock {
+    return this.options.target.app.clock;
   }
 
   async start(): Promise<void> {

@@ -88,6 +88,19 @@ export class TaskConsumer implements Service {
     });
   }
 
+  /**
+   * Requests held for their ETA whose ids were just revoked go to the executor now, where the revoke check discards
+   * them: they are REVOKED at once rather than at their ETA (Celery waits for the ETA).
+   */
+  revoked(ids: ReadonlySet<string>): void {
+    for (const [request, timer] of this.timers) {
+      if (!ids.has(request.id)) continue;
+      clearTimeout(timer);
+      this.timers.delete(request);
+      this.deps.executor.submit(request);
+    }
+  }
+
   /** The queues consumed now (`inspect active_queues`). */
   activeQueues(): QueueSpec[] {
     return [...this.queues, ...[...this.added.values()].map((a) => a.spec)];

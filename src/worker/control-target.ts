@@ -174,10 +174,7 @@ export function controlTarget(deps: ControlTargetDeps): ControlTarget {
     autoscaling: deps.autoscaling,
     setAutoscale: deps.setAutoscale,
     shutdown: deps.shutdown,
-    setTaskEvents: (enabled) => {
-      const { events } = deps;
-      return enabled ? events.enable() : events.disable();
-    },
+    setTaskEvents: (enabled) => (enabled ? deps.events.enable() : deps.events.disable()),
     heartbeatNow: () => deps.heartbeatNow?.(),
   };
 }

@@ -43,6 +43,11 @@ export interface RevokesDeps {
 export class Revokes {
   /** `state.revoked`, read on every request. */
   private readonly revoked: LimitedSet;
+  /**
+   * Settles once the revoked ids of the other workers are merged (mingle's `hello` at start). A redelivered request
+   * (its worker died) waits for it before it may run: it may have been revoked while that worker held it.
+   */
+  synced: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: RevokesDeps) {
     this.revoked = deps.state.revoked;

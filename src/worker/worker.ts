@@ -21,11 +21,13 @@ import { Control } from '../control/client.js';
 import { revokedFromWire } from '../control/commands.js';
 import { Mailbox } from '../control/mailbox.js';
 import { Autoscaler } from './autoscale.js';
-import { Heartbeat } from './heartbeat.js';
 import { controlTarget } from './control-target.js';
+import { Heartbeat } from './heartbeat.js';
 import { checkPrivileges } from './privileges.js';
+import { installContainment } from './containment.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
+import { defaultJournalDir, Journal } from './journal.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
 import { createPool, type PoolFactory } from './pools/index.js';
 import { compileWorkerOptions } from './options.js';
@@ -35,6 +37,7 @@ import { Settlement } from './settlement.js';
 import { State } from './state.js';
 import { TaskEvents } from './task-events.js';
 import { WorkerIO } from './worker-io.js';
+import { processKeepAlive } from '../lifecycle/idle-ref.js';
 
 export interface WorkerOptions {
   /** Node name, `name@%h` style (default `celery@<host>`). */
@@ -73,15 +76,15 @@ export interface WorkerOptions {
   maxWorkerLostRequeues?: number;
   /** An embedded beat (`worker -B`): started once the worker consumes, stopped first. */
   beat?: Service;
-  /** Send task events (`-E`, `--task-events`; default `workerSendTaskEvents`). */
-  taskEvents?: boolean;
-  /** Send worker-online, worker-heartbeat every 2 s and worker-offline (default true; `--without-heartbeat`). */
-  heartbeat?: boolean;
   /**
    * Ask the other workers for their revoked ids at start (Celery's mingle, `hello`); default true. Off with
    * `--without-mingle`. Needs remote control (`workerEnableRemoteControl`).
    */
   mingle?: boolean;
+  /** Send task events (`-E`, `--task-events`; default `workerSendTaskEvents`). */
+  taskEvents?: boolean;
+  /** Send worker-online, worker-heartbeat every 2 s and worker-offline (default true; `--without-heartbeat`). */
+  heartbeat?: boolean;
 }
 
 /** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
@@ -168,18 +171,21 @@ export class Worker {
   failure: Error | undefined;
   private readonly logger: Logger;
   private parts: Parts | undefined;
-  private readonly autoscale: readonly [number, number] | undefined;
+  /** `[max, min]` with `--autoscale`, else undefined. */
+  readonly autoscale: readonly [number, number] | undefined;
   private readonly maxWorkerLostRequeues: number | undefined;
   private stopping: Promise<void> | undefined;
   private readonly stopped: Deferred<void> = deferred();
   private readonly shutdownTimeout: number | null;
   private readonly taskDefaults: WorkerTaskDefaults;
   private readonly beat: Service | undefined;
+  private readonly mingle: boolean;
   /** Whether task events were asked for at start (`-E`, `workerSendTaskEvents`); they may be turned on later. */
   readonly sendTaskEvents: boolean;
   /** Whether this worker sends heartbeats (not `--without-heartbeat`). */
   readonly sendHeartbeats: boolean;
-  private readonly mingle: boolean;
+  /** Gives back the process's uncaughtException/unhandledRejection handlers (containment.ts). */
+  private releaseContainment: (() => void) | undefined;
 
   constructor(
     readonly app: Celery,
@@ -202,9 +208,9 @@ export class Worker {
     this.logger = options.logger ?? app.logger;
     this.taskDefaults = compiled.taskDefaults;
     this.beat = options.beat;
+    this.mingle = options.mingle ?? true;
     this.sendTaskEvents = options.taskEvents ?? app.conf.workerSendTaskEvents;
     this.sendHeartbeats = options.heartbeat ?? true;
-    this.mingle = options.mingle ?? true;
   }
 
   /**
@@ -255,27 +261,33 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ImproperlyConfigured(`worker ${this.hostname} was already started`);
     this.state = 'starting';
+    // Connections do not keep the process alive while idle (lifecycle/idle-ref.ts); a worker does, until it stops.
+    void this.stopped.promise.then(processKeepAlive.hold());
     const { app } = this;
     app.origin = this.hostname;
     checkPrivileges(app.signing);
+    this.releaseContainment = installContainment(this.logger);
     await app.hooks.emit('workerInit', { hostname: this.hostname });
     try {
-      const [broker, backend] = await Promise.all([app.getBroker(), app.getBackend()]);
+      const [broker, backend] = await Promise.all([app.getBroker({ consumer: true }), app.getBackend()]);
       const parts = await this.compose(broker, backend);
       // A stop() that came in while connecting has closed the app already: start nothing.
       if (this.stopping) return;
       this.parts = parts;
       await parts.services.start();
     } catch (error) {
+      // A stop() while connecting interrupted the connection: that is a shutdown, not a failure.
+      const interrupted = this.stopping !== undefined;
       this.state = 'stopped';
       await app.close();
+      this.releaseContainment?.();
       this.stopped.resolve();
+      if (interrupted) return;
       throw error;
     }
     // A stop() that came in while the services started finishes the job.
     if (this.state !== 'starting') return;
     this.state = 'running';
-    if (this.parts?.mailbox && this.mingle) void this.syncRevokes();
     this.logger.info(`${this.hostname} ready.`);
     await app.hooks.emit('workerReady', { hostname: this.hostname });
   }
@@ -310,7 +322,15 @@ export class Worker {
     const revokes = new Revokes({ app, state, settlement, io, events, logger });
     const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
     const maxWorkerLostRequeues = this.maxWorkerLostRequeues;
-    const executor = new Executor({ ...shared, pool, io, maxWorkerLostRequeues });
+    const journal = new Journal({
+      dir: app.conf.workerJournalDir ?? defaultJournalDir(),
+      scope: `${broker.url} ${backend.url}`,
+      hostname,
+      backend,
+      storesResults: Boolean(app.conf.backend),
+      logger,
+    });
+    const executor = new Executor({ ...shared, pool, io, maxWorkerLostRequeues, journal });
     const consumer = new TaskConsumer({ ...shared, broker, queues: this.queues, executor });
     const resize = resizer(pool, executor);
     const autoscaler = this.createAutoscaler(pool, executor, resize);
@@ -332,6 +352,7 @@ export class Worker {
             revoke: async (ids, terminate, signal) => {
               revokes.revoke(ids);
               if (ids.length > 0) logger.info(`Tasks flagged as revoked: ${ids.join(', ')}`);
+              consumer.revoked(new Set(ids));
               return terminate ? executor.terminate(ids, signal) : [];
             },
             poolGrow: (n) => this.poolGrow(n),
@@ -339,20 +360,27 @@ export class Worker {
             autoscaling: autoscaler !== undefined,
             setAutoscale: (max, min) => this.setAutoscale(max, min),
             shutdown: () => void this.stop(),
+            clock: () => app.clock.value,
             heartbeatNow: () => void heartbeat?.sendNow(),
-            clock: (): number => mailbox?.clock.value ?? 0,
           }),
         })
       : undefined;
+    // Mingle runs beside the start; a redelivered task (its worker died) waits for it before it may run.
+    if (mailbox && this.mingle) revokes.synced = this.syncRevokes(state);
     const services = new ServiceList([
       poolService(pool),
       ...(autoscaler ? [autoscaler] : []),
       settlement,
       events,
+      journal,
+      // Remote control answers before the first task is fetched, and stops after the executor: a worker draining
+      // still answers `inspect active` and `terminate` (and adds no step between the consumer's drain and the
+      // executor's, where a finished task would let the next one start).
+      ...(mailbox ? [mailbox] : []),
       executor,
       consumer,
+      // worker-online once the worker consumes; worker-offline first thing in a shutdown.
       ...(heartbeat ? [heartbeat] : []),
-      ...(mailbox ? [mailbox] : []),
       ...(this.beat ? [this.beat] : []),
     ]);
     return {
@@ -403,24 +431,27 @@ export class Worker {
    * Celery's mingle: asks the other workers `hello` and merges the ids they hold revoked, so that a task revoked
    * before this worker started is not run here. Runs beside the start (it waits a second for replies).
    */
-  private async syncRevokes(): Promise<void> {
-    const parts = this.parts;
-    if (!parts) return;
+  private async syncRevokes(state: State): Promise<void> {
+    const others = new Set<string>();
     try {
       const revoked: JsonObject = {};
-      for (const [id, at] of parts.state.revoked.entries()) revoked[id] = [at / 1000, id];
-      const replies = await new Control(this.app).inspect({ timeout: 1 }).hello(this.hostname, revoked);
-      const others = Object.entries(replies).filter(([node, reply]) => node !== this.hostname && reply);
-      if (others.length === 0) {
-        this.logger.info('mingle: all alone');
-        return;
-      }
-      for (const [, reply] of others) {
-        if (reply && typeof reply === 'object' && 'revoked' in reply && reply.revoked) {
-          for (const [id, at] of revokedFromWire(reply.revoked)) parts.state.revoked.add(id, at);
-        }
-      }
-      this.logger.info(`mingle: sync with ${others.length} nodes`);
+      for (const [id, at] of state.revoked.entries()) revoked[id] = [at / 1000, id];
+      // Replies are merged as they come: a second (Celery's mingle timeout) is the most anyone waits.
+      await new Control(this.app).broadcast('hello', {
+        arguments: { from_node: this.hostname, revoked },
+        reply: true,
+        timeout: 1,
+        callback: (reply) => {
+          for (const [node, body] of Object.entries(reply)) {
+            if (node === this.hostname || !body || typeof body !== 'object' || Array.isArray(body)) continue;
+            others.add(node);
+            const theirs = body.revoked;
+            if (theirs !== undefined)
+              for (const [id, at] of revokedFromWire(theirs)) state.revoked.add(id, at);
+          }
+        },
+      });
+      this.logger.info(others.size === 0 ? 'mingle: all alone' : `mingle: sync with ${others.size} nodes`);
     } catch (error) {
       this.logger.warn(`mingle: could not sync with the other workers: ${(error as Error).message}`);
     }
@@ -533,6 +564,7 @@ export class Worker {
     }
     await app.close();
     this.state = 'stopped';
+    this.releaseContainment?.();
     await app.hooks.emit('workerShutdown', { hostname: this.hostname });
     this.stopped.resolve();
     if (failed !== undefined) throw failed;
