@@ -97,10 +97,15 @@ class TaskTracing {
   /** The parent of a message being published: the running task, or the task named as its parent, or the active context. */
   private parentContext(headers: Record<string, unknown>): Otel.Context {
     const api = this.api;
-    const running = maybeCurrentTask()?.request.id;
+    const current = maybeCurrentTask()?.request;
     const parentId = typeof headers.parent_id === 'string' ? headers.parent_id : undefined;
-    const span = (running && this.runs.get(running)) || (parentId && this.runs.get(parentId)) || undefined;
-    return span ? api.trace.setSpan(api.context.active(), span) : api.context.active();
+    const span = (current && this.runs.get(current.id)) || (parentId && this.runs.get(parentId)) || undefined;
+    if (span) return api.trace.setSpan(api.context.active(), span);
+    // A task running in another process or thread than its span (prefork, threads): the trace it came with.
+    if (current && typeof current.headers.traceparent === 'string') {
+      return api.propagation.extract(api.context.active(), { ...current.headers }, HEADERS);
+    }
+    return api.context.active();
   }
 
   private beforePublish(

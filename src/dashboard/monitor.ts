@@ -172,7 +172,7 @@ export class Monitor {
           if (reply === null || reply === undefined) continue;
           let info = this.workerInfo.get(node);
           if (!info) this.workerInfo.set(node, (info = {}));
-          info[key] = reply;
+          info[key] = reply as JsonValue;
           info.timestamp = Date.now() / 1000;
           if (key === 'active_queues' && Array.isArray(reply)) {
             for (const queue of reply) {

@@ -21,7 +21,7 @@ export interface EventsPort {
 }
 
 /** Replies per node name. */
-export type Replies = Record<string, JsonValue>;
+export type Replies = Readonly<Record<string, unknown>>;
 
 export interface InspectPort {
   stats(): Promise<Replies>;

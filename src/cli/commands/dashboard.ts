@@ -28,13 +28,9 @@ function integer(flag: string, text: string, min: number): number {
   return n;
 }
 
-/** `app.events`, and `app.control` where this build of the app has it (the monitoring plane). */
-function monitoringOf(app: Celery): { events: EventsPort; control?: ControlPort } {
-  const plane = app as unknown as { control?: ControlPort };
-  return {
-    events: app.events,
-    ...(typeof plane.control?.broadcast === 'function' ? { control: plane.control } : {}),
-  };
+/** The monitoring plane: `app.events` and `app.control`. */
+function monitoringOf(app: Celery): { events: EventsPort; control: ControlPort } {
+  return { events: app.events, control: app.control };
 }
 
 export function registerDashboard(program: Command): void {
