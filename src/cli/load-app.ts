@@ -10,6 +10,8 @@ export interface GlobalOptions {
   app?: string;
   broker?: string;
   resultBackend?: string;
+  workdir?: string;
+  quiet?: boolean;
 }
 
 export async function loadApp(options: GlobalOptions): Promise<Celery> {

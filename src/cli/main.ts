@@ -12,6 +12,7 @@ import { registerDashboard } from './commands/dashboard.js';
 import { registerEvents } from './commands/events.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
+import { registerReport } from './commands/report.js';
 import { registerResult } from './commands/result.js';
 import { registerStatus } from './commands/status.js';
 import { registerWorker } from './commands/worker.js';
@@ -44,12 +45,24 @@ export function buildProgram(): Command {
       'broker URL, overrides the app setting (sqlite://..., redis://..., amqp://...)',
     )
     .option('--result-backend <url>', 'result backend URL, overrides the app setting')
+    .option('--workdir <dir>', 'change to this directory first (before -A is loaded), as Celery')
+    .option('-q, --quiet', 'print less: no worker banner')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', () => {
+      const workdir = program.opts<{ workdir?: string }>().workdir;
+      if (!workdir) return;
+      try {
+        process.chdir(workdir);
+      } catch (error) {
+        throw new CliError(`--workdir ${workdir}: ${(error as Error).message}`, 2);
+      }
+    });
   registerWorker(program);
   registerBeat(program);
   registerCall(program);
   registerResult(program);
+  registerReport(program);
   registerPurge(program);
   registerMulti(program);
   registerInspect(program);

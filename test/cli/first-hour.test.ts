@@ -101,6 +101,36 @@ describe('first-hour CLI fixes', () => {
     expect(worker.output()).not.toMatch(/Task tasks\.add\[/);
   });
 
+  it('global --workdir changes directory before -A loads; -q leaves the worker banner out', async () => {
+    const queue = `q-${uuid().slice(0, 8)}`;
+    const fixtures = 'test/integration/fixtures';
+    const call = await runCli(
+      ['--workdir', fixtures, '-A', './sqlite-app.ts', 'call', 'tasks.add', '-Q', queue],
+      {
+        env,
+      },
+    );
+    expect(call.stderr).toBe('');
+    expect(call.code).toBe(0);
+    const missing = await runCli(['--workdir', join(dir.path, 'nowhere'), 'call', 'tasks.add'], { env });
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('--workdir');
+    const worker = startCli(['-q', '-A', APP, 'worker', '-Q', queue, '-l', 'info'], { env });
+    running.push(worker);
+    await worker.waitFor(/ready\./, 60_000);
+    expect(worker.output()).not.toContain('[tasks]');
+  });
+
+  it('`report` prints versions, platform and the app settings, passwords masked', async () => {
+    const run = await runCli(['-A', APP, '-b', 'redis://:hunter2@127.0.0.1:6379/3', 'report'], { env });
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^software -> celeriac:\d+\.\d+\.\d+ node:\d+/);
+    expect(run.stdout).toContain('app      -> fixture');
+    expect(run.stdout).toContain('settings -> transport:redis');
+    expect(run.stdout).toContain('broker: redis://:****@127.0.0.1:6379/3');
+    expect(run.stdout).not.toContain('hunter2');
+  });
+
   it('a task module that fails to load says where, and names CELERIAC_DEBUG', async () => {
     const module = join(dir.path, 'broken.ts');
     writeFileSync(

@@ -49,6 +49,7 @@ interface WorkerFlags {
   queues?: string;
   excludeQueues?: string;
   purge?: boolean;
+  withoutMingle?: boolean;
   hostname?: string;
   loglevel: string;
   logFormat: string;
@@ -203,7 +204,7 @@ export function registerWorker(program: Command): void {
     .option('--without-gossip', 'accepted for Celery compatibility (Celeriac workers do not gossip)')
     .option(
       '--without-mingle',
-      'accepted for Celery compatibility (Celeriac workers do not mingle at start-up)',
+      'do not ask the other workers for their revoked task ids at start-up (Celery mingle)',
     )
     .option(
       '-n, --hostname <name>',
@@ -262,6 +263,7 @@ export function registerWorker(program: Command): void {
         // Continues OpenTelemetry traces when @opentelemetry/api is installed (a no-op otherwise).
         await instrumentTracing(app);
         const options = workerOptions(flags, logger, globals.app);
+        if (flags.withoutMingle) options.mingle = false;
         const queues = withoutExcluded(options.queues ?? [app.conf.taskDefaultQueue], flags.excludeQueues);
         options.queues = queues;
         if (flags.purge) {
@@ -288,7 +290,8 @@ export function registerWorker(program: Command): void {
         throw error;
       }
       await reportToDetachParent({ ok: true });
-      if (flags.logFormat === 'text') process.stdout.write(`${banner(worker.app, worker)}\n`);
+      if (flags.logFormat === 'text' && !globalOptions(command).quiet)
+        process.stdout.write(`${banner(worker.app, worker)}\n`);
       const outcome = await runUntilStopped(worker, logger);
       await metrics?.close();
       releasePidfile?.();
