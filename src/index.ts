@@ -1,6 +1,9 @@
 /** Celeriac's public API. Everything not exported here is internal. */
 // Installs the canvas port (app/canvas-port.ts): task.s(), app.signature() and eager follow-ups need it.
 import './canvas/port.js';
+// Installs the control port (app/control-port.ts): app.control and AsyncResult.revoke() need it.
+import './control/port.js';
+import './events/port.js';
 export { Celery, type TaskCall } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
 export type { SecurityOptions } from './app/security.js';
@@ -15,6 +18,15 @@ export {
 } from './app/retry.js';
 export { EagerResult } from './result/eager-result.js';
 export type { EventDispatcher } from './events/dispatcher.js';
+export {
+  EventReceiver,
+  AppEvents,
+  type EventHandler,
+  type EventHandlers,
+  type ReceiverOptions,
+} from './events/receiver.js';
+export { Heartbeat, SOFTWARE_INFO } from './worker/heartbeat.js';
+export type { TaskEvents } from './worker/task-events.js';
 export type { CeleryEvent, EventFields } from './events/event.js';
 export {
   EventsState,
@@ -56,6 +68,31 @@ export { Chord, chord, type HeaderResult, type ChordStarter } from './canvas/cho
 export { Chunks } from './canvas/chunks.js';
 export type { Suffixes, Remaining } from './app/task.js';
 export type { GroupResultFactory } from './app/celery.js';
+export {
+  Control,
+  Inspect,
+  type BroadcastOptions,
+  type DestinationOptions,
+  type NodeReplies,
+  type RevokeCallOptions,
+} from './control/client.js';
+export {
+  builtinCommandMeta,
+  type CommandMeta,
+  type CommandType,
+  type ArgumentType,
+} from './control/commands.js';
+export type { UserCommandContext, UserCommandHandler, UserCommandOptions } from './control/registry.js';
+export type {
+  ActiveQueue,
+  ClockReply,
+  ControlReply,
+  HelloReply,
+  QueryTaskReply,
+  RequestInfoReply,
+  ScheduledReply,
+  StatsReply,
+} from './control/replies.js';
 export { Worker, type WorkerOptions, type WorkerState, type WorkerStats } from './worker/worker.js';
 export type { Pool, PoolJob, PoolOutcome, PoolInfo } from './worker/pools/pool.js';
 export type { PoolContext, PoolFactory } from './worker/pools/index.js';

@@ -14,6 +14,7 @@ import { anonNodename, generateOid, uuid } from '../protocol/ids.js';
 import { encodeTaskMessage, type WireMessage } from '../protocol/message.js';
 import { Serializers, type Serializer } from '../protocol/serializers/index.js';
 import { AsyncResult, type ResultSource } from '../result/async-result.js';
+import { control, type ControlOf } from './control-port.js';
 import { GroupResult, type ResultNode } from '../result/group-result.js';
 import type { SignatureDict } from '../protocol/message.js';
 import {
@@ -34,6 +35,8 @@ import { Router } from './routing.js';
 import { withResultAccept } from './result-accept.js';
 import { setupSecurity, type SecurityOptions } from './security.js';
 import { loadTlsOptions } from './tls.js';
+import { LamportClock } from '../protocol/lamport-clock.js';
+import { eventsPort, type AppEventsOf } from './events-port.js';
 import type { TaskContext } from './context.js';
 import { applyEager } from './eager.js';
 import {
@@ -73,6 +76,8 @@ export class Celery implements ResultSource {
   logger: Logger = createLogger({ level: 'warn' });
   /** `origin` of messages this app sends: `gen<pid>@host`, or the worker's node name inside a worker. */
   origin = anonNodename();
+  /** This app's Lamport clock (Celery's `app.clock`): stamps the events it sends, synced by those it receives. */
+  readonly clock = new LamportClock();
   /** This app's serializers: json and msgpack, `auth` after setupSecurity(), and those given to `registerSerializer()`. */
   readonly serializers = new Serializers();
 
@@ -87,6 +92,27 @@ export class Celery implements ResultSource {
   private readonly periodic = new Map<string, PeriodicTaskEntry>();
   private readonly brokerDrivers = brokerDrivers();
   private readonly backendDrivers = backendDrivers();
+  private controlClient: ControlOf | undefined;
+
+  /**
+   * The remote-control client (Celery's `app.control`): `inspect()`, `ping()`, `revoke()`, `rateLimit()`, ... over
+   * the broker's `celery.pidbox` exchange. Durations are seconds.
+   */
+  get control(): ControlOf {
+    this.controlClient ??= control().client(this);
+    return this.controlClient;
+  }
+
+  /**
+   * Revokes tasks by id on every worker (what `AsyncResult.revoke()` and `GroupResult.revoke()` call): workers
+   * discard them when they arrive or before they run, and with `terminate` end them if running.
+   */
+  async revoke(
+    ids: readonly string[],
+    options: { terminate?: boolean; signal?: string } = {},
+  ): Promise<void> {
+    await control().client(this).revoke(ids, options);
+  }
 
   /**
    * Settings are validated here: an unknown name or a bad value throws ImproperlyConfigured naming it. Keys may be
@@ -296,6 +322,7 @@ export class Celery implements ResultSource {
       prepared.spec.eta ?? undefined,
       retry ? policy : null,
     );
+    if (conf.taskSendSentEvent) await this.sendSentEvent(broker, call);
     if (this.hooks.has('afterTaskPublish')) {
       await this.emitHook('afterTaskPublish', { taskId, taskName: name, ...route });
     }
@@ -349,6 +376,7 @@ export class Celery implements ResultSource {
           ),
         ]);
       });
+      if (conf.taskSendSentEvent) await Promise.all(batch.map((call) => this.sendSentEvent(broker, call)));
       if (this.hooks.has('afterTaskPublish')) {
         for (const call of batch) {
           await this.emitHook('afterTaskPublish', {
@@ -394,6 +422,12 @@ export class Celery implements ResultSource {
     });
     checkMessageSize(name, wire.body.length, conf.maxMessageSize);
     return { name, taskId, prepared, wire };
+  }
+
+  /** `task-sent` (`taskSendSentEvent`), published after the task as Celery's producer does; never throws. */
+  private sendSentEvent(broker: Broker, call: PreparedMessage): Promise<void> {
+    const { route, queue } = call.prepared.routed;
+    return eventsPort().taskSent(this, broker, call.wire, { queue: queue?.name ?? null, ...route });
   }
 
   private beforePublish(call: PreparedMessage): Promise<void> {
@@ -466,6 +500,14 @@ export class Celery implements ResultSource {
     const errors = await this.hooks.emit(name, payload as never);
     for (const error of errors)
       this.logger.error({ err: error }, `${name} hook failed: ${(error as Error).message}`);
+  }
+
+  /**
+   * Events (Celery's `app.events`): `app.events.receiver(handlers, { queue, wakeup })` receives the workers' and
+   * clients' events; feed them to an `EventsState` for a model of the cluster.
+   */
+  get events(): AppEventsOf {
+    return eventsPort().api(this);
   }
 
   /** A handle on the result of the task with this id. */

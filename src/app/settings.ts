@@ -384,8 +384,7 @@ const PUBLISHING = {
     celery: 'task_send_sent_event',
     default: false,
     validate: bool,
-    pending: 'issue 13',
-    doc: 'send `task-sent` events',
+    doc: 'send `task-sent` events from the client, after each task it publishes',
     readBy: ['src/app/celery.ts'],
   }),
 };
@@ -545,8 +544,7 @@ const WORKER = {
     celery: 'worker_enable_remote_control',
     default: true,
     validate: bool,
-    pending: 'issue 13',
-    doc: 'answer remote control',
+    doc: 'answer remote control (`inspect`, `control`, revokes) through the `celery.pidbox` mailbox',
     readBy: ['src/worker/worker.ts'],
   }),
   workerShutdownTimeout: setting({

@@ -7,9 +7,13 @@ import { createRequire } from 'node:module';
 import { isCeleriacError } from '../index.js';
 import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
+import { registerControl } from './commands/control.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerEvents } from './commands/events.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
 import { registerResult } from './commands/result.js';
+import { registerStatus } from './commands/status.js';
 import { registerWorker } from './commands/worker.js';
 import type { GlobalOptions } from './load-app.js';
 
@@ -48,6 +52,10 @@ export function buildProgram(): Command {
   registerResult(program);
   registerPurge(program);
   registerMulti(program);
+  registerInspect(program);
+  registerControl(program);
+  registerStatus(program);
+  registerEvents(program);
   return program;
 }
 

@@ -1,47 +1,8 @@
 /**
- * Lamport's logical clock, as kombu's `LamportClock` (kombu/clocks.py): every process ticks it before it sends
- * (`forward`) and moves it past any clock value it receives (`adjust`), so that events from several workers can be
- * put in an order that respects "happened before". Celery stamps every event and every pidbox message with it.
- * Pure and synchronous; Node runs one callback at a time, so kombu's mutex has no counterpart here.
+ * The order of events (kombu/clocks.py `timetuple`). The Lamport clock itself lives in protocol/lamport-clock.ts
+ * (the app stamps what it sends with it) and is re-exported here.
  */
-
-export class LamportClock {
-  private current: number;
-
-  constructor(initialValue = 0) {
-    if (!Number.isSafeInteger(initialValue) || initialValue < 0) {
-      throw new RangeError(
-        `LamportClock initial value must be a non-negative integer, got ${String(initialValue)}`,
-      );
-    }
-    this.current = initialValue;
-  }
-
-  /** The clock's current value. */
-  get value(): number {
-    return this.current;
-  }
-
-  /** Ticks before sending: the new value goes into the message (`LamportClock.forward`). */
-  forward(): number {
-    this.current += 1;
-    return this.current;
-  }
-
-  /**
-   * Syncs with a received value: `max(mine, other) + 1` (`LamportClock.adjust`). A value that is not a finite
-   * number (a malformed message) only ticks the clock, so one bad sender cannot poison it.
-   */
-  adjust(other: number): number {
-    const theirs = Number.isFinite(other) ? Math.trunc(other) : 0;
-    this.current = Math.max(this.current, theirs) + 1;
-    return this.current;
-  }
-
-  toString(): string {
-    return String(this.current);
-  }
-}
+export { LamportClock } from '../protocol/lamport-clock.js';
 
 /** One event's place in time, as kombu's `timetuple`: Lamport clock, wall-clock timestamp, sender id. */
 export interface EventOrder {

@@ -11,12 +11,18 @@ import type { PoolName } from '../app/config.js';
 import type { ResultBackend } from '../backends/backend.js';
 import type { Broker, QueueSpec } from '../brokers/broker.js';
 import { ImproperlyConfigured } from '../errors.js';
-import { BrokerEventDispatcher, disabledDispatcher } from '../events/dispatcher.js';
+import { BrokerEventDispatcher } from '../events/dispatcher.js';
+import '../events/port.js';
 import { deferred, type Deferred } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { ServiceList, type Service } from '../lifecycle/service.js';
-import type { JsonValue } from '../types.js';
+import type { JsonObject, JsonValue } from '../types.js';
+import { Control } from '../control/client.js';
+import { revokedFromWire } from '../control/commands.js';
+import { Mailbox } from '../control/mailbox.js';
 import { Autoscaler } from './autoscale.js';
+import { controlTarget } from './control-target.js';
+import { Heartbeat } from './heartbeat.js';
 import { checkPrivileges } from './privileges.js';
 import { installContainment } from './containment.js';
 import { TaskConsumer } from './consumer.js';
@@ -69,6 +75,15 @@ export interface WorkerOptions {
   maxWorkerLostRequeues?: number;
   /** An embedded beat (`worker -B`): started once the worker consumes, stopped first. */
   beat?: Service;
+  /**
+   * Ask the other workers for their revoked ids at start (Celery's mingle, `hello`); default true. Off with
+   * `--without-mingle`. Needs remote control (`workerEnableRemoteControl`).
+   */
+  mingle?: boolean;
+  /** Send task events (`-E`, `--task-events`; default `workerSendTaskEvents`). */
+  taskEvents?: boolean;
+  /** Send worker-online, worker-heartbeat every 2 s and worker-offline (default true; `--without-heartbeat`). */
+  heartbeat?: boolean;
 }
 
 /** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
@@ -98,7 +113,11 @@ interface Parts {
   readonly executor: Executor;
   readonly consumer: TaskConsumer;
   readonly revokes: Revokes;
+  readonly events: TaskEvents;
+  readonly heartbeat: Heartbeat | undefined;
   readonly autoscaler: Autoscaler | undefined;
+  /** The remote-control mailbox, when `workerEnableRemoteControl`. */
+  readonly mailbox: Mailbox | undefined;
   /** Grows or shrinks the pool and lets the executor start what now fits. */
   readonly resize: Resize;
 }
@@ -160,6 +179,11 @@ export class Worker {
   private readonly beat: Service | undefined;
   /** Gives back the process's uncaughtException/unhandledRejection handlers (containment.ts). */
   private releaseContainment: (() => void) | undefined;
+  private readonly mingle: boolean;
+  /** Whether task events were asked for at start (`-E`, `workerSendTaskEvents`); they may be turned on later. */
+  readonly sendTaskEvents: boolean;
+  /** Whether this worker sends heartbeats (not `--without-heartbeat`). */
+  readonly sendHeartbeats: boolean;
 
   constructor(
     readonly app: Celery,
@@ -182,6 +206,9 @@ export class Worker {
     this.logger = options.logger ?? app.logger;
     this.taskDefaults = compiled.taskDefaults;
     this.beat = options.beat;
+    this.mingle = options.mingle ?? true;
+    this.sendTaskEvents = options.taskEvents ?? app.conf.workerSendTaskEvents;
+    this.sendHeartbeats = options.heartbeat ?? true;
   }
 
   /**
@@ -204,6 +231,19 @@ export class Worker {
    */
   get workerState(): State | undefined {
     return this.parts?.state;
+  }
+
+  /**
+   * The worker's task events, once started: `taskEvents.enable()` / `disable()` turn them on and off (remote
+   * control `enable_events` / `disable_events`).
+   */
+  get taskEvents(): TaskEvents | undefined {
+    return this.parts?.events;
+  }
+
+  /** The heartbeat service, once started (undefined with `--without-heartbeat`): `sendNow()` for `heartbeat`. */
+  get heartbeat(): Heartbeat | undefined {
+    return this.parts?.heartbeat;
   }
 
   /** Tasks running now. */
@@ -262,11 +302,15 @@ export class Worker {
       poolSize: () => pool.concurrency,
     });
     const settlement = new Settlement({ broker, logger, state });
-    const events = new TaskEvents(
-      app.conf.workerSendTaskEvents
-        ? new BrokerEventDispatcher({ broker, hostname, logger })
-        : disabledDispatcher,
-    );
+    // One dispatcher for task and worker events, as Celery's: it costs nothing until something is sent.
+    const dispatcher = new BrokerEventDispatcher({
+      broker,
+      hostname,
+      logger,
+      clock: app.clock,
+      bufferGroups: ['task'],
+    });
+    const events = new TaskEvents(dispatcher, { enabled: this.sendTaskEvents });
     const io = new WorkerIO({ app, backend, logger, hostname });
     const revokes = new Revokes({ app, state, settlement, io, events, logger });
     const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
@@ -283,19 +327,69 @@ export class Worker {
     const consumer = new TaskConsumer({ ...shared, broker, queues: this.queues, executor });
     const resize = resizer(pool, executor);
     const autoscaler = this.createAutoscaler(pool, executor, resize);
+    const heartbeat = this.sendHeartbeats
+      ? new Heartbeat({ dispatcher, active: () => state.active.size, processed: () => state.accepted })
+      : undefined;
+    const mailbox: Mailbox | undefined = app.conf.workerEnableRemoteControl
+      ? new Mailbox({
+          broker,
+          logger,
+          target: controlTarget({
+            app,
+            hostname,
+            broker,
+            state,
+            consumer,
+            events,
+            stats: () => this.stats() as unknown as JsonObject,
+            revoke: async (ids, terminate, signal) => {
+              revokes.revoke(ids);
+              if (ids.length > 0) logger.info(`Tasks flagged as revoked: ${ids.join(', ')}`);
+              consumer.revoked(new Set(ids));
+              return terminate ? executor.terminate(ids, signal) : [];
+            },
+            poolGrow: (n) => this.poolGrow(n),
+            poolShrink: (n) => this.poolShrink(n),
+            autoscaling: autoscaler !== undefined,
+            setAutoscale: (max, min) => this.setAutoscale(max, min),
+            shutdown: () => void this.stop(),
+            clock: () => app.clock.value,
+            heartbeatNow: () => void heartbeat?.sendNow(),
+          }),
+        })
+      : undefined;
+    // Mingle runs beside the start; a redelivered task (its worker died) waits for it before it may run.
+    if (mailbox && this.mingle) revokes.synced = this.syncRevokes(state);
     const services = new ServiceList([
       poolService(pool),
       ...(autoscaler ? [autoscaler] : []),
       settlement,
       events,
       journal,
+      // Remote control answers before the first task is fetched, and stops after the executor: a worker draining
+      // still answers `inspect active` and `terminate` (and adds no step between the consumer's drain and the
+      // executor's, where a finished task would let the next one start).
+      ...(mailbox ? [mailbox] : []),
       executor,
       consumer,
       // The next capabilities take their place here, one line each, in this order (they start last and stop
-      // first): the heartbeat (issue 13), the control mailbox (issue 13).
+      // first): the heartbeat (issue 13).
+      ...(heartbeat ? [heartbeat] : []),
       ...(this.beat ? [this.beat] : []),
     ]);
-    return { services, state, pool, executor, consumer, revokes, autoscaler, resize };
+    return {
+      services,
+      state,
+      pool,
+      executor,
+      consumer,
+      revokes,
+      events,
+      heartbeat,
+      autoscaler,
+      mailbox,
+      resize,
+    };
   }
 
   private createPool(broker: Broker, backend: ResultBackend): Promise<Pool> {
@@ -325,6 +419,36 @@ export class Worker {
       grow: (n) => resize.grow(n),
       shrink: (n) => resize.shrink(n),
     });
+  }
+
+  /**
+   * Celery's mingle: asks the other workers `hello` and merges the ids they hold revoked, so that a task revoked
+   * before this worker started is not run here. Runs beside the start (it waits a second for replies).
+   */
+  private async syncRevokes(state: State): Promise<void> {
+    const others = new Set<string>();
+    try {
+      const revoked: JsonObject = {};
+      for (const [id, at] of state.revoked.entries()) revoked[id] = [at / 1000, id];
+      // Replies are merged as they come: a second (Celery's mingle timeout) is the most anyone waits.
+      await new Control(this.app).broadcast('hello', {
+        arguments: { from_node: this.hostname, revoked },
+        reply: true,
+        timeout: 1,
+        callback: (reply) => {
+          for (const [node, body] of Object.entries(reply)) {
+            if (node === this.hostname || !body || typeof body !== 'object' || Array.isArray(body)) continue;
+            others.add(node);
+            const theirs = body.revoked;
+            if (theirs !== undefined)
+              for (const [id, at] of revokedFromWire(theirs)) state.revoked.add(id, at);
+          }
+        },
+      });
+      this.logger.info(others.size === 0 ? 'mingle: all alone' : `mingle: sync with ${others.size} nodes`);
+    } catch (error) {
+      this.logger.warn(`mingle: could not sync with the other workers: ${(error as Error).message}`);
+    }
   }
 
   /** What Celery's `inspect stats` reports about this worker: pid, uptime, prefetch, counts, pool, autoscaler. */
@@ -401,6 +525,8 @@ export class Worker {
       if (options.cold && this.state === 'stopping') this.coldStop();
       return this.stopping;
     }
+    // Before anything awaits: a prefetched task must not start while the services ahead of the executor drain.
+    this.parts?.executor.hold();
     this.stopping = this.shutdown(options.cold ?? false);
     return this.stopping;
   }

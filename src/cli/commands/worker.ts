@@ -60,6 +60,8 @@ interface WorkerFlags {
   softTimeLimit?: string;
   beat?: boolean;
   schedule?: string;
+  taskEvents?: boolean;
+  withoutHeartbeat?: boolean;
 }
 
 function positiveInt(flag: string, text: string | undefined, allowZero = false): number | undefined {
@@ -118,7 +120,7 @@ function banner(app: Celery, worker: Worker): string {
     `- ** ---------- .> transport:   ${maskUrl(conf.broker)}`,
     `- ** ---------- .> results:     ${conf.backend ? maskUrl(conf.backend) : 'disabled://'}`,
     `- *** --- * --- .> concurrency: ${worker.concurrency} (${worker.poolName})`,
-    `-- ******* ---- .> task events: OFF`,
+    `-- ******* ---- .> task events: ${eventsLine(worker)}`,
     `--- ***** ----- `,
     ` -------------- [queues]`,
     queues,
@@ -129,12 +131,18 @@ function banner(app: Celery, worker: Worker): string {
   ].join('\n');
 }
 
+/** Celery's banner line, and whether heartbeats go out (Celery's banner does not say; ours does when they don't). */
+function eventsLine(worker: Worker): string {
+  const events = worker.sendTaskEvents ? 'ON' : 'OFF (enable -E to monitor tasks in this worker)';
+  return worker.sendHeartbeats ? events : `${events}; heartbeats OFF (--without-heartbeat)`;
+}
+
 function workerOptions(flags: WorkerFlags, logger: Logger, appModule: string | undefined): WorkerOptions {
   const options: WorkerOptions = { logger };
   if (appModule) options.appModule = appModule;
   const concurrency = positiveInt('-c', flags.concurrency);
   if (concurrency !== undefined) options.concurrency = concurrency;
-  if (flags.pool) options.pool = flags.pool as PoolName;
+  if (flags.pool) options.pool = flags.pool;
   if (flags.queues)
     options.queues = flags.queues
       .split(',')
@@ -154,6 +162,8 @@ function workerOptions(flags: WorkerFlags, logger: Logger, appModule: string | u
   if (maxTasks !== undefined) options.maxTasksPerChild = maxTasks;
   const maxMemory = positiveInt('--max-memory-per-child', flags.maxMemoryPerChild);
   if (maxMemory !== undefined) options.maxMemoryPerChild = maxMemory;
+  if (flags.taskEvents) options.taskEvents = true;
+  if (flags.withoutHeartbeat) options.heartbeat = false;
   return options;
 }
 
@@ -199,6 +209,8 @@ export function registerWorker(program: Command): void {
       'soft time limit for tasks without their own (default: taskSoftTimeLimit)',
     )
     .option('-B, --beat', 'also run the periodic task scheduler (beat) in this worker')
+    .option('-E, --task-events', 'send task events, for monitors (default: workerSendTaskEvents)')
+    .option('--without-heartbeat', 'send no worker-online, worker-heartbeat and worker-offline events')
     .option('-s, --schedule <file>', 'with -B: the JSON file beat keeps its state in')
     .action(async (flags: WorkerFlags, command: Command) => {
       checkFlags(flags);
