@@ -40,4 +40,28 @@ export default tseslint.config(
       globals: { process: 'readonly', console: 'readonly' },
     },
   },
+  {
+    // The dashboard page: plain browser JavaScript, no build step.
+    files: ['src/dashboard/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'fetch',
+          'URLSearchParams',
+          'FormData',
+          'EventSource',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'confirm',
+          'console',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

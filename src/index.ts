@@ -10,6 +10,7 @@ export type { SecurityOptions } from './app/security.js';
 export type { TlsSetting } from './app/tls.js';
 export type { TaskRequest, DeliveryInfo, TaskContext, StateUpdate } from './app/context.js';
 export { currentTask, maybeCurrentTask } from './app/current-task.js';
+export { instrumentTracing, type TracingOptions } from './app/tracing.js';
 export {
   exponentialBackoff,
   type RetryOptions,

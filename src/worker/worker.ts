@@ -37,6 +37,7 @@ import { Settlement } from './settlement.js';
 import { State } from './state.js';
 import { TaskEvents } from './task-events.js';
 import { WorkerIO } from './worker-io.js';
+import { processKeepAlive } from '../lifecycle/idle-ref.js';
 
 export interface WorkerOptions {
   /** Node name, `name@%h` style (default `celery@<host>`). */
@@ -170,20 +171,21 @@ export class Worker {
   failure: Error | undefined;
   private readonly logger: Logger;
   private parts: Parts | undefined;
-  private readonly autoscale: readonly [number, number] | undefined;
+  /** `[max, min]` with `--autoscale`, else undefined. */
+  readonly autoscale: readonly [number, number] | undefined;
   private readonly maxWorkerLostRequeues: number | undefined;
   private stopping: Promise<void> | undefined;
   private readonly stopped: Deferred<void> = deferred();
   private readonly shutdownTimeout: number | null;
   private readonly taskDefaults: WorkerTaskDefaults;
   private readonly beat: Service | undefined;
-  /** Gives back the process's uncaughtException/unhandledRejection handlers (containment.ts). */
-  private releaseContainment: (() => void) | undefined;
   private readonly mingle: boolean;
   /** Whether task events were asked for at start (`-E`, `workerSendTaskEvents`); they may be turned on later. */
   readonly sendTaskEvents: boolean;
   /** Whether this worker sends heartbeats (not `--without-heartbeat`). */
   readonly sendHeartbeats: boolean;
+  /** Gives back the process's uncaughtException/unhandledRejection handlers (containment.ts). */
+  private releaseContainment: (() => void) | undefined;
 
   constructor(
     readonly app: Celery,
@@ -259,23 +261,28 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ImproperlyConfigured(`worker ${this.hostname} was already started`);
     this.state = 'starting';
+    // Connections do not keep the process alive while idle (lifecycle/idle-ref.ts); a worker does, until it stops.
+    void this.stopped.promise.then(processKeepAlive.hold());
     const { app } = this;
     app.origin = this.hostname;
     checkPrivileges(app.signing);
     this.releaseContainment = installContainment(this.logger);
     await app.hooks.emit('workerInit', { hostname: this.hostname });
     try {
-      const [broker, backend] = await Promise.all([app.getBroker(), app.getBackend()]);
+      const [broker, backend] = await Promise.all([app.getBroker({ consumer: true }), app.getBackend()]);
       const parts = await this.compose(broker, backend);
       // A stop() that came in while connecting has closed the app already: start nothing.
       if (this.stopping) return;
       this.parts = parts;
       await parts.services.start();
     } catch (error) {
+      // A stop() while connecting interrupted the connection: that is a shutdown, not a failure.
+      const interrupted = this.stopping !== undefined;
       this.state = 'stopped';
       await app.close();
       this.releaseContainment?.();
       this.stopped.resolve();
+      if (interrupted) return;
       throw error;
     }
     // A stop() that came in while the services started finishes the job.
@@ -372,8 +379,7 @@ export class Worker {
       ...(mailbox ? [mailbox] : []),
       executor,
       consumer,
-      // The next capabilities take their place here, one line each, in this order (they start last and stop
-      // first): the heartbeat (issue 13).
+      // worker-online once the worker consumes; worker-offline first thing in a shutdown.
       ...(heartbeat ? [heartbeat] : []),
       ...(this.beat ? [this.beat] : []),
     ]);

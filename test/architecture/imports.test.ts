@@ -34,6 +34,7 @@ const ALLOWED: Readonly<Record<string, string>> = {
     'the worker runs the remote-control mailbox and asks the others hello at start (mingle)',
   'control -> events':
     'the mailbox and the control client keep a Lamport clock, as the event dispatcher does',
+  'cli -> dashboard': '`celeriac dashboard` serves the dashboard (src/dashboard/index.ts, its entry point)',
 };
 
 interface Import {
@@ -112,8 +113,16 @@ describe('the layer map', () => {
   it('lets the CLI use only the public API: src/index.ts, node and npm modules, and its own files', () => {
     const outside = IMPORTS.filter(
       (i) => folderOf(i.file) === 'cli' && i.target !== undefined && folderOf(i.target) !== 'cli',
+    ).filter((i) => i.target !== 'index.ts' && i.target !== 'dashboard/index.ts');
+    expect(outside.map((i) => `${i.file} imports ${i.specifier}`)).toEqual([]);
+  });
+
+  it('lets the dashboard use only the public API: src/index.ts, node and npm modules, and its own files', () => {
+    const outside = IMPORTS.filter(
+      (i) => folderOf(i.file) === 'dashboard' && i.target !== undefined && folderOf(i.target) !== 'dashboard',
     ).filter((i) => i.target !== 'index.ts');
     expect(outside.map((i) => `${i.file} imports ${i.specifier}`)).toEqual([]);
+    expect(IMPORTS.some((i) => folderOf(i.file) === 'dashboard')).toBe(true);
   });
 
   it('keeps driver code out of src/lifecycle (it lives in src/transport)', () => {

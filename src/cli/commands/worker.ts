@@ -21,11 +21,13 @@ import {
   Pidfile,
   PidfileLocked,
   Worker,
+  instrumentTracing,
   type Celery,
   type Logger,
   type PoolName,
   type WorkerOptions,
 } from '../../index.js';
+import { WorkerMetrics } from '../../dashboard/index.js';
 import {
   detach,
   EX_RESTART,
@@ -45,6 +47,8 @@ interface WorkerFlags {
   concurrency?: string;
   pool?: string;
   queues?: string;
+  excludeQueues?: string;
+  purge?: boolean;
   hostname?: string;
   loglevel: string;
   logFormat: string;
@@ -60,6 +64,7 @@ interface WorkerFlags {
   softTimeLimit?: string;
   beat?: boolean;
   schedule?: string;
+  metricsPort?: string;
   taskEvents?: boolean;
   withoutHeartbeat?: boolean;
 }
@@ -96,6 +101,13 @@ function seconds(flag: string, text: string | undefined): number | undefined {
   return value;
 }
 
+/** Celery's banner shows autoscale as `{min=3, max=10}` (celery/apps/worker.py). */
+function concurrency(worker: Worker): string {
+  if (!worker.autoscale) return String(worker.concurrency);
+  const [max, min] = worker.autoscale;
+  return `{min=${min}, max=${max}}`;
+}
+
 function banner(app: Celery, worker: Worker): string {
   const conf = app.conf;
   const queues = worker.queues
@@ -119,7 +131,7 @@ function banner(app: Celery, worker: Worker): string {
     `- ** ---------- .> app:         ${app.main}`,
     `- ** ---------- .> transport:   ${maskUrl(conf.broker)}`,
     `- ** ---------- .> results:     ${conf.backend ? maskUrl(conf.backend) : 'disabled://'}`,
-    `- *** --- * --- .> concurrency: ${worker.concurrency} (${worker.poolName})`,
+    `- *** --- * --- .> concurrency: ${concurrency(worker)} (${worker.poolName})`,
     `-- ******* ---- .> task events: ${eventsLine(worker)}`,
     `--- ***** ----- `,
     ` -------------- [queues]`,
@@ -186,6 +198,13 @@ export function registerWorker(program: Command): void {
     )
     .option('-P, --pool <name>', `pool: ${POOLS.join(', ')} (default: the app's workerPool, async)`)
     .option('-Q, --queues <names>', 'comma-separated queues to consume from (default: the default queue)')
+    .option('-X, --exclude-queues <names>', 'comma-separated queues not to consume from (removed from -Q)')
+    .option('--purge', 'delete the waiting messages of the queues before starting (no undo)')
+    .option('--without-gossip', 'accepted for Celery compatibility (Celeriac workers do not gossip)')
+    .option(
+      '--without-mingle',
+      'accepted for Celery compatibility (Celeriac workers do not mingle at start-up)',
+    )
     .option(
       '-n, --hostname <name>',
       'node name, with %h (host), %n (short host), %d (domain): e.g. w1@%h (default: celery@<host>)',
@@ -212,6 +231,7 @@ export function registerWorker(program: Command): void {
     .option('-E, --task-events', 'send task events, for monitors (default: workerSendTaskEvents)')
     .option('--without-heartbeat', 'send no worker-online, worker-heartbeat and worker-offline events')
     .option('-s, --schedule <file>', 'with -B: the JSON file beat keeps its state in')
+    .option('--metrics-port <port>', 'serve Prometheus /metrics on this port (127.0.0.1)')
     .action(async (flags: WorkerFlags, command: Command) => {
       checkFlags(flags);
       let level;
@@ -233,11 +253,23 @@ export function registerWorker(program: Command): void {
       const logger = createLogger({ level, format: flags.logFormat as 'text' | 'json', ...destination });
       let worker: Worker;
       let releasePidfile: (() => void) | undefined;
+      let metrics: WorkerMetrics | undefined;
+      const metricsPort = positiveInt('--metrics-port', flags.metricsPort);
       try {
         const globals = globalOptions(command);
         const app = await loadApp(globals);
         app.logger = logger;
+        // Continues OpenTelemetry traces when @opentelemetry/api is installed (a no-op otherwise).
+        await instrumentTracing(app);
         const options = workerOptions(flags, logger, globals.app);
+        const queues = withoutExcluded(options.queues ?? [app.conf.taskDefaultQueue], flags.excludeQueues);
+        options.queues = queues;
+        if (flags.purge) {
+          const count = await app.purge(queues);
+          process.stdout.write(
+            `purge: Erased ${count} ${count === 1 ? 'message' : 'messages'} from the queue.\n`,
+          );
+        }
         if (flags.beat) {
           options.beat = new Beat(app, {
             logger,
@@ -246,6 +278,11 @@ export function registerWorker(program: Command): void {
         }
         worker = new Worker(app, options);
         releasePidfile = pidfile ? lockPidfile(pidfile) : undefined;
+        if (metricsPort !== undefined) {
+          const named = worker;
+          metrics = new WorkerMetrics(app, () => named.hostname);
+          await metrics.listen(metricsPort);
+        }
       } catch (error) {
         await reportToDetachParent({ ok: false, message: (error as Error).message });
         throw error;
@@ -253,10 +290,24 @@ export function registerWorker(program: Command): void {
       await reportToDetachParent({ ok: true });
       if (flags.logFormat === 'text') process.stdout.write(`${banner(worker.app, worker)}\n`);
       const outcome = await runUntilStopped(worker, logger);
+      await metrics?.close();
       releasePidfile?.();
       logger.info(`${worker.hostname} stopped (${hostname()}, pid ${process.pid})`);
       process.exitCode = outcome === 'restart' ? await restart() : outcome;
     });
+}
+
+/** `-X`: the queues left once the excluded ones are removed (Celery's `--exclude-queues`). */
+function withoutExcluded(queues: readonly string[], exclude: string | undefined): string[] {
+  const excluded = new Set((exclude ?? '').split(',').map((q) => q.trim()));
+  const left = queues.filter((q) => !excluded.has(q));
+  if (left.length === 0) {
+    throw new CliError(
+      `-X ${exclude ?? ''} leaves no queue to consume from (queues: ${queues.join(', ')})`,
+      2,
+    );
+  }
+  return left;
 }
 
 function checkPidfile(path: string): void {
