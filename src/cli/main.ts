@@ -7,9 +7,9 @@ import { createRequire } from 'node:module';
 import { isCeleriacError } from '../index.js';
 import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
+import { registerEvents } from './commands/events.js';
 import { registerControl } from './commands/control.js';
 import { registerInspect } from './commands/inspect.js';
-import { registerEvents } from './commands/events.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
 import { registerResult } from './commands/result.js';
@@ -52,10 +52,10 @@ export function buildProgram(): Command {
   registerResult(program);
   registerPurge(program);
   registerMulti(program);
+  registerEvents(program);
   registerInspect(program);
   registerControl(program);
   registerStatus(program);
-  registerEvents(program);
   return program;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildEvent, eventMessage, eventRoutingKey, utcoffset } from './event.js';
+import { buildEvent, eventJson, eventMessage, eventRoutingKey, utcoffset } from './event.js';
 
 describe('Celery event messages', () => {
   it('route by type with dashes turned into dots', () => {
@@ -40,5 +40,22 @@ describe('Celery event messages', () => {
   it('measure utcoffset in hours west of UTC, as time.timezone // 3600', () => {
     const date = new Date();
     expect(utcoffset(date)).toBe(Math.floor(date.getTimezoneOffset() / 60));
+  });
+});
+
+describe('eventJson', () => {
+  it("writes whole numbers of Celery's float fields as Python floats, and nothing else", () => {
+    const event = buildEvent(
+      'worker-heartbeat',
+      { freq: 2, active: 0, loadavg: [0, 1.5, 2], processed: 3, note: 'freq 2' },
+      { hostname: 'w@h', pid: 1, clock: 4, now: 1_700_000_000_000 },
+    );
+    const text = eventJson([event]);
+    expect(text).toContain('"freq":2.0,');
+    expect(text).toContain('"loadavg":[0.0,1.5,2.0]');
+    expect(text).toContain('"timestamp":1700000000.0,');
+    expect(text).toContain('"active":0,');
+    expect(text).toContain('"clock":4,');
+    expect(JSON.parse(text)).toEqual([event]);
   });
 });

@@ -57,6 +57,26 @@ export function buildEvent(type: string, fields: EventFields, context: EventCont
   return event as CeleryEvent;
 }
 
+/**
+ * Fields a Python worker sends as floats (`freq` is `float(interval)`, `loadavg` rounded floats, `runtime` and
+ * `timestamp` from `time`). JSON keeps `2.0` apart from `2` in Python, and tools print them differently
+ * (`celery events --dump` shows `freq=2.0`), so whole numbers in these fields are written with `.0`.
+ */
+const FLOAT_FIELDS = new Set(['freq', 'loadavg', 'runtime', 'timestamp']);
+const FLOAT_MARK = '\u0000float:';
+const FLOAT_MARKED = /"\\u0000float:(-?\d+)"/g;
+
+/** `JSON.stringify`, with the float fields' whole numbers written as Python writes floats (`2.0`). */
+export function eventJson(event: CeleryEvent | readonly CeleryEvent[]): string {
+  const asFloat = (value: unknown): unknown =>
+    typeof value === 'number' && Number.isSafeInteger(value) ? `${FLOAT_MARK}${value}` : value;
+  const text = JSON.stringify(event, function (this: unknown, key: string, value: unknown) {
+    if (!FLOAT_FIELDS.has(key) || Array.isArray(this)) return value;
+    return Array.isArray(value) ? value.map(asFloat) : asFloat(value);
+  });
+  return text.replace(FLOAT_MARKED, '$1.0');
+}
+
 /** The message that carries an event: JSON body, `hostname` header, transient delivery. */
 export function eventMessage(event: CeleryEvent | readonly CeleryEvent[], hostname: string): WireMessage {
   return {
@@ -64,6 +84,6 @@ export function eventMessage(event: CeleryEvent | readonly CeleryEvent[], hostna
     properties: { delivery_mode: 1, priority: 0 },
     contentType: 'application/json',
     contentEncoding: 'utf-8',
-    body: Buffer.from(JSON.stringify(event), 'utf8'),
+    body: Buffer.from(eventJson(event), 'utf8'),
   };
 }

@@ -290,6 +290,16 @@ describe('EventsState: counters, receive() and clearing', () => {
     expect(state.eventCount).toBe(3);
   });
 
+  it('receive() takes an event a receiver prepared as it is (no second time-zone shift, clock kept)', () => {
+    const state = new EventsState({ now: () => T0 + 100, localUtcoffset: 0 });
+    // Prepared by a receiver: timestamp already moved from the sender's utcoffset -1 to here.
+    const prepared = received('t1', 1, { clock: 7, utcoffset: -1, local_received: T0 + 2 });
+    state.receive(prepared);
+    const t = state.getTask('t1')!;
+    expect(t.history.map((entry) => entry.clock)).toEqual([7]);
+    expect(t.received).toBe(prepared.timestamp);
+  });
+
   it('subscribe() tells listeners what each event did', () => {
     const state = new EventsState();
     const seen: string[] = [];

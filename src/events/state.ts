@@ -151,7 +151,9 @@ export class EventsState {
 
   /**
    * Handles a raw event message body (one event or a `task.multi` list) as a receiver would: syncs the clock,
-   * localizes timestamps, stamps `local_received` with `now`, then `event()` for each.
+   * localizes timestamps, stamps `local_received` with `now`, then `event()` for each. An event a receiver has
+   * prepared already (`app.events.receiver` hands those on: with `local_received`, which no sender sets) goes to
+   * `event()` as it is, so `receive` can be given either.
    */
   receive(body: unknown, now: number = this.now()): EventOutcome[] {
     const items: unknown[] = Array.isArray(body) ? (body as unknown[]) : [body];
@@ -163,6 +165,7 @@ export class EventsState {
   }
 
   private receiveOne(raw: JsonObject, now: number): EventOutcome {
+    if (typeof raw.local_received === 'number' && typeof raw.clock === 'number') return this.event(raw);
     let prepared: ReceivedEvent;
     try {
       prepared = prepareEvent(raw, { clock: this.clock, now, ...utcoffsetOption(this.settings) });

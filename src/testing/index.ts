@@ -14,6 +14,7 @@
 import { Celery } from '../app/celery.js';
 // Installs the canvas port (app/canvas-port.ts), as src/index.ts does, for tests that import only this entry.
 import '../canvas/port.js';
+import '../events/port.js';
 import type { CeleryOptions } from '../app/config.js';
 import { createLogger, silentLogger, type LogLevel } from '../lifecycle/logger.js';
 import { uuid } from '../protocol/ids.js';

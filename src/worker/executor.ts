@@ -62,6 +62,14 @@ export class Executor implements Service {
 
   async start(): Promise<void> {}
 
+  /**
+   * A shutdown began: start nothing more from now on, synchronously, so that a task finishing while the services
+   * before this one drain does not let a waiting one start (it is given back by `drain()` or `stop()`).
+   */
+  hold(): void {
+    this.accepting = false;
+  }
+
   /** Warm: starts nothing more, gives back what waits for a slot, and resolves once nothing runs. */
   async drain(): Promise<void> {
     this.accepting = false;

@@ -510,6 +510,8 @@ export class Worker {
       if (options.cold && this.state === 'stopping') this.coldStop();
       return this.stopping;
     }
+    // Before anything awaits: a prefetched task must not start while the services ahead of the executor drain.
+    this.parts?.executor.hold();
     this.stopping = this.shutdown(options.cold ?? false);
     return this.stopping;
   }

@@ -11,7 +11,7 @@ import { Celery } from '../../src/app/celery.js';
 import type { ReceivedEvent } from '../../src/events/incoming.js';
 import type { EventReceiver } from '../../src/events/receiver.js';
 import { EventsState } from '../../src/events/state.js';
-import { silentLogger } from '../../src/lifecycle/logger.js';
+import { createLogger, silentLogger } from '../../src/lifecycle/logger.js';
 import { uuid } from '../../src/protocol/ids.js';
 import { Worker, type WorkerOptions } from '../../src/worker/worker.js';
 
@@ -280,5 +280,39 @@ describe('switches', () => {
       hostname: h.app.origin,
     });
     expect(typeof event.eta).toBe('string');
+  });
+});
+
+describe('with no monitor running', () => {
+  it.each([
+    ['memory', memoryUrl],
+    ['sqlite', sqliteUrl],
+  ])('costs nothing on the %s broker: no queue, no log line', async (_name, url) => {
+    const lines: { level: number; msg: string }[] = [];
+    const logger = createLogger({
+      level: 'debug',
+      format: 'json',
+      destination: {
+        write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }),
+      },
+    });
+    const broker = url();
+    const app = new Celery('no-monitor', { broker, backend: 'memory://', workerSendTaskEvents: true });
+    app.logger = logger;
+    app.task('tasks.add', (x: number, y: number) => x + y);
+    const worker = new Worker(app, { pool: 'async', logger, hostname: `nm-${uuid().slice(0, 6)}@%h` });
+    await worker.start();
+    try {
+      const result = await app.sendTask('tasks.add', [1, 2]);
+      expect(await result.get({ timeout: 20 })).toBe(3);
+      await worker.heartbeat!.sendNow();
+      expect(lines.filter((l) => l.level >= 40)).toEqual([]);
+      expect(lines.filter((l) => /event/i.test(l.msg))).toEqual([]);
+      const b = await app.getBroker();
+      expect(await b.size('celeryev')).toBe(0);
+    } finally {
+      await worker.stop();
+      await app.close();
+    }
   });
 });

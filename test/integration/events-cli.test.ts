@@ -6,7 +6,9 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { uuid } from '../../src/protocol/ids.js';
-import { runCli, startCli, type RunningProcess } from '../support/processes.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { runCli, startCli, watchProcess, type RunningProcess } from '../support/processes.js';
 import { tempDir } from '../support/tmp.js';
 
 const dir = tempDir('events-cli');
@@ -14,6 +16,7 @@ const db = `sqlite://${join(dir.path, 'celeriac.db')}`;
 const APP = 'test/integration/fixtures/sqlite-app.ts';
 const env = { CELERIAC_BROKER_URL: db, CELERIAC_RESULT_BACKEND: db };
 const running: RunningProcess[] = [];
+const CLI = fileURLToPath(new URL('../support/cli.ts', import.meta.url));
 
 function start(args: readonly string[]): RunningProcess {
   const proc = startCli(['-A', APP, ...args], { env });
@@ -82,6 +85,35 @@ describe('celeriac events', () => {
     await top.waitFor(new RegExp(`^worker ${node} OFFLINE`), 30_000);
     top.kill('SIGINT');
     expect(await top.exited()).toBe(0);
+  });
+
+  it('in a terminal redraws a screen of tasks and workers', async () => {
+    const queue = `q-${uuid().slice(0, 8)}`;
+    const node = `tty-${queue}@test`;
+    // A pseudo-terminal of 120x30 through script(1); the whole process group is ended afterwards.
+    const cli = `node --import tsx ${CLI} -A ${APP} events --freq 0.3`;
+    const child = spawn('script', ['-qfec', `stty cols 120 rows 30; exec ${cli}`, '/dev/null'], {
+      env: { ...process.env, ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    const tty = watchProcess(child, 30_000);
+    try {
+      await tty.waitFor(/celeriac events: sqlite:/);
+      start(['worker', '-E', '-Q', queue, '-n', node]);
+      await tty.waitFor(new RegExp(`Workers: ${node} ONLINE active=0`), 30_000);
+      const call = await runCli(['-A', APP, 'call', 'tasks.add', '--args', '[5,6]', '--queue', queue], {
+        env,
+      });
+      const id = call.stdout.trim().split('\n')[0]!;
+      await tty.waitFor(new RegExp(`${id}.*tasks\\.add.*\\(5, 6\\).*SUCCESS`), 30_000);
+      // The alternate screen, cursor home for each redraw.
+      expect(tty.output()).toContain('\u001b[?1049h');
+      expect(tty.output().split('\u001b[H').length).toBeGreaterThan(3);
+    } finally {
+      process.kill(-child.pid!, 'SIGTERM');
+      await tty.exited();
+    }
   });
 
   it('the banner says so when task events and heartbeats are off', async () => {

@@ -1,8 +1,10 @@
 /**
- * Task events from a Celeriac worker reach Python Celery 5.2.6's `celery events --dump`: on Redis through kombu's
- * fanout (PUBLISH on `/<db>.celeryev/<routing key>`), on RabbitMQ through the `celeryev` topic exchange. With no
- * monitor running (one killed, its binding left behind in `_kombu.binding.celeryev` as Python leaves it), nothing
- * accumulates in Redis and the worker logs nothing about events.
+ * A Celeriac worker's events reach Python Celery 5.2.6's `celery events --dump` (worker-online, task events sent
+ * as `task.multi` batches, heartbeats, worker-offline): on Redis through kombu's fanout (PUBLISH on
+ * `/<db>.celeryev/<routing key>`), on RabbitMQ through the `celeryev` topic exchange. With no monitor running (one
+ * killed, its binding left behind in `_kombu.binding.celeryev` as Python leaves it), nothing accumulates in Redis
+ * and the worker logs nothing about events. The other way, Celeriac's receiver sees a Python worker's events; and
+ * after a Redis restart the event stream comes back by itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
@@ -15,6 +17,8 @@ import { PYTHON, PYTHON_DIR } from '../support/python.js';
 import { createVhost, rabbitmqctl, type Vhost } from '../support/rabbitmq.js';
 import { PrivateRedis } from '../support/redis.js';
 import type { RunningProcess } from '../support/processes.js';
+import type { ReceivedEvent } from '../../src/events/incoming.js';
+import { EventsState } from '../../src/events/state.js';
 import { fileURLToPath } from 'node:url';
 
 const PYTHON_AMQP_DIR = fileURLToPath(new URL('./python-amqp/', import.meta.url));
@@ -37,6 +41,7 @@ async function eventfulWorker(broker: string, backend: string, queue: string) {
     backend,
     taskDefaultQueue: queue,
     workerSendTaskEvents: true,
+    taskSendSentEvent: true,
   });
   app.logger = logger;
   const add = app.task('interop.add', (x: number, y: number) => x + y, { params: ['x', 'y'] });
@@ -68,10 +73,24 @@ function pythonDump(cwd: string, env: NodeJS.ProcessEnv): RunningProcess {
 
 /** Waits for the three events of task `id` in the dump's output, in order. */
 async function seesTask(dump: RunningProcess, hostname: string, id: string): Promise<void> {
+  // task-sent comes from the client (this app, whose origin is the worker's node name inside a worker).
+  await dump.waitFor(new RegExp(`task sent: interop\\.add\\(${id}\\) args=\\(2, 3\\) kwargs=\\{\\}`), 20_000);
   for (const what of ['received', 'started', 'succeeded']) {
     const line = await dump.waitFor(new RegExp(`task ${what}: interop\\.add\\(${id}\\)`), 20_000);
     expect(line.startsWith(hostname)).toBe(true);
   }
+}
+
+/** The dump's line for a worker event of `hostname` (`started`, `heartbeat`, `shutdown`), as Celery prints it. */
+function workerLine(dump: RunningProcess, hostname: string, what: string): Promise<string> {
+  const node = hostname.replace(/[.]/g, '\\.');
+  return dump.waitFor(
+    new RegExp(
+      `^${node} \\[[-0-9 :.]+\\] ${what}: active=\\d+, clock=\\d+, freq=2\\.0, loadavg=\\[[0-9.]+, [0-9.]+, [0-9.]+\\], ` +
+        `local_received=[0-9.]+, pid=${process.pid}, processed=\\d+, sw_ident=celeriac, sw_sys=Linux, sw_ver=[0-9.]+`,
+    ),
+    30_000,
+  );
 }
 
 describe('task events on Redis reach celery events --dump', () => {
@@ -90,19 +109,24 @@ describe('task events on Redis reach celery events --dump', () => {
     await server.stop();
   });
 
-  it('shows task-received, task-started and task-succeeded of a Celeriac worker', async () => {
-    const worker = await eventfulWorker(server.url, server.url, queue);
+  it('shows worker-online, task events, heartbeats and worker-offline of a Celeriac worker', async () => {
     const dump = pythonDump(PYTHON_DIR, { INTEROP_BROKER: server.url, INTEROP_QUEUE: queue });
+    let worker: Awaited<ReturnType<typeof eventfulWorker>> | undefined;
     try {
       await dump.waitFor(/starting capture/);
       // Listening once kombu has PSUBSCRIBEd `/0.celeryev/*`.
       await expect.poll(() => client.pubsub('NUMPAT'), { timeout: 20_000 }).toBeGreaterThan(0);
+      worker = await eventfulWorker(server.url, server.url, queue);
+      await workerLine(dump, worker.hostname, 'started');
       const result = await worker.add.delay(2, 3);
       expect(await result.get({ timeout: 10 })).toBe(5);
       await seesTask(dump, worker.hostname, result.id);
+      await workerLine(dump, worker.hostname, 'heartbeat');
+      await worker.stop();
+      await workerLine(dump, worker.hostname, 'shutdown');
     } finally {
       await stopProcess(dump);
-      await worker.stop();
+      await worker?.stop();
     }
   });
 
@@ -151,18 +175,23 @@ describe('task events on RabbitMQ reach celery events --dump', () => {
       .filter((name) => name.startsWith('celeryev.'));
   }
 
-  it('shows task-received, task-started and task-succeeded of a Celeriac worker', async () => {
-    const worker = await eventfulWorker(vhost.url, backend, queue);
+  it('shows worker-online, task events, heartbeats and worker-offline of a Celeriac worker', async () => {
     const dump = pythonDump(PYTHON_AMQP_DIR, { INTEROP_BROKER: vhost.url, INTEROP_QUEUE: queue });
+    let worker: Awaited<ReturnType<typeof eventfulWorker>> | undefined;
     try {
       await dump.waitFor(/starting capture/);
       await expect.poll(eventQueues, { timeout: 30_000, interval: 500 }).toHaveLength(1);
+      worker = await eventfulWorker(vhost.url, backend, queue);
+      await workerLine(dump, worker.hostname, 'started');
       const result = await worker.add.delay(2, 3);
       expect(await result.get({ timeout: 10 })).toBe(5);
       await seesTask(dump, worker.hostname, result.id);
+      await workerLine(dump, worker.hostname, 'heartbeat');
+      await worker.stop();
+      await workerLine(dump, worker.hostname, 'shutdown');
     } finally {
       await stopProcess(dump);
-      await worker.stop();
+      await worker?.stop();
     }
   });
 
@@ -176,6 +205,139 @@ describe('task events on RabbitMQ reach celery events --dump', () => {
       expect(worker.lines.filter((l) => l.level >= 40)).toEqual([]);
     } finally {
       await worker.stop();
+    }
+  });
+});
+
+/** `celery worker -E` with heartbeats (Python Celery 5.2.6), its log awaited until ready. */
+async function pythonEventWorker(
+  cwd: string,
+  broker: string,
+  queue: string,
+  name: string,
+): Promise<RunningProcess> {
+  const proc = startProcess(
+    PYTHON,
+    [
+      '-m',
+      'celery',
+      '-A',
+      'interop_app',
+      'worker',
+      '-P',
+      'solo',
+      '-E',
+      '-Q',
+      queue,
+      '-n',
+      name,
+      '-l',
+      'info',
+      '--without-gossip',
+      '--without-mingle',
+    ],
+    { cwd, env: { INTEROP_BROKER: broker, INTEROP_QUEUE: queue, PYTHONUNBUFFERED: '1' } },
+  );
+  await proc.waitFor(/ ready\.$/);
+  return proc;
+}
+
+/** A Celeriac app (a monitor and a client) with a receiver collecting every event. */
+async function monitor(broker: string, backend: string, conf: Record<string, unknown> = {}) {
+  const app = new Celery('events-monitor', { broker, backend, ...conf });
+  app.logger = createLogger({ level: 'warn' });
+  const events: ReceivedEvent[] = [];
+  const receiver = app.events.receiver({ '*': (event) => void events.push(event) });
+  await receiver.start();
+  const find = async (test: (e: ReceivedEvent) => boolean): Promise<ReceivedEvent> => {
+    await expect.poll(() => events.some(test), { timeout: 30_000, interval: 50 }).toBe(true);
+    return events.find(test)!;
+  };
+  return {
+    app,
+    events,
+    find,
+    close: async () => {
+      await receiver.stop();
+      await app.close();
+    },
+  };
+}
+
+async function seesPythonWorker(
+  cwd: string,
+  broker: string,
+  backend: string,
+  conf: Record<string, unknown> = {},
+): Promise<void> {
+  const queue = `events-py-${uuid().slice(0, 8)}`;
+  const name = `py-events-${queue}@interop`;
+  const mon = await monitor(broker, backend, conf);
+  let worker: RunningProcess | undefined;
+  try {
+    worker = await pythonEventWorker(cwd, broker, queue, name);
+    const online = await mon.find((e) => e.type === 'worker-online' && e.hostname === name);
+    expect(online).toMatchObject({ sw_ident: 'py-celery', sw_ver: '5.2.6', freq: 2, active: 0 });
+    const result = await mon.app.sendTask('interop.add', [20, 22], {}, { queue });
+    const succeeded = await mon.find((e) => e.type === 'task-succeeded' && e.uuid === result.id);
+    expect(succeeded).toMatchObject({ hostname: name, result: '42' });
+    const received = await mon.find((e) => e.type === 'task-received' && e.uuid === result.id);
+    expect(received).toMatchObject({ name: 'interop.add', args: '(20, 22)' });
+    await mon.find((e) => e.type === 'worker-heartbeat' && e.hostname === name && e.processed === 1);
+    const state = new EventsState();
+    for (const event of mon.events) state.receive(event);
+    expect(state.tasks.get(result.id)?.state).toBe('SUCCESS');
+    await stopProcess(worker);
+    await mon.find((e) => e.type === 'worker-offline' && e.hostname === name);
+  } finally {
+    if (worker) await stopProcess(worker);
+    await mon.close();
+  }
+}
+
+describe("Celeriac's receiver sees a Python worker's events", () => {
+  it('on Redis', async () => {
+    const server = await PrivateRedis.start();
+    try {
+      await seesPythonWorker(PYTHON_DIR, server.url, server.url);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('on RabbitMQ', async () => {
+    const vhost = await createVhost('events-py');
+    try {
+      // The Python app's queues have x-max-priority 10: declared the same way here.
+      await seesPythonWorker(PYTHON_AMQP_DIR, vhost.url, 'redis://127.0.0.1:6379/11', {
+        taskQueueMaxPriority: 10,
+      });
+    } finally {
+      await vhost.remove();
+    }
+  });
+});
+
+describe('a Redis restart', () => {
+  it('brings the event stream back by itself: heartbeats and task events reach the receiver again', async () => {
+    const server = await PrivateRedis.start();
+    const queue = `events-restart-${uuid().slice(0, 8)}`;
+    const worker = await eventfulWorker(server.url, server.url, queue);
+    const mon = await monitor(server.url, server.url);
+    try {
+      await mon.find((e) => e.type === 'worker-heartbeat' && e.hostname === worker.hostname);
+      await server.kill();
+      await server.launch();
+      const after = Date.now() / 1000;
+      await mon.find(
+        (e) => e.type === 'worker-heartbeat' && e.hostname === worker.hostname && e.local_received > after,
+      );
+      const result = await worker.add.delay(1, 2);
+      await mon.find((e) => e.type === 'task-succeeded' && e.uuid === result.id);
+    } finally {
+      await worker.stop();
+      await mon.close();
+      await server.stop();
     }
   });
 });

@@ -21,6 +21,7 @@ import { urlScheme } from '../../lifecycle/url.js';
 import { registerBuiltinTasks } from '../../canvas/builtins.js';
 // A pool child is a program of its own: it installs the canvas port (app/canvas-port.ts) as src/index.ts does.
 import '../../canvas/port.js';
+import '../../events/port.js';
 import { loadAppModule } from '../app-module.js';
 import { ParentBackend, ParentBroker } from './connections.js';
 import {
