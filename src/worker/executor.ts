@@ -252,7 +252,8 @@ export class Executor implements Service {
     const { pool, hostname, logger, revokes, settlement, events, io } = this.deps;
     // Checked again here: it may have waited for its ETA, a rate-limit token or this slot since it arrived.
     if (request.delivery.redelivered) await revokes.synced;
-    const revoked = revokes.check(request, Date.now());
+    let revoked = revokes.check(request, Date.now());
+    if (revoked === null && (await revokes.storedRevoke(request))) revoked = 'revoked';
     if (revoked !== null) {
       await revokes.discard(request, revoked);
       return;

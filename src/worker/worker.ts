@@ -306,7 +306,7 @@ export class Worker {
     });
     const events = new TaskEvents(dispatcher, { enabled: this.sendTaskEvents });
     const io = new WorkerIO({ app, backend, logger, hostname });
-    const revokes = new Revokes({ app, state, settlement, io, events, logger });
+    const revokes = new Revokes({ app, state, settlement, io, events, logger, backend });
     const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
     const maxWorkerLostRequeues = this.maxWorkerLostRequeues;
     const executor = new Executor({ ...shared, pool, io, maxWorkerLostRequeues });
