@@ -1,9 +1,9 @@
 /** Celeriac's public API. Everything not exported here is internal. */
 // Installs the canvas port (app/canvas-port.ts): task.s(), app.signature() and eager follow-ups need it.
 import './canvas/port.js';
-import './events/port.js';
 // Installs the control port (app/control-port.ts): app.control and AsyncResult.revoke() need it.
 import './control/port.js';
+import './events/port.js';
 export { Celery, type TaskCall } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
 export type { SecurityOptions } from './app/security.js';

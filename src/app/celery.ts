@@ -86,6 +86,7 @@ export class Celery implements ResultSource {
   private compiled: Config | undefined;
   private readonly registry = new Map<string, Task<unknown[], unknown>>();
   private brokerPromise: Promise<Broker> | undefined;
+  private readonly unconnected = new Set<{ close(): Promise<void> }>();
   private backendPromise: Promise<ResultBackend> | undefined;
   private routerInstance: Router | undefined;
   private readonly declared = new Map<string, Promise<void>>();
@@ -540,20 +541,29 @@ export class Celery implements ResultSource {
     });
   }
 
-  /** The connected broker (connected on first use). */
-  getBroker(): Promise<Broker> {
+  /**
+   * The connected broker (connected on first use). The first caller sets the start-up retries: a worker
+   * (`consumer: true`) retries `brokerConnectionMaxRetries` times, as Celery's consumer; anything else is a
+   * producer and retries as a publish does (`taskPublishRetryPolicy.maxRetries`, at most), so that a one-shot
+   * script or `celeriac call` against an unreachable broker fails within seconds, not minutes.
+   */
+  getBroker(options: { consumer?: boolean } = {}): Promise<Broker> {
     this.brokerPromise ??= (async () => {
       const conf = this.conf;
+      const producerRetries = conf.taskPublishRetry ? conf.taskPublishRetryPolicy.maxRetries : 0;
       const context = {
         logger: this.logger,
         transportOptions: conf.brokerTransportOptions,
         connectionRetry: conf.brokerConnectionRetry,
-        connectionMaxRetries: conf.brokerConnectionMaxRetries,
+        connectionMaxRetries: options.consumer
+          ? conf.brokerConnectionMaxRetries
+          : Math.min(conf.brokerConnectionMaxRetries, producerRetries),
         connectionTimeoutMs: conf.brokerConnectionTimeout * 1000,
         tls: conf.brokerUseSsl ? loadTlsOptions('brokerUseSsl', conf.brokerUseSsl) : undefined,
+        deadLetterMaxBytes: conf.deadLetterMaxBytes,
       };
       const broker = await createBroker(conf.broker, context, this.brokerDrivers);
-      await broker.connect();
+      await this.connecting(broker);
       return broker;
     })();
     this.brokerPromise.catch(() => (this.brokerPromise = undefined));
@@ -584,7 +594,7 @@ export class Celery implements ResultSource {
         brokerTls: conf.brokerUseSsl ? loadTlsOptions('brokerUseSsl', conf.brokerUseSsl) : undefined,
       };
       const backend = await createBackend(conf.backend, context, this.backendDrivers);
-      await backend.connect();
+      await this.connecting(backend);
       return withResultAccept(backend, conf.backend, conf.resultAccept);
     })();
     this.backendPromise.catch(() => (this.backendPromise = undefined));
@@ -599,8 +609,19 @@ export class Celery implements ResultSource {
     return total;
   }
 
-  /** Closes the broker and backend connections. */
+  /** Connects a broker or backend that `close()` can interrupt (a SIGTERM while retrying must not wait). */
+  private async connecting(peer: { connect(): Promise<void>; close(): Promise<void> }): Promise<void> {
+    this.unconnected.add(peer);
+    try {
+      await peer.connect();
+    } finally {
+      this.unconnected.delete(peer);
+    }
+  }
+
+  /** Closes the broker and backend connections (interrupting connections still being made). */
   async close(): Promise<void> {
+    for (const peer of [...this.unconnected]) void peer.close().catch(() => undefined);
     const broker = this.brokerPromise;
     const backend = this.backendPromise;
     this.brokerPromise = undefined;

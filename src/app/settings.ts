@@ -212,6 +212,17 @@ const MESSAGES = {
       '(EncodeError), a worker rejects it (`message-too-large`, FAILURE stored)',
     readBy: ['src/app/celery.ts', 'src/worker/consumer.ts'],
   }),
+  deadLetterMaxBytes: setting({
+    celery: 'dead_letter_max_bytes',
+    default: 64 * 1024 * 1024,
+    validate: positiveInt('a positive number of bytes'),
+    unit: 'bytes',
+    celeriacOnly: true,
+    doc:
+      'bytes of dead letters the Redis broker keeps per queue (64 MiB), on top of the `dead_letter_max` count; ' +
+      'the oldest go first, the newest is always kept',
+    readBy: ['src/app/celery.ts'],
+  }),
 };
 
 const SECURITY = {
@@ -544,6 +555,18 @@ const WORKER = {
     celeriacOnly: true,
     doc: 'how long a warm shutdown waits for running tasks before turning cold; null waits for ever',
     readBy: ['src/worker/options.ts'],
+  }),
+  workerJournalDir: setting({
+    celery: 'worker_journal_dir',
+    default: null,
+    validate: orNull(nonEmptyString('a directory path')),
+    shownDefault: '`<tmpdir>/celeriac-journal`',
+    celeriacOnly: true,
+    doc:
+      'where each worker records the tasks it has started (one small file per process); a worker finding the ' +
+      'file of a process that died marks its early-acked tasks FAILURE WorkerLostError and counts the deaths of ' +
+      'its late-acked ones (docs/reliability.md)',
+    readBy: ['src/worker/worker.ts'],
   }),
 };
 

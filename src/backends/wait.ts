@@ -4,6 +4,15 @@ import { TimeoutError } from '../errors.js';
 import { isReadyState, type ResultMeta } from '../types.js';
 import type { WaitOptions } from './backend.js';
 
+/**
+ * What tells one progress update from the next: a `PROGRESS` meta stored twice with new values is two updates (each
+ * reaches `onProgress`, as every message reaches Celery's `on_message`); the same stored meta seen twice (the read
+ * after subscribing, then its message) is one.
+ */
+export function progressKey(meta: ResultMeta): string {
+  return JSON.stringify([meta.status, meta.result, meta.date_done]);
+}
+
 export async function pollUntilReady(
   taskId: string,
   read: () => Promise<ResultMeta | null> | ResultMeta | null,
@@ -13,13 +22,13 @@ export async function pollUntilReady(
   const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs;
   const maxInterval = options.intervalMs ?? 100;
   let interval = Math.min(5, maxInterval);
-  let lastState: string | undefined;
+  let last: string | undefined;
   for (;;) {
     const meta = await read();
     if (meta) {
       if (isReadyState(meta.status)) return meta;
-      if (meta.status !== lastState) {
-        lastState = meta.status;
+      if (progressKey(meta) !== last) {
+        last = progressKey(meta);
         options.onProgress?.(meta);
       }
     }

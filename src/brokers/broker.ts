@@ -262,6 +262,8 @@ export interface BrokerContext {
   readonly connectionTimeoutMs: number;
   /** TLS options from `brokerUseSsl`: when given, the connection uses TLS whatever the URL's scheme. */
   readonly tls?: ConnectionOptions | undefined;
+  /** Bytes of dead letters kept per queue where the driver keeps them (`deadLetterMaxBytes`), oldest dropped first. */
+  readonly deadLetterMaxBytes?: number | undefined;
 }
 
 export { maskUrl } from '../lifecycle/url.js';

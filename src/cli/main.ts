@@ -4,12 +4,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
-import { isCeleriacError } from '../index.js';
 import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
-import { registerEvents } from './commands/events.js';
 import { registerControl } from './commands/control.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerEvents } from './commands/events.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
 import { registerResult } from './commands/result.js';
@@ -52,10 +51,10 @@ export function buildProgram(): Command {
   registerResult(program);
   registerPurge(program);
   registerMulti(program);
-  registerEvents(program);
   registerInspect(program);
   registerControl(program);
   registerStatus(program);
+  registerEvents(program);
   return program;
 }
 
@@ -75,12 +74,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`Error: ${error.message}\n`);
       return error.code;
     }
-    if (isCeleriacError(error) || error instanceof TypeError) {
-      process.stderr.write(`Error: ${error.message}\n`);
-      return 1;
-    }
     process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
-    if (process.env.CELERIAC_DEBUG) process.stderr.write(`${(error as Error).stack ?? ''}\n`);
+    // CELERIAC_DEBUG=1 adds the stack trace, and that of the cause (a module that failed to load).
+    if (process.env.CELERIAC_DEBUG && error instanceof Error) {
+      process.stderr.write(`${error.stack ?? ''}\n`);
+      if (error.cause instanceof Error) process.stderr.write(`Caused by: ${error.cause.stack ?? ''}\n`);
+    }
     return 1;
   }
 }

@@ -61,7 +61,29 @@ async function importModule(label: string, specifier: string): Promise<Record<st
       throw new ImproperlyConfigured(`${label} ${specifier}: no such file or package (looked for ${path})`);
     }
   }
-  return (await import(url)) as Record<string, unknown>;
+  try {
+    return (await import(url)) as Record<string, unknown>;
+  } catch (error) {
+    throw new ImproperlyConfigured(importFailure(label, specifier, error), { cause: error });
+  }
+}
+
+/**
+ * An import that threw, said with where it threw: the first stack frame outside Node and node_modules (the
+ * user's line), or the file and line a syntax error names. The full stack trace is one variable away.
+ */
+export function importFailure(label: string, specifier: string, error: unknown): string {
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const stack = error instanceof Error ? (error.stack ?? '') : '';
+  const frame = stack
+    .split('\n')
+    .map((line) => line.trim())
+    .find((line) => line.startsWith('at ') && !/node:|node_modules|\(native\)/.test(line));
+  const where = frame ? `\n    ${frame}` : '';
+  return (
+    `${label} ${specifier}: loading the module failed: ${message}${where}\n` +
+    '(set CELERIAC_DEBUG=1 for the full stack trace)'
+  );
 }
 
 export function looksLikeApp(value: unknown): value is Celery {

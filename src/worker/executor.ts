@@ -29,6 +29,7 @@ import type { Settlement } from './settlement.js';
 import type { State } from './state.js';
 import type { TaskEvents } from './task-events.js';
 import type { WorkerIO } from './worker-io.js';
+import type { Journal } from './journal.js';
 import { WorkerLostTracker } from './worker-lost.js';
 
 export interface ExecutorDeps {
@@ -44,6 +45,8 @@ export interface ExecutorDeps {
   readonly io: WorkerIO;
   /** Requeues allowed after a task lost its pool child (worker-lost.ts); undefined for the default. */
   readonly maxWorkerLostRequeues: number | undefined;
+  /** The durable record of started tasks (journal.ts). */
+  readonly journal: Journal;
 }
 
 export class Executor implements Service {
@@ -117,13 +120,12 @@ export class Executor implements Service {
     const ended: string[] = [];
     for (const request of [...this.deps.state.active]) {
       if (!wanted.has(request.id) || request.terminated !== null || request.finished) continue;
+      if (!pool.terminate) continue;
+      // Marked first: a request listed active but not handed to the pool yet is ended before it runs (execute).
       request.terminated = signal;
-      if (pool.terminate?.(request.id, signal)) {
-        logger.info(`Terminating ${request.id} (${signal})`);
-        ended.push(request.id);
-      } else {
-        request.terminated = null;
-      }
+      pool.terminate(request.id, signal);
+      logger.info(`Terminating ${request.id} (${signal})`);
+      ended.push(request.id);
     }
     return ended;
   }
@@ -192,7 +194,10 @@ export class Executor implements Service {
     this.deps.state.accept(request);
     void this.execute(request)
       .catch((error: unknown) => this.internalError(request, error))
-      .finally(() => this.finish(request));
+      .finally(() => {
+        this.deps.journal.done(request.id);
+        this.finish(request);
+      });
   }
 
   private finish(request: Request): void {
@@ -263,9 +268,24 @@ export class Executor implements Service {
       return;
     }
     const { settings } = request;
+    if (settings.acksLate && request.delivery.redelivered && (await this.killedTooOften(request))) return;
     const inProcess = pool.kind === 'async' || pool.kind === 'solo';
     this.deps.state.started(request, inProcess ? process.pid : null);
-    if (!settings.acksLate) void settlement.ack(request);
+    // Recorded before the early ack, so that a process dying from here on leaves the task findable (journal.ts);
+    // then acknowledged before it runs, both batched with the requests starting in the same turn.
+    this.deps.journal.started({
+      id: request.id,
+      name: request.name,
+      late: settings.acksLate,
+      replyTo: request.message.replyTo,
+      correlationId: request.message.correlationId,
+    });
+    if (!settings.acksLate && !(await settlement.ack(request))) {
+      logger.warn(
+        `Task ${request.label} not started: its early acknowledgement failed, so the broker delivers it again`,
+      );
+      return;
+    }
     events.send(request, 'task-started');
     const trace = io.forRequest(request);
     const target = { name: request.name, handlers: request.task.options, request: request.context() };
@@ -276,6 +296,11 @@ export class Executor implements Service {
       await io.store(request, States.STARTED, { pid: process.pid, hostname });
     }
     if (target.handlers.beforeStart) await traceBeforeStart(trace, target);
+    // Terminated by remote control while it was starting (listed active, not in the pool yet): it never runs.
+    if (request.terminated !== null) {
+      await revokes.discard(request, 'terminated', request.terminated);
+      return;
+    }
     const limits = request.timeLimits;
     const outcome = await pool.run({
       request: target.request,
@@ -312,6 +337,30 @@ export class Executor implements Service {
     }
     const result = await traceOutcome(trace, target, outcome, runtime);
     await this.settle(request, result, runtime);
+  }
+
+  /**
+   * A late-acked task redelivered after killing its worker process more than `maxWorkerLostRequeues` times (the
+   * journal counts deaths of processes, whichever the pool): stored FAILURE WorkerLostError and dead-lettered
+   * instead of run again, so a poison message cannot crash-loop the worker.
+   */
+  private async killedTooOften(request: Request): Promise<boolean> {
+    const { journal, logger, settlement, io, events } = this.deps;
+    const deaths = journal.deaths(request.id);
+    if (deaths <= this.workerLost.maxRequeues) return false;
+    logger.error(
+      `Task ${request.label} was running when its worker process died ${deaths} times (over ` +
+        `maxWorkerLostRequeues ${this.workerLost.maxRequeues}): stored as FAILURE and dead-lettered instead of run again`,
+    );
+    await settlement.reject(request, false, 'worker-lost-requeue-limit');
+    const error = new WorkerLostError(
+      `Worker exited prematurely: the worker process died ${deaths} times while running this task`,
+    );
+    (error as { pyArgs?: unknown[] }).pyArgs = [error.message];
+    await io.store(request, States.FAILURE, error);
+    events.send(request, 'task-failed', { exception: exceptionRepr(error), traceback: '' });
+    journal.forgetDeaths(request.id);
+    return true;
   }
 
   /** A thread or process took the task: its pid, and STARTED with it (not awaited: the task is not held back). */

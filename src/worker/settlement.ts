@@ -67,15 +67,22 @@ export class Settlement implements Service {
     return this.acks.flush().catch(() => undefined);
   }
 
-  /** Acknowledges: the message is gone for good. Resolves once its batch is written (failures are logged). */
-  ack(request: Request): Promise<void> {
-    if (!this.settle(request, 'acked', 'ack')) return Promise.resolve();
-    return this.acks.add(request).catch((error: unknown) => {
-      this.options.logger.error(
-        { err: error },
-        `Could not acknowledge ${request.label}: ${(error as Error).message}`,
-      );
-    });
+  /**
+   * Acknowledges: the message is gone for good. Resolves once its batch is written: true, or false when it was
+   * settled already or the write failed (logged).
+   */
+  ack(request: Request): Promise<boolean> {
+    if (!this.settle(request, 'acked', 'ack')) return Promise.resolve(false);
+    return this.acks.add(request).then(
+      () => true,
+      (error: unknown) => {
+        this.options.logger.error(
+          { err: error },
+          `Could not acknowledge ${request.label}: ${(error as Error).message}`,
+        );
+        return false;
+      },
+    );
   }
 
   /** Rejects: back to the end of its queue with `requeue`, else to the dead letters with the reason. */

@@ -200,6 +200,8 @@ describe('worker on the memory broker', () => {
     const queued = await add.delay(1, 2);
     const state = worker.workerState!;
     await expect.poll(() => [state.active.size, state.reserved.size]).toEqual([1, 1]);
+    // Early acks are written before the task runs (awaited): wait for it.
+    await expect.poll(() => [...state.active][0]?.info().acknowledged).toBe(true);
     const [info] = [...state.active].map((r) => r.info());
     expect(info).toMatchObject({
       id: running.id,

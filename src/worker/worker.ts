@@ -24,8 +24,10 @@ import { Autoscaler } from './autoscale.js';
 import { controlTarget } from './control-target.js';
 import { Heartbeat } from './heartbeat.js';
 import { checkPrivileges } from './privileges.js';
+import { installContainment } from './containment.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
+import { defaultJournalDir, Journal } from './journal.js';
 import type { Pool, PoolInfo } from './pools/pool.js';
 import { createPool, type PoolFactory } from './pools/index.js';
 import { compileWorkerOptions } from './options.js';
@@ -35,6 +37,7 @@ import { Settlement } from './settlement.js';
 import { State } from './state.js';
 import { TaskEvents } from './task-events.js';
 import { WorkerIO } from './worker-io.js';
+import { processKeepAlive } from '../lifecycle/idle-ref.js';
 
 export interface WorkerOptions {
   /** Node name, `name@%h` style (default `celery@<host>`). */
@@ -168,7 +171,8 @@ export class Worker {
   failure: Error | undefined;
   private readonly logger: Logger;
   private parts: Parts | undefined;
-  private readonly autoscale: readonly [number, number] | undefined;
+  /** `[max, min]` with `--autoscale`, else undefined. */
+  readonly autoscale: readonly [number, number] | undefined;
   private readonly maxWorkerLostRequeues: number | undefined;
   private stopping: Promise<void> | undefined;
   private readonly stopped: Deferred<void> = deferred();
@@ -180,6 +184,8 @@ export class Worker {
   readonly sendTaskEvents: boolean;
   /** Whether this worker sends heartbeats (not `--without-heartbeat`). */
   readonly sendHeartbeats: boolean;
+  /** Gives back the process's uncaughtException/unhandledRejection handlers (containment.ts). */
+  private releaseContainment: (() => void) | undefined;
 
   constructor(
     readonly app: Celery,
@@ -255,21 +261,28 @@ export class Worker {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new ImproperlyConfigured(`worker ${this.hostname} was already started`);
     this.state = 'starting';
+    // Connections do not keep the process alive while idle (lifecycle/idle-ref.ts); a worker does, until it stops.
+    void this.stopped.promise.then(processKeepAlive.hold());
     const { app } = this;
     app.origin = this.hostname;
     checkPrivileges(app.signing);
+    this.releaseContainment = installContainment(this.logger);
     await app.hooks.emit('workerInit', { hostname: this.hostname });
     try {
-      const [broker, backend] = await Promise.all([app.getBroker(), app.getBackend()]);
+      const [broker, backend] = await Promise.all([app.getBroker({ consumer: true }), app.getBackend()]);
       const parts = await this.compose(broker, backend);
       // A stop() that came in while connecting has closed the app already: start nothing.
       if (this.stopping) return;
       this.parts = parts;
       await parts.services.start();
     } catch (error) {
+      // A stop() while connecting interrupted the connection: that is a shutdown, not a failure.
+      const interrupted = this.stopping !== undefined;
       this.state = 'stopped';
       await app.close();
+      this.releaseContainment?.();
       this.stopped.resolve();
+      if (interrupted) return;
       throw error;
     }
     // A stop() that came in while the services started finishes the job.
@@ -309,7 +322,15 @@ export class Worker {
     const revokes = new Revokes({ app, state, settlement, io, events, logger, backend });
     const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
     const maxWorkerLostRequeues = this.maxWorkerLostRequeues;
-    const executor = new Executor({ ...shared, pool, io, maxWorkerLostRequeues });
+    const journal = new Journal({
+      dir: app.conf.workerJournalDir ?? defaultJournalDir(),
+      scope: `${broker.url} ${backend.url}`,
+      hostname,
+      backend,
+      storesResults: Boolean(app.conf.backend),
+      logger,
+    });
+    const executor = new Executor({ ...shared, pool, io, maxWorkerLostRequeues, journal });
     const consumer = new TaskConsumer({ ...shared, broker, queues: this.queues, executor });
     const resize = resizer(pool, executor);
     const autoscaler = this.createAutoscaler(pool, executor, resize);
@@ -351,6 +372,7 @@ export class Worker {
       ...(autoscaler ? [autoscaler] : []),
       settlement,
       events,
+      journal,
       // Remote control answers before the first task is fetched, and stops after the executor: a worker draining
       // still answers `inspect active` and `terminate` (and adds no step between the consumer's drain and the
       // executor's, where a finished task would let the next one start).
@@ -359,6 +381,7 @@ export class Worker {
       consumer,
       // The next capabilities take their place here, one line each, in this order (they start last and stop
       // first): the heartbeat (issue 13).
+      // worker-online once the worker consumes; worker-offline first thing in a shutdown.
       ...(heartbeat ? [heartbeat] : []),
       ...(this.beat ? [this.beat] : []),
     ]);
@@ -543,6 +566,7 @@ export class Worker {
     }
     await app.close();
     this.state = 'stopped';
+    this.releaseContainment?.();
     await app.hooks.emit('workerShutdown', { hostname: this.hostname });
     this.stopped.resolve();
     if (failed !== undefined) throw failed;

@@ -134,6 +134,21 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       expect(got.result).toBe('done');
     });
 
+    it('delivers every progress update to onProgress, repeated states included (Celery on_message)', async () => {
+      const reader = await connected();
+      const writer = reader.capabilities.shared ? await connected() : reader;
+      const id = uuid();
+      const seen: unknown[] = [];
+      const waiting = reader.waitFor(id, { timeoutMs: 20_000, onProgress: (m) => seen.push(m.result) });
+      for (let i = 1; i <= 3; i++) {
+        await writer.store(meta(id, 'PROGRESS', { current: i, total: 3 }));
+        await expect.poll(() => seen.length, { timeout: 10_000 }).toBe(i);
+      }
+      await writer.store(meta(id, States.SUCCESS, 3));
+      expect((await waiting).result).toBe(3);
+      expect(seen).toEqual([1, 2, 3].map((current) => ({ current, total: 3 })));
+    });
+
     it('gives up waiting with TimeoutError', async () => {
       const backend = await connected();
       await expect(backend.waitFor(uuid(), { timeoutMs: 50 })).rejects.toMatchObject({

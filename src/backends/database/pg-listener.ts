@@ -10,6 +10,7 @@ import { backoffDelay, defaultBackoff } from '../../lifecycle/backoff.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import { isReadyState, type ResultMeta } from '../../types.js';
 import type { WaitOptions } from '../backend.js';
+import { progressKey } from '../wait.js';
 import { isTransient } from './sql-client.js';
 
 interface Waiter {
@@ -111,8 +112,8 @@ export class PgResultListener {
     if (!meta) return;
     for (const waiter of [...waiters]) {
       if (isReadyState(meta.status)) waiter.resolve(meta);
-      else if (meta.status !== waiter.lastState) {
-        waiter.lastState = meta.status;
+      else if (progressKey(meta) !== waiter.lastState) {
+        waiter.lastState = progressKey(meta);
         waiter.options.onProgress?.(meta);
       }
     }

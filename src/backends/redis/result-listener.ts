@@ -15,6 +15,7 @@ import type { Logger } from '../../lifecycle/logger.js';
 import type { RedisConnection } from '../../transport/redis/client.js';
 import { isReadyState, type ResultMeta } from '../../types.js';
 import type { WaitOptions } from '../backend.js';
+import { progressKey } from '../wait.js';
 
 export const TASK_KEY_PREFIX = 'celery-task-meta-';
 
@@ -130,8 +131,8 @@ export class ResultListener {
     for (const waiter of channel.waiters) {
       if (ready) {
         waiter.resolve(meta);
-      } else if (meta.status !== waiter.lastState) {
-        waiter.lastState = meta.status;
+      } else if (progressKey(meta) !== waiter.lastState) {
+        waiter.lastState = progressKey(meta);
         try {
           waiter.onProgress?.(meta);
         } catch (error) {

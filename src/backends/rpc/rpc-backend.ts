@@ -16,6 +16,7 @@ import { AcceptPolicy } from '../../protocol/serializers/index.js';
 import { isReadyState, States, type ResultMeta } from '../../types.js';
 import type { Channel, ConsumeMessage } from '../../transport/amqp/amqplib.js';
 import { AmqpClient, describe } from '../../transport/amqp/client.js';
+import { passiveConsumerTags, processKeepAlive } from '../../lifecycle/idle-ref.js';
 import { toFieldTable } from '../../transport/amqp/field-table.js';
 import { ConfirmPublisher } from '../../transport/amqp/publisher.js';
 import { parseAmqpSettings } from '../../transport/amqp/url.js';
@@ -28,6 +29,7 @@ import type {
   WaitOptions,
 } from '../backend.js';
 import { buildMeta, mayOverwrite } from '../meta.js';
+import { progressKey } from '../wait.js';
 import { normalizeReply, replyBody } from './reply.js';
 
 /** `type` of the marker a client sends itself to know that everything published before it has arrived. */
@@ -146,7 +148,10 @@ export class RpcBackend implements ResultBackend {
       autoDelete: true,
       ...(args ? { arguments: args } : {}),
     });
-    await channel.consume(this.oid, (msg) => this.onReply(msg), { noAck: true });
+    // The reply consumer alone does not keep the process alive; waitFor() does while someone waits.
+    const consumerTag = `celeriac-rpc-${this.oid}`;
+    passiveConsumerTags.add(consumerTag);
+    await channel.consume(this.oid, (msg) => this.onReply(msg), { noAck: true, consumerTag });
     this.channel = channel;
   }
 
@@ -278,10 +283,12 @@ export class RpcBackend implements ResultBackend {
 
   async waitFor(taskId: string, options: WaitOptions = {}): Promise<ResultMeta> {
     await this.ensureListening();
+    const release = processKeepAlive.hold();
     return new Promise<ResultMeta>((resolve, reject) => {
       let lastState: string | undefined;
       let timer: NodeJS.Timeout | undefined;
       const cleanup = (): void => {
+        release();
         clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
         const set = this.waiters.get(taskId);
@@ -294,8 +301,8 @@ export class RpcBackend implements ResultBackend {
             cleanup();
             this.markRead(taskId);
             resolve(meta);
-          } else if (meta.status !== lastState) {
-            lastState = meta.status;
+          } else if (progressKey(meta) !== lastState) {
+            lastState = progressKey(meta);
             options.onProgress?.(meta);
           }
         },
@@ -309,6 +316,7 @@ export class RpcBackend implements ResultBackend {
         reject(options.signal?.reason as Error);
       };
       if (options.signal?.aborted) {
+        release();
         reject(options.signal.reason as Error);
         return;
       }

@@ -106,6 +106,11 @@ export class KeyLayout {
     return `${this.options.globalKeyprefix}_celeriac.dead.${queue}`;
   }
 
+  /** Bytes held in a queue's dead letters (kept beside the list, so that the byte cap costs no scan). */
+  deadLetterBytesKey(queue: string): string {
+    return `${this.deadLetterKey(queue)}.bytes`;
+  }
+
   /** The queue name of a list key (the prefix and any bucket suffix removed). */
   queueOfKey(key: string): string {
     const bare = key.slice(this.options.globalKeyprefix.length);

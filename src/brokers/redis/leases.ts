@@ -237,8 +237,21 @@ export class Leases {
       time: Date.now() / 1000,
       envelope: held.raw,
     });
-    const keys = [this.keys.unacked, this.keys.unackedIndex, this.keys.deadLetterKey(held.delivery.queue)];
-    const args = [this.options.deadLetterMax, held.delivery.tag, held.score, held.confirmed, entry];
+    const { queue } = held.delivery;
+    const keys = [
+      this.keys.unacked,
+      this.keys.unackedIndex,
+      this.keys.deadLetterKey(queue),
+      this.keys.deadLetterBytesKey(queue),
+    ];
+    const args = [
+      this.options.deadLetterMax,
+      held.delivery.tag,
+      held.score,
+      held.confirmed,
+      entry,
+      this.options.deadLetterMaxBytes,
+    ];
     await this.retrying('Dead-lettering a delivery', () =>
       deadLetterScript.run(this.conn.client, keys, args),
     );

@@ -36,6 +36,8 @@ export interface RedisBrokerOptions {
   waitTimeout: number;
   /** Dead letters kept per queue (oldest dropped first). */
   deadLetterMax: number;
+  /** Bytes of dead letters kept per queue (oldest dropped first; the newest is always kept). */
+  deadLetterMaxBytes: number;
   /** Seconds an ack, reject or give-back waits for Redis to come back before it gives up. */
   settleRetryTimeout: number;
   connection: RedisConnectionSettings;
@@ -125,6 +127,9 @@ function keepAlive(read: Reader): number {
   return positive(read, 'socket_keepalive', 10, true);
 }
 
+/** The `deadLetterMaxBytes` setting's default, for brokers made without an app. */
+export const DEFAULT_DEAD_LETTER_MAX_BYTES = 64 * 1024 * 1024;
+
 /** Validates `transportOptions`; unknown names are reported through `warn` with a suggestion. */
 export function readBrokerOptions(
   transportOptions: Readonly<Record<string, unknown>>,
@@ -193,6 +198,7 @@ export function readBrokerOptions(
     fetchBatchSize: Math.min(1000, Math.floor(positive(read, 'fetch_batch_size', 100))),
     waitTimeout: positive(read, 'wait_timeout', 5),
     deadLetterMax: Math.floor(positive(read, 'dead_letter_max', 10_000)),
+    deadLetterMaxBytes: DEFAULT_DEAD_LETTER_MAX_BYTES,
     settleRetryTimeout: positive(read, 'settle_retry_timeout', 30),
     connection: {
       socketTimeout,

@@ -92,7 +92,10 @@ export class RedisBroker implements Broker, ConsumerHost, SubscriptionHost {
     this.url = maskUrl(url);
     this.logger = context.logger;
     this.target = withTls(parseRedisUrl(url, 'broker'), context.tls);
-    this.options = readBrokerOptions(context.transportOptions, (m) => this.logger.warn(m));
+    this.options = {
+      ...readBrokerOptions(context.transportOptions, (m) => this.logger.warn(m)),
+      ...(context.deadLetterMaxBytes === undefined ? {} : { deadLetterMaxBytes: context.deadLetterMaxBytes }),
+    };
     this.keys = new KeyLayout(this.options, this.target.db);
     this.policy = {
       retry: context.connectionRetry,

@@ -10,6 +10,7 @@ import { decodeEnvelope } from '../../protocol/envelope.js';
 import { uuid } from '../../protocol/ids.js';
 import { collector, labelOf, testMessage } from '../conformance/helpers.js';
 import { RedisBroker } from './redis-broker.js';
+import { MUTEX_LEASE_SECONDS, Restorer } from './restorer.js';
 import type { Delivery } from '../broker.js';
 
 const prefix = testPrefix('leases');
@@ -18,8 +19,12 @@ const open: RedisBroker[] = [];
 const UNACKED = `${prefix}unacked`;
 const INDEX = `${prefix}unacked_index`;
 
-async function connected(transportOptions: Record<string, unknown> = {}): Promise<RedisBroker> {
+async function connected(
+  transportOptions: Record<string, unknown> = {},
+  deadLetterMaxBytes?: number,
+): Promise<RedisBroker> {
   const broker = new RedisBroker(REDIS_URL, {
+    deadLetterMaxBytes,
     logger: silentLogger(),
     transportOptions: { global_keyprefix: prefix, ...transportOptions },
     connectionRetry: false,
@@ -205,6 +210,38 @@ describe('redis broker leases', () => {
     expect(await client.hexists(UNACKED, bad!.tag)).toBe(0);
   });
 
+  it('caps the dead letters in bytes as well as in count, oldest dropped first, the newest always kept', async () => {
+    const broker = await connected({}, 60_000);
+    const q = queue('dead-bytes');
+    const big = (label: string) => ({ ...testMessage(label), body: Buffer.alloc(20_000, 0x61) });
+    for (const label of ['d1', 'd2', 'd3', 'd4', 'd5']) {
+      await broker.publish(big(label), { exchange: '', routingKey: q.name });
+    }
+    const c = collector();
+    await broker.consume([q], c.handler, { prefetch: 10 });
+    for (const delivery of await c.waitFor(5)) {
+      await broker.reject(delivery, { requeue: false, reason: 'task-failed' });
+    }
+    const dead = await broker.deadLetters(q.name);
+    // Each entry is about 27,000 bytes (the body in base64, the envelope): two fit under 60,000, three do not.
+    expect(dead.map((d) => decodeEnvelope(d.envelope).message.headers.label)).toEqual(['d5', 'd4']);
+    const key = broker.keys.deadLetterKey(q.name);
+    const entries = await client.lrange(key, 0, -1);
+    const bytes = entries.reduce((n, e) => n + Buffer.byteLength(e), 0);
+    expect(Number(await client.get(broker.keys.deadLetterBytesKey(q.name)))).toBe(bytes);
+    // One entry bigger than the cap is still kept (the newest), alone.
+    const alone = await connected({}, 1_000);
+    const q2 = queue('dead-bytes-alone');
+    await alone.publish(big('d6'), { exchange: '', routingKey: q2.name });
+    const c2 = collector();
+    await alone.consume([q2], c2.handler, { prefetch: 1 });
+    const [d6] = await c2.waitFor(1);
+    await alone.reject(d6!, { requeue: false, reason: 'task-failed' });
+    expect(
+      (await alone.deadLetters(q2.name)).map((d) => decodeEnvelope(d.envelope).message.headers.label),
+    ).toEqual(['d6']);
+  });
+
   it('gives several held deliveries back in their order', async () => {
     const broker = await connected();
     const q = queue('order');
@@ -235,6 +272,38 @@ describe('redis broker leases', () => {
     await broker.requeue([low!]);
     expect(await client.llen(`${prefix}${q.name}\x06\x169`)).toBe(1);
     expect(await client.llen(`${prefix}${q.name}`)).toBe(0);
+  });
+
+  it('holds unacked_mutex on a short lease, renewed while a long sweep runs, released after', async () => {
+    const broker = await connected({ visibility_timeout: 5 });
+    const tag = uuid();
+    const q = queue('renew');
+    await client.hset(
+      UNACKED,
+      tag,
+      JSON.stringify([JSON.parse(messageFixture('plain').messages[0]!.raw), '', q.name]),
+    );
+    await client.zadd(INDEX, Date.now() / 1000 - 60, tag);
+    // A sweep held up inside (its routing lookup waits), as a slow or huge sweep would be.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const internals = broker as unknown as { main: ConstructorParameters<typeof Restorer>[0] };
+    const restorer = new Restorer(internals.main, broker.keys, broker.options, silentLogger(), async () => {
+      await held;
+      return [q.name];
+    });
+    const sweep = restorer.sweep();
+    const mutex = `${prefix}unacked_mutex`;
+    await expect.poll(() => client.pttl(mutex)).toBeGreaterThan(0);
+    expect(await client.pttl(mutex)).toBeLessThanOrEqual(MUTEX_LEASE_SECONDS * 1000);
+    // Renewed: the remaining lease goes back up (it would only go down otherwise).
+    const first = await client.pttl(mutex);
+    await expect
+      .poll(() => client.pttl(mutex), { timeout: MUTEX_LEASE_SECONDS * 1000, interval: 100 })
+      .toBeGreaterThan(first);
+    release();
+    expect(await sweep).toBe(1);
+    expect(await client.exists(mutex)).toBe(0);
   });
 
   it('releases unacked_mutex when closed during a restore sweep', async () => {

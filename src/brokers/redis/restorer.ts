@@ -14,7 +14,7 @@ import type { Logger } from '../../lifecycle/logger.js';
 import type { RedisConnection } from '../../transport/redis/client.js';
 import type { KeyLayout } from './keys.js';
 import { markRedelivered, scoreNow } from './leases.js';
-import { releaseMutexScript, restoreScript } from './lua/restore.js';
+import { releaseMutexScript, renewMutexScript, restoreScript } from './lua/restore.js';
 import type { RedisBrokerOptions } from './options.js';
 
 export type QueueLookup = (exchange: string, routingKey: string) => Promise<string[]>;
@@ -26,6 +26,13 @@ interface Entry {
 }
 
 const BATCH = 500;
+
+/**
+ * Seconds the restore mutex is taken for at most, renewed every third of it while the sweep runs: a worker that
+ * dies mid-sweep blocks everyone's restores for this long, not for kombu's `unacked_mutex_expire` (300 s), which
+ * stays the upper bound.
+ */
+export const MUTEX_LEASE_SECONDS = 10;
 
 export class Restorer {
   private timer: NodeJS.Timeout | undefined;
@@ -48,7 +55,7 @@ export class Restorer {
 
   /**
    * Stops the timer and waits for a sweep in progress, so that it releases `unacked_mutex` before the connection
-   * closes (a mutex left behind blocks every worker's restores, Python ones too, for `unacked_mutex_expire`).
+   * closes (a mutex left behind blocks every worker's restores, Python ones too, until its short lease ends).
    */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
@@ -72,15 +79,14 @@ export class Restorer {
   private async sweepOnce(): Promise<number> {
     const client = this.conn.client;
     const token = randomUUID().replace(/-/g, '');
-    const locked = await client.set(
-      this.keys.unackedMutex,
-      token,
-      'PX',
-      this.options.unackedMutexExpire * 1000,
-      'NX',
-    );
+    const leaseMs = Math.min(this.options.unackedMutexExpire, MUTEX_LEASE_SECONDS) * 1000;
+    const locked = await client.set(this.keys.unackedMutex, token, 'PX', leaseMs, 'NX');
     if (locked !== 'OK') return 0;
     let restored = 0;
+    const renewal = setInterval(() => {
+      renewMutexScript.run(client, [this.keys.unackedMutex], [token, leaseMs]).catch(() => undefined);
+    }, leaseMs / 3);
+    renewal.unref();
     try {
       const ceiling = Number(scoreNow()) - this.options.visibilityTimeout;
       let budget = this.options.unackedRestoreLimit ?? Number.POSITIVE_INFINITY;
@@ -95,6 +101,7 @@ export class Restorer {
         if (tags.length < count) break;
       }
     } finally {
+      clearInterval(renewal);
       await releaseMutexScript.run(client, [this.keys.unackedMutex], [token]).catch(() => undefined);
     }
     if (restored > 0) {

@@ -1,5 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSqlite } from '../../transport/sqlite/file.js';
@@ -49,6 +50,35 @@ brokerConformance('sqlite', {
 });
 
 describe('sqlite broker', () => {
+  it('gives back the leases of a process that died on this host within seconds, whatever the visibility timeout', async () => {
+    const broker = createSqliteBroker(url, context({ visibilityTimeout: 3600, pollingInterval: 0.02 }));
+    await broker.connect();
+    const q = { name: `dead-owner-${Date.now()}` };
+    await broker.declare([q]);
+    const c = collector();
+    // Consuming before the lease below exists, holding one delivery so that it fetches nothing meanwhile (prefetch
+    // 1): only the fetch loop's own check can give the dead process's lease back.
+    await broker.consume([q], c.handler, { prefetch: 1 });
+    await broker.publish(testMessage('first'), { exchange: '', routingKey: q.name });
+    const [first] = await c.waitFor(1);
+    await broker.publish(testMessage('held-by-the-dead'), { exchange: '', routingKey: q.name });
+    // Leased by a process that is gone (its pid exited), for the next hour.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const db = openSqlite(url, 'broker');
+    const leased = db
+      .prepare(
+        `UPDATE celeriac_messages SET available_at = ?, lease_owner = ?, lease_token = 'x' WHERE queue = ? AND lease_owner IS NULL`,
+      )
+      .run(Date.now() + 3_600_000, `${hostname()}/${dead}/deadbeef`, q.name).changes;
+    db.close();
+    expect(leased).toBe(1);
+    await broker.ack([first!]);
+    const all = await c.waitFor(2, 10_000);
+    expect(all[1]!.redelivered).toBe(true);
+    await broker.ack([all[1]!]);
+    await broker.close();
+  });
+
   it('redelivers a message whose lease expired, and fences the stale holder', async () => {
     const a = new SqliteBroker(url, context({ visibilityTimeout: 0.3 }));
     const b = new SqliteBroker(url, context({ visibilityTimeout: 0.3 }));

@@ -1,7 +1,8 @@
 /**
  * `sqlite://PATH`: the embedded default broker. Durable, shared by several processes on one machine, with leases:
  * a fetch moves messages into a lease owned by this broker instance (one transaction), a live consumer renews its
- * leases, and leases of a process that died come back at once (same host, dead pid) or when they expire.
+ * leases, and leases of a process that died come back within a second (same host, dead pid: checked from the
+ * fetch loop) or when they expire.
  * Acks are fenced by a per-delivery token, so a stale consumer cannot delete a message another consumer now holds;
  * the lease keeper tells the consumer about deliveries it lost that way (`onLost`).
  *
@@ -43,6 +44,8 @@ import { QueueLifetimes } from './queues.js';
 import { migrateBrokerSchema } from './schema.js';
 import { prepareStatements, type Row, type Statements } from './statements.js';
 
+/** How often (at most) the fetch loop looks for leases held by processes that died on this host. */
+export const DEAD_OWNER_CHECK_MS = 1000;
 export const sqliteCapabilities: BrokerCapabilities = {
   fanout: true,
   topic: true,
@@ -96,6 +99,8 @@ export class SqliteBroker implements Broker, SqliteConsumerHost, Subscriptions {
   private readonly path: string;
   /** Lease owner id: host, pid and a nonce, so a same-host sweeper can tell a dead owner from a live one. */
   private readonly owner = `${hostname()}/${process.pid}/${uuid().slice(0, 8)}`;
+  /** When the fetch loop last looked for leases held by dead processes. */
+  private deadOwnersCheckedAt = 0;
   private readonly consumers = new Set<SqliteConsumer>();
   private readonly heldBy = new Map<string, { consumer: SqliteConsumer; delivery: Delivery }>();
   private readonly subscribed = new Set<Subscription>();
@@ -258,6 +263,12 @@ export class SqliteBroker implements Broker, SqliteConsumerHost, Subscriptions {
     const db = this.db;
     if (!db) return 0;
     const now = Date.now();
+    // Leases of processes that died on this host come back within a second, whatever the visibility timeout:
+    // checked from the fetch loop, at most once a second (one indexed query, and a kill(pid, 0) per owner).
+    if (now - this.deadOwnersCheckedAt >= DEAD_OWNER_CHECK_MS) {
+      this.deadOwnersCheckedAt = now;
+      this.releaseDeadOwners();
+    }
     const leaseUntil = now + this.options.visibilityTimeout * 1000;
     const select = this.selectFor(consumer.queues);
     const stmts = this.stmts;

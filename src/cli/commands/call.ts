@@ -45,6 +45,21 @@ function seconds(flag: string, text: string | undefined): number | undefined {
   return value;
 }
 
+/** `--expires`: seconds from now, or an ISO-8601 date and time (as `celery call --expires` takes both). */
+function expiresOption(text: string | undefined): number | Date | undefined {
+  if (text === undefined) return undefined;
+  if (/^\d{4}-\d\d-\d\d/.test(text)) {
+    const date = new Date(text);
+    if (Number.isNaN(date.getTime()))
+      throw new CliError(
+        `--expires is not a valid ISO-8601 date: "${text}" (example: 2026-12-31T23:59:00Z)`,
+        2,
+      );
+    return date;
+  }
+  return seconds('--expires', text);
+}
+
 export function registerCall(program: Command): void {
   program
     .command('call')
@@ -54,7 +69,10 @@ export function registerCall(program: Command): void {
     .option('-k, --kwargs <json>', 'keyword arguments as a JSON object', '{}')
     .option('--countdown <seconds>', 'run no earlier than this many seconds from now')
     .option('--eta <iso>', 'run no earlier than this ISO-8601 time')
-    .option('--expires <seconds>', 'revoke the task if it has not started within this many seconds')
+    .option(
+      '--expires <seconds|iso>',
+      'revoke the task if it has not started within this many seconds, or by this ISO-8601 time',
+    )
     .option('-Q, --queue <name>', 'queue to send to')
     .option('--exchange <name>', 'exchange to publish to')
     .option('--routing-key <key>', 'routing key')
@@ -69,7 +87,7 @@ export function registerCall(program: Command): void {
       const countdown = seconds('--countdown', flags.countdown);
       if (countdown !== undefined) options.countdown = countdown;
       if (flags.eta !== undefined) options.eta = flags.eta;
-      const expires = seconds('--expires', flags.expires);
+      const expires = expiresOption(flags.expires);
       if (expires !== undefined) options.expires = expires;
       if (flags.queue) options.queue = flags.queue;
       if (flags.exchange) options.exchange = flags.exchange;
@@ -87,13 +105,12 @@ export function registerCall(program: Command): void {
         const result = await app.sendTask(name, args, kwargs, options);
         process.stdout.write(`${result.id}\n`);
         if (!flags.wait) return;
-        let last = '';
         const value = await result.get({
           ...(timeout !== undefined ? { timeout } : {}),
+          // Every update, as Celery's on_message sees each one (the backend drops exact repeats only).
           onProgress: (meta) => {
             const line = `${meta.status}${meta.result !== null ? ` ${JSON.stringify(meta.result)}` : ''}`;
-            if (line !== last) process.stderr.write(`${result.id}: ${line}\n`);
-            last = line;
+            process.stderr.write(`${result.id}: ${line}\n`);
           },
         });
         process.stdout.write(`${JSON.stringify(value ?? null)}\n`);

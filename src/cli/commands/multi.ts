@@ -133,6 +133,8 @@ async function runMulti(action: string, args: string[], command: Command, out: O
       return 0;
     }
     case 'help':
+    case '--help':
+    case '-h':
       out.say(USAGE);
       return 0;
     default:

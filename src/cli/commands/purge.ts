@@ -17,7 +17,7 @@ async function confirm(queues: readonly string[]): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     const answer = await rl.question('Are you sure you want to delete all tasks (yes/NO)? ');
-    return answer.trim().toLowerCase() === 'yes';
+    return ['y', 'yes'].includes(answer.trim().toLowerCase());
   } finally {
     rl.close();
   }

@@ -24,6 +24,8 @@ export function registerResult(program: Command): void {
           const error = exceptionFromMeta(meta.result, meta.traceback, taskId);
           process.stdout.write(`${error.excType}: ${error.remoteMessage}\n`);
           if (flags.traceback && meta.traceback) process.stdout.write(`${meta.traceback}\n`);
+          // A failed (or revoked) task is a failure of the command too, so scripts can test `$?`.
+          process.exitCode = 1;
         } else {
           process.stdout.write(`${JSON.stringify(meta.result)}\n`);
         }

@@ -45,6 +45,8 @@ interface WorkerFlags {
   concurrency?: string;
   pool?: string;
   queues?: string;
+  excludeQueues?: string;
+  purge?: boolean;
   hostname?: string;
   loglevel: string;
   logFormat: string;
@@ -96,6 +98,13 @@ function seconds(flag: string, text: string | undefined): number | undefined {
   return value;
 }
 
+/** Celery's banner shows autoscale as `{min=3, max=10}` (celery/apps/worker.py). */
+function concurrency(worker: Worker): string {
+  if (!worker.autoscale) return String(worker.concurrency);
+  const [max, min] = worker.autoscale;
+  return `{min=${min}, max=${max}}`;
+}
+
 function banner(app: Celery, worker: Worker): string {
   const conf = app.conf;
   const queues = worker.queues
@@ -119,7 +128,7 @@ function banner(app: Celery, worker: Worker): string {
     `- ** ---------- .> app:         ${app.main}`,
     `- ** ---------- .> transport:   ${maskUrl(conf.broker)}`,
     `- ** ---------- .> results:     ${conf.backend ? maskUrl(conf.backend) : 'disabled://'}`,
-    `- *** --- * --- .> concurrency: ${worker.concurrency} (${worker.poolName})`,
+    `- *** --- * --- .> concurrency: ${concurrency(worker)} (${worker.poolName})`,
     `-- ******* ---- .> task events: ${eventsLine(worker)}`,
     `--- ***** ----- `,
     ` -------------- [queues]`,
@@ -186,6 +195,13 @@ export function registerWorker(program: Command): void {
     )
     .option('-P, --pool <name>', `pool: ${POOLS.join(', ')} (default: the app's workerPool, async)`)
     .option('-Q, --queues <names>', 'comma-separated queues to consume from (default: the default queue)')
+    .option('-X, --exclude-queues <names>', 'comma-separated queues not to consume from (removed from -Q)')
+    .option('--purge', 'delete the waiting messages of the queues before starting (no undo)')
+    .option('--without-gossip', 'accepted for Celery compatibility (Celeriac workers do not gossip)')
+    .option(
+      '--without-mingle',
+      'accepted for Celery compatibility (Celeriac workers do not mingle at start-up)',
+    )
     .option(
       '-n, --hostname <name>',
       'node name, with %h (host), %n (short host), %d (domain): e.g. w1@%h (default: celery@<host>)',
@@ -238,6 +254,14 @@ export function registerWorker(program: Command): void {
         const app = await loadApp(globals);
         app.logger = logger;
         const options = workerOptions(flags, logger, globals.app);
+        const queues = withoutExcluded(options.queues ?? [app.conf.taskDefaultQueue], flags.excludeQueues);
+        options.queues = queues;
+        if (flags.purge) {
+          const count = await app.purge(queues);
+          process.stdout.write(
+            `purge: Erased ${count} ${count === 1 ? 'message' : 'messages'} from the queue.\n`,
+          );
+        }
         if (flags.beat) {
           options.beat = new Beat(app, {
             logger,
@@ -257,6 +281,19 @@ export function registerWorker(program: Command): void {
       logger.info(`${worker.hostname} stopped (${hostname()}, pid ${process.pid})`);
       process.exitCode = outcome === 'restart' ? await restart() : outcome;
     });
+}
+
+/** `-X`: the queues left once the excluded ones are removed (Celery's `--exclude-queues`). */
+function withoutExcluded(queues: readonly string[], exclude: string | undefined): string[] {
+  const excluded = new Set((exclude ?? '').split(',').map((q) => q.trim()));
+  const left = queues.filter((q) => !excluded.has(q));
+  if (left.length === 0) {
+    throw new CliError(
+      `-X ${exclude ?? ''} leaves no queue to consume from (queues: ${queues.join(', ')})`,
+      2,
+    );
+  }
+  return left;
 }
 
 function checkPidfile(path: string): void {

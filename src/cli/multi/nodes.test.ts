@@ -64,6 +64,12 @@ describe('multi nodes', () => {
     expect(nodes[1]!.expand('%n|%h|%d|%i')).toBe(`b|b@${host}|${host}|%i`);
   });
 
+  it('reads `--pidfile /x` as the pid file, not as a node named /x (long options known to take a value)', () => {
+    const nodes = parseNodes(['w1', '--pidfile', '/tmp/%n.pid', '--logfile', '/tmp/%n.log', '--verbose']);
+    expect(nodes.map((n) => n.name)).toEqual([`w1@${host}`]);
+    expect(nodes[0]!.pidfile).toBe('/tmp/w1.pid');
+  });
+
   it('finds the signal argument of stop', () => {
     expect(findSignal(['w1', '-KILL'])).toBe('SIGKILL');
     expect(findSignal(['w1', '-9'])).toBe('SIGKILL');

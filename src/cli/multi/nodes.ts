@@ -2,8 +2,8 @@
  * `celeriac multi` argument parsing and node building, as `celery/apps/multi.py` does it:
  * - names (`w1 w2`, `w1@%h`) or a count (`3` -> celery1, celery2, celery3, prefix `--range-prefix`);
  * - options for every node (`-c 3`, `--pidfile=%n.pid`), or for some (`-c:w1 5`, `-c:1-2 5`, `-c:1,3 5`);
- * - short options take the next argument as value unless it starts with `-`; long ones take a value only as
- *   `--opt=value` (Celery's rule: `--pidfile /x` would make `/x` a node name);
+ * - short options take the next argument as value unless it starts with `-`; so do the long options known to take
+ *   a value (`--pidfile /x`, where Celery would make `/x` a node name); other long ones only as `--opt=value`;
  * - `--` passes the rest through to every worker.
  * Each node gets `-n <nodename>`, `--pidfile` (default `%n.pid`) and `--logfile` (default `%n%I.log`), expanded
  * here with `%n` the node's name, `%h` the whole node name, `%d` its host; `%i`/`%I` are left for the worker.
@@ -12,6 +12,41 @@
  */
 import { hostname as osHostname } from 'node:os';
 import { hostFormat, nodesplit } from '../../index.js';
+
+/** Long options of `multi` and `worker` that take a value, so `--pidfile /x` is not read as a node named `/x`. */
+const VALUE_OPTIONS = new Set([
+  '--app',
+  '--broker',
+  '--result-backend',
+  '--workdir',
+  '--pidfile',
+  '--logfile',
+  '--hostname',
+  '--queues',
+  '--exclude-queues',
+  '--include',
+  '--concurrency',
+  '--loglevel',
+  '--log-format',
+  '--pool',
+  '--autoscale',
+  '--prefetch-multiplier',
+  '--shutdown-timeout',
+  '--max-tasks-per-child',
+  '--max-memory-per-child',
+  '--time-limit',
+  '--soft-time-limit',
+  '--schedule',
+  '--prefix',
+  '--suffix',
+  '--range-prefix',
+  '--cmd',
+]);
+
+function takesValue(option: string): boolean {
+  const colon = option.indexOf(':');
+  return VALUE_OPTIONS.has(colon === -1 ? option : option.slice(0, colon));
+}
 
 export class NamespacedOptions {
   /** Options for every node, in order (`-c` -> `3`; a flag without value -> null). */
@@ -31,7 +66,13 @@ export class NamespacedOptions {
       }
       if (arg.startsWith('--')) {
         const eq = arg.indexOf('=');
-        this.add(eq === -1 ? arg : arg.slice(0, eq), eq === -1 ? null : arg.slice(eq + 1));
+        const next = rargs[pos + 1];
+        if (eq === -1 && takesValue(arg) && next !== undefined && !next.startsWith('-')) {
+          this.add(arg, next);
+          pos++;
+        } else {
+          this.add(eq === -1 ? arg : arg.slice(0, eq), eq === -1 ? null : arg.slice(eq + 1));
+        }
       } else if (arg.startsWith('-') && arg.length > 1) {
         const next = rargs[pos + 1];
         const value = next !== undefined && !next.startsWith('-') ? next : null;

@@ -9,6 +9,7 @@ import { ConnectionError } from '../../errors.js';
 import { backoffDelay, defaultBackoff, type BackoffPolicy } from '../../lifecycle/backoff.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import { tlsHint } from '../../lifecycle/tls-errors.js';
+import { unrefAmqpWhenIdle } from '../../lifecycle/idle-ref.js';
 import { amqplib, type Channel, type ChannelModel, type ConfirmChannel } from './amqplib.js';
 import { clientProperties, type AmqpSettings } from './url.js';
 
@@ -39,6 +40,7 @@ export class AmqpClient {
   private endpoint = 0;
   private readonly listeners = new Set<ConnectionListener>();
   private reconnectTimer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
   /** Counts connections opened; a channel belongs to the generation it was opened in. */
   generation = 0;
   /** Why RabbitMQ blocked publishing (a memory or disk alarm), while it does. */
@@ -74,8 +76,18 @@ export class AmqpClient {
       } catch (error) {
         // close() may have been called while we waited.
         if ((this.state as State) === 'closed') throw closedError(this.options.role);
-        const reason = describe(error);
+        let reason = describe(error);
         const retries = retryOnStartup ? maxStartupRetries : 0;
+        if (isRefusal(error)) {
+          if (reason.includes('ConnectionOpenOk'))
+            reason = `the vhost does not exist or the user may not open it (${reason})`;
+          // A wrong password or a vhost the user may not open does not heal by retrying: say so at once.
+          throw new ConnectionError(
+            `RabbitMQ at ${this.display} refused the connection: ${reason}. Check the user, password and vhost ` +
+              'in the URL (rabbitmqctl list_permissions -p <vhost> shows who may use a vhost)',
+            { cause: error },
+          );
+        }
         if (attempt >= retries) {
           throw new ConnectionError(
             `Cannot connect to ${this.display}: ${reason}. Check that RabbitMQ is running and the URL, user, ` +
@@ -88,7 +100,16 @@ export class AmqpClient {
         logger.warn(
           `Cannot connect to ${this.display}: ${reason}. Trying again in ${(wait / 1000).toFixed(2)} seconds... (${attempt + 1}/${retries})`,
         );
-        await new Promise((resolve) => setTimeout(resolve, wait));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, wait);
+          // close() (a SIGTERM while connecting) ends the wait at once.
+          this.wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.wake = undefined;
+        if ((this.state as State) === 'closed') throw closedError(this.options.role);
       }
     }
   }
@@ -107,6 +128,9 @@ export class AmqpClient {
       await model.close().catch(() => undefined);
       throw closedError(role);
     }
+    // Idle connections do not keep the process alive: a producer script exits once nothing is pending.
+    const stopIdleChecks = unrefAmqpWhenIdle(model.connection);
+    model.on('close', stopIdleChecks);
     const server = model.connection.serverProperties;
     this.serverVersion =
       server.product === 'RabbitMQ' ? server.version.split('.').map((part) => Number(part) || 0) : [];
@@ -148,6 +172,8 @@ export class AmqpClient {
   private scheduleReconnect(attempt: number): void {
     const wait = backoffDelay(this.options.backoff ?? RECONNECT_BACKOFF, attempt);
     this.reconnectTimer = setTimeout(() => void this.reconnect(attempt), wait);
+    // Reconnecting alone does not keep a process alive (a worker holds it alive while it runs).
+    this.reconnectTimer.unref();
   }
 
   /** After a loss, retries forever (logging each failure): a worker must never sit disconnected in silence. */
@@ -193,10 +219,23 @@ export class AmqpClient {
     if (this.state === 'closed') return;
     this.state = 'closed';
     clearTimeout(this.reconnectTimer);
+    this.wake?.();
     const model = this.model;
     this.model = undefined;
     await model?.close().catch(() => undefined);
   }
+}
+
+/** 403 ACCESS_REFUSED (bad credentials) and 530 NOT_ALLOWED (vhost access) during the handshake. */
+function isRefusal(error: unknown): boolean {
+  // amqplib reports a refused connection.open (530 NOT_ALLOWED: no such vhost, or no permission on it) as an
+  // unexpected ConnectionClose, without the reply text.
+  return (
+    error instanceof Error &&
+    /\b(403|530)\b|ACCESS[_-]REFUSED|NOT[_-]ALLOWED|Expected ConnectionOpenOk; got <ConnectionClose/.test(
+      error.message,
+    )
+  );
 }
 
 function closedError(role: string): ConnectionError {

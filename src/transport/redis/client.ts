@@ -17,6 +17,7 @@ import { backoffDelay, type BackoffPolicy } from '../../lifecycle/backoff.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import type { RedisTarget } from './url.js';
 import { tlsHint } from '../../lifecycle/tls-errors.js';
+import { unrefWhenIdle } from '../../lifecycle/idle-ref.js';
 
 export type { Redis } from 'ioredis';
 
@@ -58,12 +59,18 @@ const RECONNECT: BackoffPolicy = { initialMs: 50, maxMs: 2_000, factor: 2, jitte
  */
 export class RedisConnection {
   readonly client: Redis;
+  /** Keeps the process alive until the returned function is called, even while this connection is idle. */
+  readonly hold: () => () => void;
   private everReady = false;
   private closing = false;
   private lastError: Error | undefined;
+  private selectError: Error | undefined;
+  private readonly closed = new AbortController();
   private outage = false;
   private pinger: NodeJS.Timeout | undefined;
   private pinging = false;
+  /** The start-up retry policy; `connect(policy)` replaces the constructor's. */
+  private policy: ConnectPolicy;
 
   constructor(
     readonly target: RedisTarget,
@@ -83,10 +90,13 @@ export class RedisConnection {
     } = {},
   ) {
     const policy = options.policy ?? { retry: true, maxRetries: Number.POSITIVE_INFINITY, setting: 'url' };
+    this.policy = policy;
     this.client = new Redis({
-      ...this.ioredisOptions(options.failFast ?? false, options.autoPipelining ?? false, policy),
+      ...this.ioredisOptions(options.failFast ?? false, options.autoPipelining ?? false),
       ...(options.directCommands ? { autoPipeliningIgnoredCommands: [...options.directCommands] } : {}),
     });
+    // Idle connections do not keep the process alive: a producer script exits once nothing is pending.
+    this.hold = unrefWhenIdle(this.client);
     this.client.on('error', (error: Error) => this.onError(error));
     this.client.on('ready', () => this.onReady());
     this.client.on('close', () => {
@@ -97,8 +107,8 @@ export class RedisConnection {
     });
   }
 
-  private ioredisOptions(failFast: boolean, autoPipelining: boolean, policy: ConnectPolicy): RedisOptions {
-    const { target, settings } = this;
+  private ioredisOptions(failFast: boolean, autoPipelining: boolean): RedisOptions {
+    const { target, settings, policy } = this;
     const base: RedisOptions = {
       lazyConnect: true,
       db: target.db,
@@ -115,7 +125,7 @@ export class RedisConnection {
       autoResendUnfulfilledCommands: !failFast,
       maxRetriesPerRequest: failFast ? 0 : null,
       autoResubscribe: false,
-      retryStrategy: (times) => this.retryDelay(times, policy),
+      retryStrategy: (times) => this.retryDelay(times),
     };
     if (target.username !== undefined) base.username = target.username;
     if (target.password !== undefined) base.password = target.password;
@@ -135,7 +145,7 @@ export class RedisConnection {
         base.enableTLSForSentinelMode = true;
       }
       // Sentinel lookups follow the same bounded start-up, unbounded reconnect policy as the connection itself.
-      base.sentinelRetryStrategy = (times) => this.retryDelay(times, policy);
+      base.sentinelRetryStrategy = (times) => this.retryDelay(times);
     } else {
       base.host = target.host;
       base.port = target.port;
@@ -144,14 +154,31 @@ export class RedisConnection {
     return base;
   }
 
-  private retryDelay(times: number, policy: ConnectPolicy): number | null {
+  private retryDelay(times: number): number | null {
+    const policy = this.policy;
     if (this.closing) return null;
     if (!this.everReady && (!policy.retry || times > policy.maxRetries)) return null;
-    return backoffDelay(RECONNECT, Math.min(times - 1, 16));
+    const delay = backoffDelay(RECONNECT, Math.min(times - 1, 16));
+    if (!this.everReady) {
+      // Every start-up retry is logged, as Celery's consumer does ("Trying again in 2.00 seconds... (1/100)").
+      const reason = (this.lastError?.message ?? 'no connection') + tlsHint(this.lastError);
+      const max = Number.isFinite(policy.maxRetries) ? String(policy.maxRetries) : 'unlimited';
+      this.logger.warn(
+        `Cannot connect to ${this.target.display} (${this.role}): ${reason}. ` +
+          `Trying again in ${(delay / 1000).toFixed(2)} seconds... (${times}/${max})`,
+      );
+    }
+    return delay;
   }
 
   private onError(error: Error): void {
     this.lastError = error;
+    // ioredis reports a failed SELECT (no such database) as an error event and goes on in database 0: writing to
+    // another database than the URL names must not happen silently.
+    if (error.name === 'ReplyError' && /DB index|invalid DB/i.test(error.message)) {
+      this.selectError = error;
+      this.client.disconnect();
+    }
     if (this.closing) return;
     // Log the first error of an outage; the rest are the same refusal repeated on every reconnect attempt.
     if (!this.outage && this.everReady) {
@@ -177,19 +204,37 @@ export class RedisConnection {
   /** Connects, retrying at start-up as the policy allows; rejects with a ConnectionError naming the URL. */
   async connect(policy: ConnectPolicy): Promise<void> {
     if (this.ready) return;
+    this.policy = policy;
     const attempt =
       this.client.status === 'wait' || this.client.status === 'end' ? this.client.connect() : undefined;
     attempt?.catch(() => undefined);
+    // Whoever awaits connect() is pending work: retries keep the process alive until they end.
+    const release = this.hold();
     try {
       await this.whenReady(undefined, true);
+      if (this.selectError) throw this.selectError;
     } catch {
+      if (this.selectError) {
+        await this.close(false);
+        throw new ConnectionError(
+          `Redis at ${this.target.display} refused database ${this.target.db}: ${this.selectError.message}. ` +
+            `Use a database number the server has (its "databases" setting, 16 by default: 0 to 15) in ${policy.setting}`,
+        );
+      }
+      if (this.closing) {
+        throw new ConnectionError(`Connecting to Redis at ${this.target.display} was interrupted: closed`);
+      }
       const reason = (this.lastError?.message ?? 'connection closed') + tlsHint(this.lastError);
       const tries = policy.retry ? policy.maxRetries + 1 : 1;
       throw new ConnectionError(
         `Cannot connect to Redis at ${this.target.display}: ${reason} (gave up after ${tries} attempt(s)). ` +
           `Check that Redis is running and the URL in ${policy.setting} is right` +
-          (policy.retry ? ', or raise brokerConnectionMaxRetries to wait longer.' : '.'),
+          (policy.retry
+            ? ', or allow more retries (brokerConnectionMaxRetries for a worker, taskPublishRetryPolicy for a producer).'
+            : '.'),
       );
+    } finally {
+      release();
     }
     this.startHealthChecks();
   }
@@ -206,6 +251,7 @@ export class RedisConnection {
         this.client.off('ready', onReady);
         this.client.off('end', onEnd);
         signal?.removeEventListener('abort', onAbort);
+        this.closed.signal.removeEventListener('abort', onClosed);
         if (error) reject(error);
         else resolve();
       };
@@ -214,9 +260,12 @@ export class RedisConnection {
         if (failOnEnd || this.closing) done(new ConnectionError(`Redis connection ${this.role} closed`));
       };
       const onAbort = (): void => done(new ConnectionError('aborted'));
+      // close() while ioredis waits to retry emits no 'end': the closed signal ends the wait.
+      const onClosed = (): void => done(new ConnectionError(`Redis connection ${this.role} closed`));
       this.client.on('ready', onReady);
       this.client.on('end', onEnd);
       signal?.addEventListener('abort', onAbort, { once: true });
+      this.closed.signal.addEventListener('abort', onClosed, { once: true });
       if (this.client.status === 'end' && (failOnEnd || this.closing)) onEnd();
     });
   }
@@ -263,6 +312,7 @@ export class RedisConnection {
   async close(graceful = true): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.closed.abort();
     if (this.pinger) clearInterval(this.pinger);
     if (graceful && this.ready) {
       await Promise.race([

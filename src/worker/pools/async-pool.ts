@@ -3,11 +3,16 @@
  * gevent pool. The soft time limit aborts the task's AbortSignal; at the hard limit the task is failed with
  * TimeLimitExceeded and abandoned (an event loop cannot stop a function), so the worker stays responsive as long
  * as tasks yield. CPU-bound tasks belong in the `threads` or `prefork` pools.
+ *
+ * Each task runs in its own containment scope (containment.ts): an error escaping it (thrown from a timer, a
+ * rejection nobody handles, `process.exit()`) fails that task, not the worker.
  */
 import type { PoolName } from '../../app/config.js';
 import { invokeTask } from '../../app/trace.js';
 import { SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from '../../errors.js';
+import { deferred } from '../../lifecycle/async.js';
 import type { Logger } from '../../lifecycle/logger.js';
+import { runContained, type TaskScope } from '../containment.js';
 import { terminatedOutcome, type Pool, type PoolJob, type PoolOutcome } from './pool.js';
 
 export class AsyncPool implements Pool {
@@ -29,20 +34,34 @@ export class AsyncPool implements Pool {
     const controller = (): AbortController => (lazy ??= new AbortController());
     const timers: NodeJS.Timeout[] = [];
     job.onStart?.(process.pid);
-    const call = invokeTask({
-      name: job.task.name,
-      fn: job.task.fn,
-      options: job.task.options,
-      request: job.request,
-      get signal() {
-        return controller().signal;
+    const escape = deferred<PoolOutcome>();
+    let finished = false;
+    const scope: TaskScope = {
+      label: `${job.task.name}[${job.request.id}]`,
+      fail: (error) => {
+        if (finished) return false;
+        finished = true;
+        escape.resolve({ ok: false, error });
+        return true;
       },
-      updateState: job.updateState,
-      sendEvent: job.sendEvent,
-    }).then(
+    };
+    const invoked = runContained(scope, () =>
+      invokeTask({
+        name: job.task.name,
+        fn: job.task.fn,
+        options: job.task.options,
+        request: job.request,
+        get signal() {
+          return controller().signal;
+        },
+        updateState: job.updateState,
+        sendEvent: job.sendEvent,
+      }),
+    ).then(
       (value): PoolOutcome => ({ ok: true, value }),
       (error: unknown): PoolOutcome => ({ ok: false, error }),
     );
+    const call = Promise.race([invoked, escape.promise]).finally(() => (finished = true));
     this.running.add(call);
     void call.finally(() => this.running.delete(call));
     const id = job.request.id;

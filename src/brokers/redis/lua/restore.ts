@@ -49,3 +49,17 @@ end
 return 0
 `,
 );
+
+export const renewMutexScript = new LuaScript(
+  'celeriac-renew-mutex',
+  `
+-- KEYS[1]  unacked_mutex
+-- ARGV[1]  the token this holder set
+-- ARGV[2]  milliseconds the lock is held from now
+-- Extends the lock only if it is still ours (redis-py's Lock.extend with replace_ttl).
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`,
+);

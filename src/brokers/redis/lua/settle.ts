@@ -109,16 +109,33 @@ export const deadLetterScript = new LuaScript(
 -- KEYS[1]  unacked        hash
 -- KEYS[2]  unacked_index  zset
 -- KEYS[3]  dead-letter list of the queue
+-- KEYS[4]  bytes held in that list (a counter beside it)
 -- ARGV[1]  most entries the dead-letter list keeps
 -- ARGV[2]  delivery tag, ARGV[3] score we wrote last, ARGV[4] score we wrote before it
 -- ARGV[5]  dead-letter entry (JSON: reason, queue, time, envelope)
--- Moves a rejected delivery that is still ours to the dead-letter list. Returns 1 if moved, 0 if not ours.
+-- ARGV[6]  most bytes the dead-letter list keeps (the newest entry is always kept)
+-- Moves a rejected delivery that is still ours to the dead-letter list, dropping the oldest entries past either
+-- cap. Returns 1 if moved, 0 if not ours.
 ${OURS}
 if not ours(ARGV[2], ARGV[3], ARGV[4]) then return 0 end
 redis.call('ZREM', KEYS[2], ARGV[2])
 redis.call('HDEL', KEYS[1], ARGV[2])
-redis.call('LPUSH', KEYS[3], ARGV[5])
-redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[1]) - 1)
+local length = redis.call('LPUSH', KEYS[3], ARGV[5])
+local bytes
+if length == 1 then
+  bytes = #ARGV[5]
+  redis.call('SET', KEYS[4], bytes)
+else
+  bytes = redis.call('INCRBY', KEYS[4], #ARGV[5])
+end
+local maxCount = tonumber(ARGV[1])
+local maxBytes = tonumber(ARGV[6])
+while length > 1 and (length > maxCount or bytes > maxBytes) do
+  local oldest = redis.call('RPOP', KEYS[3])
+  if not oldest then break end
+  bytes = redis.call('DECRBY', KEYS[4], #oldest)
+  length = length - 1
+end
 return 1
 `,
 );

@@ -1,0 +1,111 @@
+/**
+ * A task's crash is the task's failure, never the worker's. Tasks of the `async` and `solo` pools run in the
+ * worker's own event loop, so an error thrown from one of their timers, a promise they reject and never handle, or
+ * a call to `process.exit()` would otherwise reach Node's defaults and take the whole worker down with every task
+ * running beside it.
+ *
+ * Each in-process task runs inside an `AsyncLocalStorage` scope (`runContained`). While a worker runs, this module
+ * holds the process's `uncaughtException` and `unhandledRejection` handlers: an error raised in a task's scope
+ * (Node keeps the scope across timers, immediates and promises) fails that task (stored as FAILURE by the
+ * executor); one raised outside any task is logged and the worker keeps going. `process.exit()` called inside a
+ * task's scope throws `TaskExitRefused` instead of exiting, which fails the task the same way. Outside a task,
+ * `process.exit()` exits as usual.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Logger } from '../lifecycle/logger.js';
+
+/** Thrown by `process.exit()` when a task calls it: the task fails, the worker does not exit. */
+export class TaskExitRefused extends Error {
+  override readonly name = 'TaskExitRefused';
+  constructor(readonly code: number | string | null | undefined) {
+    super(
+      `process.exit(${code === undefined ? '' : String(code)}) called by a task was refused: a task cannot stop ` +
+        'the worker (throw an error to fail the task, or use the worker shutdown control)',
+    );
+  }
+}
+
+/** The running task an escaping error belongs to. */
+export interface TaskScope {
+  /** `name[id]`, for logs. */
+  readonly label: string;
+  /** Fails the task with `error` (the first call wins); false once the task has finished. */
+  fail(error: unknown, how: string): boolean;
+}
+
+const scopes = new AsyncLocalStorage<TaskScope>();
+
+/** Runs `fn` in the scope of a task: errors escaping it (timers, rejections, `process.exit`) fail that task. */
+export function runContained<T>(scope: TaskScope, fn: () => T): T {
+  return scopes.run(scope, fn);
+}
+
+/** The task whose code is running now, if any. */
+export function currentTask(): TaskScope | undefined {
+  return scopes.getStore();
+}
+
+interface Installed {
+  readonly loggers: Logger[];
+  readonly restore: () => void;
+}
+
+let installed: Installed | undefined;
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+function escaped(how: string, error: unknown): void {
+  const logger = installed?.loggers.at(-1);
+  const scope = scopes.getStore();
+  if (scope?.fail(error, how)) {
+    logger?.error(
+      `Task ${scope.label} failed by ${how} outside its own flow (${describe(error)}); the worker keeps running`,
+    );
+    return;
+  }
+  const where = scope ? `in task ${scope.label} after it finished` : 'outside any task';
+  logger?.error({ err: error }, `Contained ${how} ${where} (${describe(error)}); the worker keeps running`);
+}
+
+/**
+ * Holds the process handlers while a worker runs (several workers in one process share them; the last one to
+ * stop gives them back). Returns the function that releases them.
+ */
+export function installContainment(logger: Logger): () => void {
+  if (!installed) {
+    const onException = (error: unknown): void => escaped('an uncaught exception', error);
+    const onRejection = (reason: unknown): void => escaped('an unhandled rejection', reason);
+    process.on('uncaughtException', onException);
+    process.on('unhandledRejection', onRejection);
+    // eslint-disable-next-line @typescript-eslint/unbound-method -- restored as it was
+    const exit = process.exit;
+    const guarded = function (this: NodeJS.Process, code?: number | string | null): never {
+      if (scopes.getStore()) throw new TaskExitRefused(code);
+      return exit.call(this, code);
+    } as typeof process.exit;
+    process.exit = guarded;
+    installed = {
+      loggers: [],
+      restore: () => {
+        process.off('uncaughtException', onException);
+        process.off('unhandledRejection', onRejection);
+        if (process.exit === guarded) process.exit = exit;
+      },
+    };
+  }
+  const state = installed;
+  state.loggers.push(logger);
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    state.loggers.splice(state.loggers.indexOf(logger), 1);
+    if (state.loggers.length === 0 && installed === state) {
+      state.restore();
+      installed = undefined;
+    }
+  };
+}
