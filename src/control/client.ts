@@ -156,6 +156,17 @@ export class Control {
    * `timeout` seconds (`[{node: reply}, ...]`), else with `[]` once the request is published.
    */
   async broadcast(command: string, options: BroadcastOptions = {}): Promise<Record<string, JsonValue>[]> {
+    // Broker connections do not keep a process alive (a producer exits by itself): a request under way does, until
+    // its replies are collected and its reply queue deleted.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    try {
+      return await this.send(command, options);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  private async send(command: string, options: BroadcastOptions): Promise<Record<string, JsonValue>[]> {
     const timeout = positiveSeconds(options.timeout, 'control timeout');
     const destination = destinations(options.destination);
     const broker = await this.app.getBroker();

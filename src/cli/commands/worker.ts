@@ -64,6 +64,7 @@ interface WorkerFlags {
   schedule?: string;
   taskEvents?: boolean;
   withoutHeartbeat?: boolean;
+  withoutMingle?: boolean;
 }
 
 function positiveInt(flag: string, text: string | undefined, allowZero = false): number | undefined {
@@ -173,6 +174,7 @@ function workerOptions(flags: WorkerFlags, logger: Logger, appModule: string | u
   if (maxMemory !== undefined) options.maxMemoryPerChild = maxMemory;
   if (flags.taskEvents) options.taskEvents = true;
   if (flags.withoutHeartbeat) options.heartbeat = false;
+  if (flags.withoutMingle) options.mingle = false;
   return options;
 }
 
@@ -198,10 +200,7 @@ export function registerWorker(program: Command): void {
     .option('-X, --exclude-queues <names>', 'comma-separated queues not to consume from (removed from -Q)')
     .option('--purge', 'delete the waiting messages of the queues before starting (no undo)')
     .option('--without-gossip', 'accepted for Celery compatibility (Celeriac workers do not gossip)')
-    .option(
-      '--without-mingle',
-      'accepted for Celery compatibility (Celeriac workers do not mingle at start-up)',
-    )
+    .option('--without-mingle', 'do not ask the other workers for their revoked ids at start-up (mingle)')
     .option(
       '-n, --hostname <name>',
       'node name, with %h (host), %n (short host), %d (domain): e.g. w1@%h (default: celery@<host>)',
