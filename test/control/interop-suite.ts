@@ -384,7 +384,7 @@ export function controlInteropSuite(name: string, setup: () => Promise<InteropTa
         expect(json(replies)).toEqual([{ [worker.hostname]: { ok: `terminate: ${watched.id}` } }]);
         await expect.poll(() => watched.state(), { timeout: 20_000 }).toBe('REVOKED');
         expect(aborted).toBe(true);
-        expect(await (await nap.delay(0)).get({ timeout: 20_000 })).toBe(0);
+        expect(await (await nap.delay(0)).get({ timeout: 20 })).toBe(0);
       } finally {
         await worker.stop();
         await app.close();

@@ -28,7 +28,7 @@ describe('persistent revokes', () => {
     const worker = new Worker(app, { pool: 'async', hostname: 'pr@test', mingle: false });
     await worker.start();
     try {
-      expect(await kept.get({ timeout: 30_000 })).toBe('kept');
+      expect(await kept.get({ timeout: 30 })).toBe('kept');
       await expect.poll(() => worker.workerState?.processed, { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
       // The revoked one was handed to the executor at its ETA like the kept one, and discarded there.
       await expect.poll(() => ran, { timeout: 10_000 }).toEqual(['kept']);
