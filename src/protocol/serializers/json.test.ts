@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EncodeError } from '../../errors.js';
-import { decodeJson, encodeJson, jsonSerializer } from './json.js';
+import { decodeJson, encodeJson, hasLongDigitRun, jsonSerializer } from './json.js';
 
 describe('JSON serializer: integers beyond 2^53', () => {
   it('decodes unsafe integers as BigInt and leaves every other number as JSON.parse reads it', () => {
@@ -55,5 +55,28 @@ describe('JSON serializer: JS numbers beyond 2^53', () => {
     const n = -57625512782126090;
     expect(encodeJson([n])).toBe(`[${BigInt(n)}]`);
     expect(decodeJson(encodeJson([n, 2 ** 60, 1e20, 1e300]))).toEqual([n, 2 ** 60, 1e20, 1e300]);
+  });
+});
+
+describe('hasLongDigitRun', () => {
+  it('finds a run of 16 digits wherever it starts, and nothing shorter', () => {
+    const run = '1234567890123456';
+    for (let pad = 0; pad < 40; pad++) {
+      expect(hasLongDigitRun(`${'x'.repeat(pad)}${run}`)).toBe(true);
+      expect(hasLongDigitRun(`${'x'.repeat(pad)}${run}${'y'.repeat(pad)}`)).toBe(true);
+      expect(hasLongDigitRun(`${'x'.repeat(pad)}${run.slice(1)},${run.slice(2)}${'y'.repeat(pad)}`)).toBe(
+        false,
+      );
+      expect(hasLongDigitRun(`${'1'.repeat(pad)}x${run}`)).toBe(true);
+    }
+  });
+
+  it('agrees with /\\d{16}/ on random digit-heavy texts', () => {
+    for (let n = 0; n < 3000; n++) {
+      let text = '';
+      const length = Math.floor(Math.random() * 120);
+      for (let i = 0; i < length; i++) text += Math.random() < 0.93 ? String(i % 10) : ',';
+      expect(hasLongDigitRun(text), text).toBe(/\d{16}/.test(text));
+    }
   });
 });
