@@ -13,6 +13,7 @@ import { registerEvents } from './commands/events.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
 import { registerReport } from './commands/report.js';
+import { registerShell } from './commands/shell.js';
 import { registerResult } from './commands/result.js';
 import { registerStatus } from './commands/status.js';
 import { registerWorker } from './commands/worker.js';
@@ -63,6 +64,7 @@ export function buildProgram(): Command {
   registerCall(program);
   registerResult(program);
   registerReport(program);
+  registerShell(program);
   registerPurge(program);
   registerMulti(program);
   registerInspect(program);
