@@ -8,6 +8,7 @@ import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
 import { registerControl } from './commands/control.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerList } from './commands/list.js';
 import { registerDashboard } from './commands/dashboard.js';
 import { registerEvents } from './commands/events.js';
 import { registerMulti } from './commands/multi.js';
@@ -65,6 +66,7 @@ export function buildProgram(): Command {
   registerResult(program);
   registerReport(program);
   registerShell(program);
+  registerList(program);
   registerPurge(program);
   registerMulti(program);
   registerInspect(program);
