@@ -49,6 +49,7 @@ export function buildProgram(): Command {
     .option('--result-backend <url>', 'result backend URL, overrides the app setting')
     .option('--workdir <dir>', 'change to this directory first (before -A is loaded), as Celery')
     .option('-q, --quiet', 'print less: no worker banner')
+    .option('-C, --no-color', 'no colours (also when NO_COLOR is set; colours only ever go to a terminal)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .hook('preAction', () => {

@@ -2,16 +2,20 @@
  * The CLI pieces a Celery user reaches for (issue 19), through the real CLI on an SQLite file: `shell` (a REPL
  * with the app and its tasks), `list bindings`, worker `-I/--include`, and `-C/--no-color`.
  */
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { uuid } from '../../src/protocol/ids.js';
-import { runCli, startCli, type RunningProcess } from '../support/processes.js';
+import { useColor } from '../../src/cli/color.js';
+import { runCli, startCli, watchProcess, type RunningProcess } from '../support/processes.js';
 import { tempDir } from '../support/tmp.js';
 
 const dir = tempDir('cli-extras');
 const db = `sqlite://${join(dir.path, 'celeriac.db')}`;
 const APP = 'test/integration/fixtures/sqlite-app.ts';
 const env = { CELERIAC_BROKER_URL: db, CELERIAC_RESULT_BACKEND: db };
+const CLI = fileURLToPath(new URL('../support/cli.ts', import.meta.url));
 
 const running: RunningProcess[] = [];
 
@@ -111,5 +115,54 @@ describe('celeriac worker -I/--include', () => {
     });
     expect(worker.code).toBe(1);
     expect(worker.stderr).toContain('-I ./no-such-module.ts: no such file or package');
+  });
+});
+
+/** The `celeriac events` screen in a pseudo-terminal (script(1)) once it shows a task done; the terminal's output. */
+async function eventsScreen(globalFlags: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
+  const queue = `extras-${uuid().slice(0, 8)}`;
+  const cli = `node --import tsx ${CLI} ${globalFlags} -A ${APP} events --freq 0.3`;
+  const child = spawn('script', ['-qfec', `stty cols 120 rows 30; exec ${cli}`, '/dev/null'], {
+    env: { ...process.env, ...env, ...extraEnv },
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const tty = watchProcess(child, 60_000);
+  try {
+    await tty.waitFor(/celeriac events: sqlite:/, 30_000);
+    const worker = startCli(['-A', APP, 'worker', '-E', '-Q', queue, '-n', `${queue}@test`], { env });
+    running.push(worker);
+    const call = await runCli(['-A', APP, 'call', 'tasks.add', '--args', '[5,6]', '--queue', queue], { env });
+    const id = call.stdout.trim().split('\n')[0]!;
+    await tty.waitFor(new RegExp(`${id}.*tasks\\.add.*SUCCESS`), 30_000);
+    return tty.output();
+  } finally {
+    process.kill(-child.pid!, 'SIGTERM');
+    await tty.exited();
+  }
+}
+
+describe('colours: -C/--no-color and NO_COLOR', () => {
+  it('colours only on a terminal, never with --no-color or NO_COLOR', () => {
+    expect(useColor({}, { isTTY: true }, {})).toBe(true);
+    expect(useColor({}, { isTTY: false }, {})).toBe(false);
+    expect(useColor({ color: false }, { isTTY: true }, {})).toBe(false);
+    expect(useColor({}, { isTTY: true }, { NO_COLOR: '1' })).toBe(false);
+    expect(useColor({}, { isTTY: true }, { NO_COLOR: '' })).toBe(true);
+  });
+
+  it('the events screen colours task states in a terminal, and not with -C or NO_COLOR', async () => {
+    const green = '\u001b[32mSUCCESS';
+    expect(await eventsScreen('')).toContain(green);
+    const plain = await eventsScreen('-C');
+    expect(plain).toContain('SUCCESS');
+    expect(plain).not.toContain(green);
+    expect(await eventsScreen('', { NO_COLOR: '1' })).not.toContain(green);
+  });
+
+  it('--no-color is accepted by every command', async () => {
+    const report = await runCli(['--no-color', '-A', APP, 'report'], { env });
+    expect(report.code).toBe(0);
+    expect(report.stdout).not.toContain('\u001b[');
   });
 });
