@@ -6,7 +6,9 @@
  */
 import type { Celery } from '../app/celery.js';
 import type { Broker } from '../brokers/broker.js';
-import { ImproperlyConfigured } from '../errors.js';
+import { buildMeta } from '../backends/meta.js';
+import { ImproperlyConfigured, TaskRevokedError } from '../errors.js';
+import { READY_STATES, States } from '../types.js';
 import { uuid } from '../protocol/ids.js';
 import type { JsonObject, JsonValue } from '../types.js';
 import { builtinCommandMeta, type CommandMeta } from './commands.js';
@@ -154,6 +156,17 @@ export class Control {
    * `timeout` seconds (`[{node: reply}, ...]`), else with `[]` once the request is published.
    */
   async broadcast(command: string, options: BroadcastOptions = {}): Promise<Record<string, JsonValue>[]> {
+    // Broker connections do not keep a process alive (a producer exits by itself): a request under way does, until
+    // its replies are collected and its reply queue deleted.
+    const keepAlive = setInterval(() => undefined, 60_000);
+    try {
+      return await this.send(command, options);
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  private async send(command: string, options: BroadcastOptions): Promise<Record<string, JsonValue>[]> {
     const timeout = positiveSeconds(options.timeout, 'control timeout');
     const destination = destinations(options.destination);
     const broker = await this.app.getBroker();
@@ -250,13 +263,17 @@ export class Control {
 
   /**
    * Revokes tasks by id on every worker (Celery's `control.revoke`); with `terminate`, running ones are ended too.
-   * Workers started later learn of it from the others at start (mingle).
+   * Where the result backend keeps results for every process (Redis, database, SQLite), REVOKED is stored first for
+   * each id not finished yet: a worker that starts later, or gets the task back after the worker holding it died,
+   * reads it before running a task that waited (an ETA) or came back (redelivered). Workers started later also
+   * learn the ids from the others at start (mingle).
    */
-  revoke(
+  async revoke(
     ids: string | readonly string[],
     options: RevokeCallOptions = {},
   ): Promise<Record<string, JsonValue>[]> {
     const list = typeof ids === 'string' ? [ids] : [...ids];
+    await this.storeRevoked(list);
     return this.broadcast('revoke', {
       ...options,
       arguments: {
@@ -265,6 +282,21 @@ export class Control {
         signal: options.signal ?? 'SIGTERM',
       },
     });
+  }
+
+  /** Stores REVOKED for the ids not finished yet, where every process reads the same results. */
+  private async storeRevoked(ids: readonly string[]): Promise<void> {
+    const backend = await this.app.getBackend();
+    if (!backend.capabilities.persistent || !backend.capabilities.shared) return;
+    await Promise.all(
+      ids.map(async (id) => {
+        const meta = await backend.get(id);
+        if (meta && READY_STATES.has(meta.status)) return;
+        const error = new TaskRevokedError('revoked');
+        (error as { pyArgs?: unknown[] }).pyArgs = ['revoked'];
+        await backend.store(buildMeta({ state: States.REVOKED, result: error, request: { taskId: id } }));
+      }),
+    );
   }
 
   /** Revokes and ends running tasks with `signal` (default SIGTERM). */

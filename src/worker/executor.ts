@@ -120,13 +120,12 @@ export class Executor implements Service {
     const ended: string[] = [];
     for (const request of [...this.deps.state.active]) {
       if (!wanted.has(request.id) || request.terminated !== null || request.finished) continue;
+      if (!pool.terminate) continue;
+      // Marked first: a request listed active but not handed to the pool yet is ended before it runs (execute).
       request.terminated = signal;
-      if (pool.terminate?.(request.id, signal)) {
-        logger.info(`Terminating ${request.id} (${signal})`);
-        ended.push(request.id);
-      } else {
-        request.terminated = null;
-      }
+      pool.terminate(request.id, signal);
+      logger.info(`Terminating ${request.id} (${signal})`);
+      ended.push(request.id);
     }
     return ended;
   }
@@ -258,7 +257,8 @@ export class Executor implements Service {
     const { pool, hostname, logger, revokes, settlement, events, io } = this.deps;
     // Checked again here: it may have waited for its ETA, a rate-limit token or this slot since it arrived.
     if (request.delivery.redelivered) await revokes.synced;
-    const revoked = revokes.check(request, Date.now());
+    let revoked = revokes.check(request, Date.now());
+    if (revoked === null && (await revokes.storedRevoke(request))) revoked = 'revoked';
     if (revoked !== null) {
       await revokes.discard(request, revoked);
       return;
@@ -296,6 +296,11 @@ export class Executor implements Service {
       await io.store(request, States.STARTED, { pid: process.pid, hostname });
     }
     if (target.handlers.beforeStart) await traceBeforeStart(trace, target);
+    // Terminated by remote control while it was starting (listed active, not in the pool yet): it never runs.
+    if (request.terminated !== null) {
+      await revokes.discard(request, 'terminated', request.terminated);
+      return;
+    }
     const limits = request.timeLimits;
     const outcome = await pool.run({
       request: target.request,

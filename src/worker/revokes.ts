@@ -10,6 +10,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import type { Celery } from '../app/celery.js';
+import type { ResultBackend } from '../backends/backend.js';
 import { emitHook } from '../app/tracer.js';
 import { TaskRevokedError } from '../errors.js';
 import type { Logger } from '../lifecycle/logger.js';
@@ -38,6 +39,8 @@ export interface RevokesDeps {
   readonly io: WorkerIO;
   readonly events: TaskEvents;
   readonly logger: Logger;
+  /** Where clients store REVOKED (`app.control.revoke`), read for requests that waited or came back. */
+  readonly backend?: ResultBackend;
 }
 
 export class Revokes {
@@ -67,6 +70,22 @@ export class Revokes {
     if (expires !== null && expires <= now) return 'expired';
     if (this.revoked.size > 0 && this.revoked.has(request.id)) return 'revoked';
     return null;
+  }
+
+  /**
+   * Whether a client stored REVOKED for a request that waited for its ETA or came back after its worker died
+   * (`app.control.revoke` stores it where the backend is shared and persistent): such a revoke may have been sent
+   * while no running worker held the task. One read per such request; a failed read does not stop the task.
+   */
+  async storedRevoke(request: Request): Promise<boolean> {
+    const { backend } = this.deps;
+    if (!backend?.capabilities.persistent || !backend.capabilities.shared) return false;
+    if (!request.delivery.redelivered && request.message.eta === null) return false;
+    try {
+      return (await backend.get(request.id))?.status === States.REVOKED;
+    } catch {
+      return false;
+    }
   }
 
   /** Records a request that will not run as REVOKED, announces it, and acknowledges it. */

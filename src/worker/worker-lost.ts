@@ -7,6 +7,8 @@
  * memory, or calls `process.exit()`) then loops. Here each worker counts the deaths per task id, and past
  * `maxRequeues` the task is stored FAILURE and rejected without requeue (dead-lettered where the broker keeps dead
  * letters). The count lives in this worker's memory: another worker, or this one after a restart, starts from zero.
+ * Deaths of the whole worker process (kill -9, OOM) are counted durably instead, through the journal (journal.ts),
+ * and checked by the executor when the task is delivered again, whatever the pool.
  */
 import type { WorkerLostError } from '../errors.js';
 

@@ -319,7 +319,7 @@ export class Worker {
     });
     const events = new TaskEvents(dispatcher, { enabled: this.sendTaskEvents });
     const io = new WorkerIO({ app, backend, logger, hostname });
-    const revokes = new Revokes({ app, state, settlement, io, events, logger });
+    const revokes = new Revokes({ app, state, settlement, io, events, logger, backend });
     const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
     const maxWorkerLostRequeues = this.maxWorkerLostRequeues;
     const journal = new Journal({
@@ -379,6 +379,8 @@ export class Worker {
       ...(mailbox ? [mailbox] : []),
       executor,
       consumer,
+      // The next capabilities take their place here, one line each, in this order (they start last and stop
+      // first): the heartbeat (issue 13).
       // worker-online once the worker consumes; worker-offline first thing in a shutdown.
       ...(heartbeat ? [heartbeat] : []),
       ...(this.beat ? [this.beat] : []),

@@ -292,7 +292,7 @@ export function controlInteropSuite(name: string, setup: () => Promise<InteropTa
       expect(json(terminate)).toEqual([{ [tsNode]: { ok: `terminate: ${result.id}` } }]);
       await expect.poll(() => result.state(), { timeout: 30_000, interval: 250 }).toBe('REVOKED');
       const next = await app.sendTask('interop.add', [2, 3]);
-      expect(await next.get({ timeout: 60_000 })).toBe(5);
+      expect(await next.get({ timeout: 60 })).toBe(5);
     }, 120_000);
 
     it('a revoke outlives the worker holding the task: kill -9, a new worker starts, the task never runs', async () => {
@@ -384,7 +384,7 @@ export function controlInteropSuite(name: string, setup: () => Promise<InteropTa
         expect(json(replies)).toEqual([{ [worker.hostname]: { ok: `terminate: ${watched.id}` } }]);
         await expect.poll(() => watched.state(), { timeout: 20_000 }).toBe('REVOKED');
         expect(aborted).toBe(true);
-        expect(await (await nap.delay(0)).get({ timeout: 20_000 })).toBe(0);
+        expect(await (await nap.delay(0)).get({ timeout: 20 })).toBe(0);
       } finally {
         await worker.stop();
         await app.close();

@@ -50,7 +50,7 @@ describe('remote control on the memory broker', () => {
 
   it('lists active and query_task, then terminates a running task as REVOKED', async () => {
     const running = await slow.delay();
-    const later = await slow.applyAsync([], { countdown: 30 });
+    const later = await slow.applyAsync([], {}, { countdown: 30 });
     const i = app.control.inspect({ timeout: 2, limit: 1 });
     await expect.poll(async () => (await i.active())['w1@test']?.length, { timeout: 10_000 }).toBe(1);
     expect((await i.active())['w1@test']![0]).toMatchObject({ id: running.id, name: 'ctl.slow' });

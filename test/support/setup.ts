@@ -6,3 +6,16 @@
  */
 import '../../src/canvas/port.js';
 import '../../src/events/port.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll } from 'vitest';
+
+// A temporary directory (TMPDIR) per test file, inherited by the processes it starts. Workers journal the tasks
+// they start under <tmpdir>/celeriac-journal and recover the journals of dead workers with the same broker and
+// backend URLs (src/worker/journal.ts): a worker one file kills on purpose is then recovered by that file's
+// workers only, never by another file's worker that happens to share the URLs.
+process.env['CELERIAC_TEST_TMP_ROOT'] ??= tmpdir();
+const fileTmp = mkdtempSync(join(process.env['CELERIAC_TEST_TMP_ROOT'], 'celeriac-file-'));
+process.env['TMPDIR'] = fileTmp;
+afterAll(() => rmSync(fileTmp, { recursive: true, force: true }));

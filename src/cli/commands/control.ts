@@ -8,6 +8,7 @@ import { CliError, globalOptions } from '../main.js';
 import {
   compileArguments,
   finish,
+  held,
   parseDestination,
   parseTimeout,
   remoteOptions,
@@ -47,7 +48,7 @@ export function registerControl(program: Command): void {
       });
       finish(replies.length, flags.json ?? false, replies);
     } finally {
-      await app.close();
+      await held(app.close());
     }
   });
 }

@@ -9,6 +9,7 @@ import { CliError, globalOptions } from '../main.js';
 import {
   compileArguments,
   finish,
+  held,
   parseDestination,
   parseTimeout,
   remoteOptions,
@@ -49,7 +50,7 @@ export function registerInspect(program: Command): void {
       const merged: Record<string, JsonValue> = Object.assign({}, ...replies) as Record<string, JsonValue>;
       finish(replies.length, flags.json ?? false, merged);
     } finally {
-      await app.close();
+      await held(app.close());
     }
   });
 }

@@ -130,3 +130,16 @@ export function finish(count: number, json: boolean, replies: JsonValue): void {
   }
   process.stdout.write(`\n${count} ${count === 1 ? 'node' : 'nodes'} online.\n`);
 }
+
+/**
+ * Awaits `work` with the process held alive: broker connections do not keep it alive (a producer exits by itself),
+ * and closing one must finish before the command's exit code is set.
+ */
+export async function held<T>(work: Promise<T>): Promise<T> {
+  const keepAlive = setInterval(() => undefined, 60_000);
+  try {
+    return await work;
+  } finally {
+    clearInterval(keepAlive);
+  }
+}

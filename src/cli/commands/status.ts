@@ -5,6 +5,7 @@ import { loadApp } from '../load-app.js';
 import { globalOptions } from '../main.js';
 import {
   finish,
+  held,
   parseDestination,
   parseTimeout,
   remoteOptions,
@@ -28,7 +29,7 @@ export function registerStatus(program: Command): void {
         if (flags.json) process.stdout.write(`${JSON.stringify(merged)}\n`);
         finish(replies.length, false, merged);
       } finally {
-        await app.close();
+        await held(app.close());
       }
     },
   );

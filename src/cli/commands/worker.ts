@@ -195,6 +195,7 @@ function workerOptions(flags: WorkerFlags, logger: Logger, appModule: string | u
   if (maxMemory !== undefined) options.maxMemoryPerChild = maxMemory;
   if (flags.taskEvents) options.taskEvents = true;
   if (flags.withoutHeartbeat) options.heartbeat = false;
+  if (flags.withoutMingle) options.mingle = false;
   return options;
 }
 
@@ -224,10 +225,7 @@ export function registerWorker(program: Command): void {
     .option('-X, --exclude-queues <names>', 'comma-separated queues not to consume from (removed from -Q)')
     .option('--purge', 'delete the waiting messages of the queues before starting (no undo)')
     .option('--without-gossip', 'accepted for Celery compatibility (Celeriac workers do not gossip)')
-    .option(
-      '--without-mingle',
-      'do not ask the other workers for their revoked task ids at start-up (Celery mingle)',
-    )
+    .option('--without-mingle', 'do not ask the other workers for their revoked ids at start-up (mingle)')
     .option(
       '-n, --hostname <name>',
       'node name, with %h (host), %n (short host), %d (domain): e.g. w1@%h (default: celery@<host>)',
@@ -286,7 +284,6 @@ export function registerWorker(program: Command): void {
         // Continues OpenTelemetry traces when @opentelemetry/api is installed (a no-op otherwise).
         await instrumentTracing(app);
         const options = workerOptions(flags, logger, globals.app);
-        if (flags.withoutMingle) options.mingle = false;
         const queues = withoutExcluded(options.queues ?? [app.conf.taskDefaultQueue], flags.excludeQueues);
         options.queues = queues;
         if (flags.purge) {
