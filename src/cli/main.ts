@@ -11,6 +11,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerList } from './commands/list.js';
 import { registerDashboard } from './commands/dashboard.js';
 import { registerEvents } from './commands/events.js';
+import { registerMigrate } from './commands/migrate.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
 import { registerReport } from './commands/report.js';
@@ -68,6 +69,7 @@ export function buildProgram(): Command {
   registerReport(program);
   registerShell(program);
   registerList(program);
+  registerMigrate(program);
   registerPurge(program);
   registerMulti(program);
   registerInspect(program);

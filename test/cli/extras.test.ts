@@ -166,3 +166,36 @@ describe('colours: -C/--no-color and NO_COLOR', () => {
     expect(report.stdout).not.toContain('\u001b[');
   });
 });
+
+describe('celeriac migrate', () => {
+  it('moves the waiting messages of a queue to another broker, unchanged; --limit stops early', async () => {
+    const source = `sqlite://${join(dir.path, 'source.db')}`;
+    const dest = `sqlite://${join(dir.path, 'dest.db')}`;
+    const queue = `extras-${uuid().slice(0, 8)}`;
+    const ids: string[] = [];
+    for (const n of [1, 2, 3]) {
+      const sent = await runCli(
+        ['-b', source, '-A', APP, 'call', 'tasks.add', '--args', `[${n},1]`, '-Q', queue],
+        {
+          env,
+        },
+      );
+      ids.push(sent.stdout.trim());
+    }
+    const limited = await runCli(['migrate', source, dest, '-Q', queue, '-n', '1'], { env });
+    expect(limited.stderr).toBe('');
+    expect(limited.stdout).toBe(`Migrating task 1: tasks.add[${ids[0]}]\nMigrated 1 message.\n`);
+    const rest = await runCli(['migrate', source, dest, '-Q', queue, '-t', '2'], { env });
+    expect(rest.code).toBe(0);
+    expect(rest.stdout).toContain(`Migrating task 2: tasks.add[${ids[2]}]`);
+    expect(rest.stdout).toContain('Migrated 2 messages.');
+    // All three wait on the destination, the source is empty; a worker there runs them.
+    const worker = startCli(['-A', APP, 'worker', '-Q', queue, '-l', 'info'], {
+      env: { CELERIAC_BROKER_URL: dest, CELERIAC_RESULT_BACKEND: db },
+    });
+    running.push(worker);
+    for (const id of ids) await worker.waitFor(new RegExp(`${id}\\] succeeded`), 60_000);
+    const left = await runCli(['-b', source, 'purge', '-Q', queue, '-f'], { env });
+    expect(left.stdout).toContain('Purged 0 messages');
+  });
+});
