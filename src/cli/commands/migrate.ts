@@ -44,9 +44,9 @@ async function migrate(
         await to.publish(delivery.message, { exchange: delivery.exchange, routingKey: delivery.routingKey });
         await from.ack([delivery]);
         moved += 1;
-        const name = String(delivery.message.headers.task ?? '?');
-        const id = String(delivery.message.headers.id ?? '?');
-        process.stdout.write(`Migrating task ${moved}: ${name}[${id}]\n`);
+        const { task, id } = delivery.message.headers;
+        const name = typeof task === 'string' ? task : '?';
+        process.stdout.write(`Migrating task ${moved}: ${name}[${typeof id === 'string' ? id : '?'}]\n`);
         if (moved >= limit) finish?.();
         else arm();
       })
