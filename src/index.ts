@@ -157,7 +157,7 @@ export {
 export { maskUrl } from './lifecycle/url.js';
 export { EX_CANTCREAT, Pidfile, PidfileLocked, createPidlock, isAlive } from './lifecycle/pidfile.js';
 export { expandNodename, hostFormat, nodeFormat, nodesplit } from './worker/nodename.js';
-export { loadAppModule } from './worker/app-module.js';
+export { loadAppModule, importModules, INCLUDE_ENV } from './worker/app-module.js';
 export {
   States,
   READY_STATES,

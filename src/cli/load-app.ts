@@ -12,6 +12,8 @@ export interface GlobalOptions {
   resultBackend?: string;
   workdir?: string;
   quiet?: boolean;
+  /** false with -C/--no-color. */
+  color?: boolean;
 }
 
 export async function loadApp(options: GlobalOptions): Promise<Celery> {

@@ -8,11 +8,14 @@ import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
 import { registerControl } from './commands/control.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerList } from './commands/list.js';
 import { registerDashboard } from './commands/dashboard.js';
 import { registerEvents } from './commands/events.js';
+import { registerMigrate } from './commands/migrate.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
 import { registerReport } from './commands/report.js';
+import { registerShell } from './commands/shell.js';
 import { registerResult } from './commands/result.js';
 import { registerStatus } from './commands/status.js';
 import { registerWorker } from './commands/worker.js';
@@ -47,6 +50,7 @@ export function buildProgram(): Command {
     .option('--result-backend <url>', 'result backend URL, overrides the app setting')
     .option('--workdir <dir>', 'change to this directory first (before -A is loaded), as Celery')
     .option('-q, --quiet', 'print less: no worker banner')
+    .option('-C, --no-color', 'no colours (also when NO_COLOR is set; colours only ever go to a terminal)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .hook('preAction', () => {
@@ -63,6 +67,9 @@ export function buildProgram(): Command {
   registerCall(program);
   registerResult(program);
   registerReport(program);
+  registerShell(program);
+  registerList(program);
+  registerMigrate(program);
   registerPurge(program);
   registerMulti(program);
   registerInspect(program);

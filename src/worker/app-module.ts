@@ -120,3 +120,22 @@ export async function loadAppModule(spec: string, label = '-A'): Promise<Celery>
   }
   return candidate;
 }
+
+/** The environment variable that carries worker `-I/--include` modules to pool children (comma-separated). */
+export const INCLUDE_ENV = 'CELERIAC_INCLUDE';
+
+/**
+ * Imports each module after the app (Celery's worker `-I/--include`), so the tasks they define on the app are
+ * registered. Pool children import the same list, from CELERIAC_INCLUDE. `label` names the source in errors.
+ */
+export async function importModules(specs: readonly string[], label = '-I'): Promise<void> {
+  for (const spec of specs) await importModule(label, spec);
+}
+
+/** The modules of CELERIAC_INCLUDE (absolute paths once the worker has set it). */
+export function includedModules(env: NodeJS.ProcessEnv = process.env): string[] {
+  return (env[INCLUDE_ENV] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}

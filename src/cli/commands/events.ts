@@ -13,6 +13,7 @@ import {
   renderTop,
   type Celery,
 } from '../../index.js';
+import { useColor } from '../color.js';
 import { loadApp } from '../load-app.js';
 import { CliError, globalOptions } from '../main.js';
 
@@ -47,7 +48,7 @@ async function dump(app: Celery): Promise<void> {
   await receiver.stop();
 }
 
-async function live(app: Celery, freq: number, maxTasks: number): Promise<void> {
+async function live(app: Celery, freq: number, maxTasks: number, color: boolean): Promise<void> {
   const state = new EventsState({ maxTasks });
   const receiver = app.events.receiver({ '*': (event) => void state.receive(event) }, { wakeup: true });
   await receiver.start();
@@ -58,7 +59,7 @@ async function live(app: Celery, freq: number, maxTasks: number): Promise<void> 
       const screen = renderTop(state, {
         width: process.stdout.columns,
         height: process.stdout.rows,
-        color: true,
+        color,
         title: `celeriac events: ${maskUrl(app.conf.broker)}`,
       });
       // Home, then the screen over the old one, then clear what is left below.
@@ -102,10 +103,11 @@ export function registerEvents(program: Command): void {
     .action(async (flags: EventsFlags, command: Command) => {
       const freq = positive('--freq', flags.freq, false);
       const maxTasks = positive('--max-tasks', flags.maxTasks ?? '10000', true);
-      const app = await loadApp(globalOptions(command));
+      const globals = globalOptions(command);
+      const app = await loadApp(globals);
       try {
         if (flags.dump) await dump(app);
-        else await live(app, freq, maxTasks);
+        else await live(app, freq, maxTasks, useColor(globals));
       } finally {
         await app.close();
       }

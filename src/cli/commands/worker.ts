@@ -5,6 +5,7 @@
  * `--detach`, `--pidfile` and `--logfile` run it as a daemon (daemon.ts, docs/daemonizing.md).
  */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname, platform, release } from 'node:os';
 import { resolve } from 'node:path';
@@ -14,6 +15,8 @@ import {
   createPidlock,
   EX_CANTCREAT,
   expandNodename,
+  importModules,
+  INCLUDE_ENV,
   logFileDestination,
   maskUrl,
   nodeFormat,
@@ -44,6 +47,7 @@ const pkg = createRequire(import.meta.url)('../../../package.json') as { version
 const POOLS: readonly PoolName[] = ['async', 'solo', 'threads', 'prefork'];
 
 interface WorkerFlags {
+  include?: string;
   concurrency?: string;
   pool?: string;
   queues?: string;
@@ -150,6 +154,20 @@ function eventsLine(worker: Worker): string {
   return worker.sendHeartbeats ? events : `${events}; heartbeats OFF (--without-heartbeat)`;
 }
 
+/**
+ * `-I a.ts,b.ts`: imports them after the app, here and (through CELERIAC_INCLUDE, with paths made absolute) in
+ * every pool child, which loads the app itself.
+ */
+async function includeModules(list: string): Promise<void> {
+  const modules = list
+    .split(',')
+    .map((m) => m.trim())
+    .filter((m) => m !== '')
+    .map((m) => (existsSync(resolve(m)) ? resolve(m) : m));
+  process.env[INCLUDE_ENV] = modules.join(',');
+  await importModules(modules, '-I');
+}
+
 function workerOptions(flags: WorkerFlags, logger: Logger, appModule: string | undefined): WorkerOptions {
   const options: WorkerOptions = { logger };
   if (appModule) options.appModule = appModule;
@@ -200,6 +218,10 @@ export function registerWorker(program: Command): void {
     )
     .option('-P, --pool <name>', `pool: ${POOLS.join(', ')} (default: the app's workerPool, async)`)
     .option('-Q, --queues <names>', 'comma-separated queues to consume from (default: the default queue)')
+    .option(
+      '-I, --include <modules>',
+      'comma-separated modules to import after the app (their tasks registered), as Celery',
+    )
     .option('-X, --exclude-queues <names>', 'comma-separated queues not to consume from (removed from -Q)')
     .option('--purge', 'delete the waiting messages of the queues before starting (no undo)')
     .option('--without-gossip', 'accepted for Celery compatibility (Celeriac workers do not gossip)')
@@ -257,6 +279,7 @@ export function registerWorker(program: Command): void {
       try {
         const globals = globalOptions(command);
         const app = await loadApp(globals);
+        if (flags.include) await includeModules(flags.include);
         app.logger = logger;
         // Continues OpenTelemetry traces when @opentelemetry/api is installed (a no-op otherwise).
         await instrumentTracing(app);

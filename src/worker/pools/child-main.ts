@@ -22,7 +22,7 @@ import { registerBuiltinTasks } from '../../canvas/builtins.js';
 // A pool child is a program of its own: it installs the canvas port (app/canvas-port.ts) as src/index.ts does.
 import '../../canvas/port.js';
 import '../../events/port.js';
-import { loadAppModule } from '../app-module.js';
+import { importModules, includedModules, loadAppModule } from '../app-module.js';
 import { ParentBackend, ParentBroker } from './connections.js';
 import {
   CHILD_INIT_ENV,
@@ -125,6 +125,8 @@ class Child {
   async start(): Promise<void> {
     const { init } = this;
     const app = await loadAppModule(init.appModule, 'appModule');
+    // Worker -I/--include: the same modules as the main process, after the app.
+    await importModules(includedModules(), 'CELERIAC_INCLUDE');
     if (!(app instanceof Celery)) {
       throw new ImproperlyConfigured(
         `appModule ${init.appModule}: the app was created with another copy of celeriac than the one running the ` +
