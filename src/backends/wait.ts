@@ -3,6 +3,7 @@ import type { EventEmitter } from 'node:events';
 import { TimeoutError } from '../errors.js';
 import { isReadyState, type ResultMeta } from '../types.js';
 import type { WaitOptions } from './backend.js';
+import { encodeJson } from '../protocol/serializers/json.js';
 
 /**
  * What tells one progress update from the next: a `PROGRESS` meta stored twice with new values is two updates (each
@@ -10,7 +11,7 @@ import type { WaitOptions } from './backend.js';
  * after subscribing, then its message) is one.
  */
 export function progressKey(meta: ResultMeta): string {
-  return JSON.stringify([meta.status, meta.result, meta.date_done]);
+  return encodeJson([meta.status, meta.result, meta.date_done]);
 }
 
 export async function pollUntilReady(

@@ -28,6 +28,7 @@ import type {
 import { addChordPartScript, claimChordScript } from './lua/chord.js';
 import { storeScript } from './lua/store.js';
 import { ResultListener, TASK_KEY_PREFIX } from './result-listener.js';
+import { encodeJson, decodeJson } from '../../protocol/serializers/json.js';
 
 const GROUP_KEY_PREFIX = 'celery-taskset-meta-';
 
@@ -124,7 +125,7 @@ export class RedisBackend implements ResultBackend, ChordCounter {
       await storeScript.run(
         this.client,
         chunk.map((meta) => TASK_KEY_PREFIX + meta.task_id),
-        [expires, ...chunk.map((meta) => JSON.stringify(meta))],
+        [expires, ...chunk.map((meta) => encodeJson(meta))],
       );
     }
   }
@@ -140,7 +141,7 @@ export class RedisBackend implements ResultBackend, ChordCounter {
     return values.map((value, i) => {
       if (value === null) return null;
       try {
-        return JSON.parse(value) as ResultMeta;
+        return decodeJson(value) as ResultMeta;
       } catch {
         this.logger.warn(`Result of ${taskIds[i]} is not JSON (another serializer?); reported as not stored`);
         return null;
@@ -164,12 +165,12 @@ export class RedisBackend implements ResultBackend, ChordCounter {
   }
 
   async saveGroup(groupId: string, meta: GroupMeta): Promise<void> {
-    await this.setValue(GROUP_KEY_PREFIX + groupId, JSON.stringify(meta));
+    await this.setValue(GROUP_KEY_PREFIX + groupId, encodeJson(meta));
   }
 
   async getGroup(groupId: string): Promise<GroupMeta | null> {
     const value = await this.client.get(GROUP_KEY_PREFIX + groupId);
-    return value === null ? null : (JSON.parse(value) as GroupMeta);
+    return value === null ? null : (decodeJson(value) as GroupMeta);
   }
 
   async deleteGroup(groupId: string): Promise<void> {
@@ -216,7 +217,7 @@ export class RedisBackend implements ResultBackend, ChordCounter {
     const members = this.options.chordOrdered
       ? await this.client.zrange(j, 0, -1)
       : await this.client.lrange(j, 0, -1);
-    return members.map((m) => JSON.parse(m) as [number, string, string, JsonValue]);
+    return members.map((m) => decodeJson(m) as [number, string, string, JsonValue]);
   }
 
   async addToChord(groupId: string, count = 1): Promise<void> {

@@ -16,6 +16,7 @@ import type { RedisConnection } from '../../transport/redis/client.js';
 import { isReadyState, type ResultMeta } from '../../types.js';
 import type { WaitOptions } from '../backend.js';
 import { progressKey } from '../wait.js';
+import { decodeJson } from '../../protocol/serializers/json.js';
 
 export const TASK_KEY_PREFIX = 'celery-task-meta-';
 
@@ -149,7 +150,7 @@ export class ResultListener {
     if (!channel) return;
     let meta: ResultMeta;
     try {
-      meta = JSON.parse(message) as ResultMeta;
+      meta = decodeJson(message) as ResultMeta;
     } catch {
       this.logger.warn(`Ignored a result message on ${key} that is not JSON`);
       return;

@@ -4,10 +4,11 @@
  * first, then `date_done` and the membership and `resultExtended` fields), which Celery's client reads as well.
  */
 import type { JsonValue, ResultMeta } from '../../types.js';
+import { encodeJson } from '../../protocol/serializers/json.js';
 
 export function replyBody(meta: ResultMeta): Buffer {
   const { task_id, status, result, traceback, children, ...rest } = meta;
-  return Buffer.from(JSON.stringify({ task_id, status, result, traceback, children, ...rest }), 'utf8');
+  return Buffer.from(encodeJson({ task_id, status, result, traceback, children, ...rest }), 'utf8');
 }
 
 /** A received body as a ResultMeta (fields Celery does not send filled with their defaults), or null. */

@@ -18,6 +18,7 @@ import type {
   WaitOptions,
 } from '../backend.js';
 import { pollUntilReady } from '../wait.js';
+import { encodeJson, decodeJson } from '../../protocol/serializers/json.js';
 
 /** In-process writes wake in-process waiters at once; other processes' writes are found by polling. */
 const notifiers = new Map<string, EventEmitter>();
@@ -178,15 +179,14 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
     const now = Date.now();
     db.transaction(() => {
       // A stored SUCCESS is final, unless it has expired (and is only waiting for the sweep).
-      for (const meta of metas)
-        stmts.upsert.run(meta.task_id, meta.status, JSON.stringify(meta), expiresAt, now);
+      for (const meta of metas) stmts.upsert.run(meta.task_id, meta.status, encodeJson(meta), expiresAt, now);
     })();
     for (const meta of metas) this.notifier.emit(meta.task_id);
   }
 
   async get(taskId: string): Promise<ResultMeta | null> {
     const row = this.stmts.get.get(taskId, Date.now()) as { meta: string } | undefined;
-    return row ? (JSON.parse(row.meta) as ResultMeta) : null;
+    return row ? (decodeJson(row.meta) as ResultMeta) : null;
   }
 
   waitFor(taskId: string, options: WaitOptions = {}): Promise<ResultMeta> {
@@ -199,12 +199,12 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
   }
 
   async saveGroup(groupId: string, meta: GroupMeta): Promise<void> {
-    this.stmts.saveGroup.run(groupId, JSON.stringify(meta), this.expiresAt());
+    this.stmts.saveGroup.run(groupId, encodeJson(meta), this.expiresAt());
   }
 
   async getGroup(groupId: string): Promise<GroupMeta | null> {
     const row = this.stmts.getGroup.get(groupId, Date.now()) as { meta: string } | undefined;
-    return row ? (JSON.parse(row.meta) as GroupMeta) : null;
+    return row ? (decodeJson(row.meta) as GroupMeta) : null;
   }
 
   async deleteGroup(groupId: string): Promise<void> {
@@ -224,7 +224,7 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
         groupId,
         part.taskId,
         part.state,
-        JSON.stringify(part.result),
+        encodeJson(part.result),
         part.groupIndex,
         groupId,
         this.expiresAt(),
@@ -240,7 +240,7 @@ export class SqliteBackend implements ResultBackend, ChordCounter {
 
   async chordParts(groupId: string): Promise<[number, string, string, JsonValue][]> {
     const rows = this.stmts.chordParts.all(groupId) as { task_id: string; state: string; result: string }[];
-    return rows.map((r) => [1, r.task_id, r.state, JSON.parse(r.result) as JsonValue]);
+    return rows.map((r) => [1, r.task_id, r.state, decodeJson(r.result) as JsonValue]);
   }
 
   async addToChord(groupId: string, count = 1): Promise<void> {
