@@ -9,7 +9,7 @@ import type { TraceIO } from '../app/tracer.js';
 import type { CallOptions } from '../app/task.js';
 import type { ResultBackend } from '../backends/backend.js';
 import { buildMeta, type MetaRequest } from '../backends/meta.js';
-import type { Retry } from '../errors.js';
+import { EncodeError, type Retry } from '../errors.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { isReadyState, States, type ResultTuple } from '../types.js';
 import { onChordPartReturn, type ChordMember } from '../canvas/chord-join.js';
@@ -85,6 +85,14 @@ export class WorkerIO {
       try {
         await this.write(request, state, result, children);
       } catch (error) {
+        if (error instanceof EncodeError && state !== States.FAILURE) {
+          // A value the result serializer cannot encode (a Buffer in JSON, say) fails the task as Celery's tracer
+          // does, so that its state is visible instead of PENDING forever.
+          this.deps.logger.error(
+            `${request.label}: its ${state} result cannot be stored (${error.message}); stored as FAILURE`,
+          );
+          return this.store(request, States.FAILURE, error);
+        }
         this.deps.logger.error(
           { err: error },
           `Could not store the ${state} state of ${request.label}: ${(error as Error).message}`,

@@ -4,7 +4,7 @@ import { currentTask } from '../../src/app/current-task.js';
 import { States } from '../../src/types.js';
 import { gate, onEveryDriver } from './harness.js';
 
-onEveryDriver('states', ({ makeApp, startWorker }) => {
+onEveryDriver('states', ({ driver, makeApp, startWorker }) => {
   it('reports PENDING for an id nothing was stored for', async () => {
     const app = makeApp();
     const result = app.AsyncResult('no-such-task');
@@ -226,4 +226,17 @@ onEveryDriver('states', ({ makeApp, startWorker }) => {
     await after;
     expect(await result.state()).toBe(States.FAILURE);
   });
+
+  it.runIf(driver === 'sqlite')(
+    'stores FAILURE EncodeError when the result cannot be encoded, instead of leaving PENDING',
+    async () => {
+      const app = makeApp();
+      const bytes = app.task('states.bytes', () => ({ data: Buffer.from('hi') }));
+      await startWorker(app);
+      const result = await bytes.delay();
+      const error = await result.get({ timeout: 10, propagate: false });
+      expect(await result.state()).toBe(States.FAILURE);
+      expect(String(error)).toMatch(/EncodeError/);
+    },
+  );
 });
