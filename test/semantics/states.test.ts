@@ -236,7 +236,7 @@ onEveryDriver('states', ({ driver, makeApp, startWorker }) => {
       const result = await bytes.delay();
       const error = await result.get({ timeout: 10, propagate: false });
       expect(await result.state()).toBe(States.FAILURE);
-      expect(String(error)).toMatch(/EncodeError/);
+      expect(error).toMatchObject({ excType: 'EncodeError' });
     },
   );
 });
