@@ -73,6 +73,8 @@ export interface WorkerOptions {
   taskEvents?: boolean;
   /** Send worker-online, worker-heartbeat every 2 s and worker-offline (default true; `--without-heartbeat`). */
   heartbeat?: boolean;
+  /** Seconds between heartbeats (`--heartbeat-interval`; default 2). */
+  heartbeatInterval?: number;
 }
 
 /** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
@@ -168,6 +170,7 @@ export class Worker {
   readonly sendTaskEvents: boolean;
   /** Whether this worker sends heartbeats (not `--without-heartbeat`). */
   readonly sendHeartbeats: boolean;
+  private readonly heartbeatInterval: number | undefined;
 
   constructor(
     readonly app: Celery,
@@ -192,6 +195,7 @@ export class Worker {
     this.beat = options.beat;
     this.sendTaskEvents = options.taskEvents ?? app.conf.workerSendTaskEvents;
     this.sendHeartbeats = options.heartbeat ?? true;
+    this.heartbeatInterval = options.heartbeatInterval;
   }
 
   /**
@@ -301,7 +305,12 @@ export class Worker {
     const resize = resizer(pool, executor);
     const autoscaler = this.createAutoscaler(pool, executor, resize);
     const heartbeat = this.sendHeartbeats
-      ? new Heartbeat({ dispatcher, active: () => state.active.size, processed: () => state.accepted })
+      ? new Heartbeat({
+          dispatcher,
+          active: () => state.active.size,
+          processed: () => state.accepted,
+          ...(this.heartbeatInterval === undefined ? {} : { interval: this.heartbeatInterval }),
+        })
       : undefined;
     const services = new ServiceList([
       poolService(pool),

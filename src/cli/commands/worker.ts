@@ -62,6 +62,7 @@ interface WorkerFlags {
   schedule?: string;
   taskEvents?: boolean;
   withoutHeartbeat?: boolean;
+  heartbeatInterval?: string;
 }
 
 function positiveInt(flag: string, text: string | undefined, allowZero = false): number | undefined {
@@ -142,7 +143,7 @@ function workerOptions(flags: WorkerFlags, logger: Logger, appModule: string | u
   if (appModule) options.appModule = appModule;
   const concurrency = positiveInt('-c', flags.concurrency);
   if (concurrency !== undefined) options.concurrency = concurrency;
-  if (flags.pool) options.pool = flags.pool as PoolName;
+  if (flags.pool) options.pool = flags.pool;
   if (flags.queues)
     options.queues = flags.queues
       .split(',')
@@ -164,6 +165,8 @@ function workerOptions(flags: WorkerFlags, logger: Logger, appModule: string | u
   if (maxMemory !== undefined) options.maxMemoryPerChild = maxMemory;
   if (flags.taskEvents) options.taskEvents = true;
   if (flags.withoutHeartbeat) options.heartbeat = false;
+  const heartbeatInterval = seconds('--heartbeat-interval', flags.heartbeatInterval);
+  if (heartbeatInterval !== undefined) options.heartbeatInterval = heartbeatInterval;
   return options;
 }
 
@@ -211,6 +214,7 @@ export function registerWorker(program: Command): void {
     .option('-B, --beat', 'also run the periodic task scheduler (beat) in this worker')
     .option('-E, --task-events', 'send task events, for monitors (default: workerSendTaskEvents)')
     .option('--without-heartbeat', 'send no worker-online, worker-heartbeat and worker-offline events')
+    .option('--heartbeat-interval <seconds>', 'seconds between worker-heartbeat events (default 2)')
     .option('-s, --schedule <file>', 'with -B: the JSON file beat keeps its state in')
     .action(async (flags: WorkerFlags, command: Command) => {
       checkFlags(flags);
