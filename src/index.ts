@@ -2,6 +2,8 @@
 // Installs the canvas port (app/canvas-port.ts): task.s(), app.signature() and eager follow-ups need it.
 import './canvas/port.js';
 import './events/port.js';
+// Installs the control port (app/control-port.ts): app.control and AsyncResult.revoke() need it.
+import './control/port.js';
 export { Celery, type TaskCall } from './app/celery.js';
 export type { CeleryOptions, Config, PoolName } from './app/config.js';
 export type { SecurityOptions } from './app/security.js';
@@ -66,6 +68,31 @@ export { Chord, chord, type HeaderResult, type ChordStarter } from './canvas/cho
 export { Chunks } from './canvas/chunks.js';
 export type { Suffixes, Remaining } from './app/task.js';
 export type { GroupResultFactory } from './app/celery.js';
+export {
+  Control,
+  Inspect,
+  type BroadcastOptions,
+  type DestinationOptions,
+  type NodeReplies,
+  type RevokeCallOptions,
+} from './control/client.js';
+export {
+  builtinCommandMeta,
+  type CommandMeta,
+  type CommandType,
+  type ArgumentType,
+} from './control/commands.js';
+export type { UserCommandContext, UserCommandHandler, UserCommandOptions } from './control/registry.js';
+export type {
+  ActiveQueue,
+  ClockReply,
+  ControlReply,
+  HelloReply,
+  QueryTaskReply,
+  RequestInfoReply,
+  ScheduledReply,
+  StatsReply,
+} from './control/replies.js';
 export { Worker, type WorkerOptions, type WorkerState, type WorkerStats } from './worker/worker.js';
 export type { Pool, PoolJob, PoolOutcome, PoolInfo } from './worker/pools/pool.js';
 export type { PoolContext, PoolFactory } from './worker/pools/index.js';

@@ -14,6 +14,7 @@ import { anonNodename, generateOid, uuid } from '../protocol/ids.js';
 import { encodeTaskMessage, type WireMessage } from '../protocol/message.js';
 import { Serializers, type Serializer } from '../protocol/serializers/index.js';
 import { AsyncResult, type ResultSource } from '../result/async-result.js';
+import { control, type ControlOf } from './control-port.js';
 import { GroupResult, type ResultNode } from '../result/group-result.js';
 import type { SignatureDict } from '../protocol/message.js';
 import {
@@ -91,6 +92,27 @@ export class Celery implements ResultSource {
   private readonly periodic = new Map<string, PeriodicTaskEntry>();
   private readonly brokerDrivers = brokerDrivers();
   private readonly backendDrivers = backendDrivers();
+  private controlClient: ControlOf | undefined;
+
+  /**
+   * The remote-control client (Celery's `app.control`): `inspect()`, `ping()`, `revoke()`, `rateLimit()`, ... over
+   * the broker's `celery.pidbox` exchange. Durations are seconds.
+   */
+  get control(): ControlOf {
+    this.controlClient ??= control().client(this);
+    return this.controlClient;
+  }
+
+  /**
+   * Revokes tasks by id on every worker (what `AsyncResult.revoke()` and `GroupResult.revoke()` call): workers
+   * discard them when they arrive or before they run, and with `terminate` end them if running.
+   */
+  async revoke(
+    ids: readonly string[],
+    options: { terminate?: boolean; signal?: string } = {},
+  ): Promise<void> {
+    await control().client(this).revoke(ids, options);
+  }
 
   /**
    * Settings are validated here: an unknown name or a bad value throws ImproperlyConfigured naming it. Keys may be

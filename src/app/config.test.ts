@@ -146,15 +146,6 @@ describe('settings checked at new Celery() and configFromObject()', () => {
     expect(compileConfig({}, { CELERIAC_BROKER_URL: 'memory://' }).broker).toBe('memory://');
   });
 
-  it.each([
-    [
-      { workerEnableRemoteControl: false },
-      'workerEnableRemoteControl = false is not implemented yet (issue 13)',
-    ],
-  ])('refuses %j until it is implemented, naming it', (options, message) => {
-    expect(() => new Celery('t').configFromObject(options)).toThrow(message);
-  });
-
   it('reads timezone and enableUtc as Celery: the zone, else UTC, else the system zone (issue 14)', () => {
     expect(new Celery('t', { broker: 'memory://', timezone: 'Europe/Paris' }).timezone).toBe('Europe/Paris');
     expect(new Celery('t', { broker: 'memory://' }).timezone).toBe('UTC');

@@ -14,6 +14,9 @@ import type { Serializer } from '../protocol/serializers/index.js';
 import { createTestApp, startTestWorker, type TestWorker } from '../testing/index.js';
 import type { Celery } from './celery.js';
 
+/** Events and remote control (pidbox requests and replies) share the broker with tasks. */
+const MONITORING_EXCHANGES = new Set(['celeryev', 'celery.pidbox', 'reply.celery.pidbox']);
+
 /** JSON behind a marker, under its own content type: a serializer no other app knows. */
 const tagged: Serializer = {
   name: 'tagged',
@@ -49,8 +52,8 @@ describe('registries per app', () => {
       const broker = createMemoryBroker(url.replace('mine://', 'memory://'), context);
       const publish = broker.publish.bind(broker);
       broker.publish = (message, route, options) => {
-        // Tasks only: the worker's events (worker-online, heartbeats) go through here too.
-        if (route.exchange !== 'celeryev') published.push(message);
+        // Tasks only: the worker's events (worker-online, heartbeats) and mingle's hello go through here too.
+        if (!MONITORING_EXCHANGES.has(route.exchange)) published.push(message);
         return publish(message, route, options);
       };
       return broker;
@@ -80,7 +83,7 @@ describe('registries per app', () => {
     const sent: WireMessage[] = [];
     const publish = broker.publish.bind(broker);
     broker.publish = (message, route, options) => {
-      if (route.exchange !== 'celeryev') sent.push(message);
+      if (!MONITORING_EXCHANGES.has(route.exchange)) sent.push(message);
       return publish(message, route, options);
     };
     workers.push(await startTestWorker(app));

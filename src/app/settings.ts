@@ -533,8 +533,7 @@ const WORKER = {
     celery: 'worker_enable_remote_control',
     default: true,
     validate: bool,
-    pending: 'issue 13',
-    doc: 'answer remote control',
+    doc: 'answer remote control (`inspect`, `control`, revokes) through the `celery.pidbox` mailbox',
     readBy: ['src/worker/worker.ts'],
   }),
   workerShutdownTimeout: setting({

@@ -8,9 +8,12 @@ import { isCeleriacError } from '../index.js';
 import { registerBeat } from './commands/beat.js';
 import { registerCall } from './commands/call.js';
 import { registerEvents } from './commands/events.js';
+import { registerControl } from './commands/control.js';
+import { registerInspect } from './commands/inspect.js';
 import { registerMulti } from './commands/multi.js';
 import { registerPurge } from './commands/purge.js';
 import { registerResult } from './commands/result.js';
+import { registerStatus } from './commands/status.js';
 import { registerWorker } from './commands/worker.js';
 import type { GlobalOptions } from './load-app.js';
 
@@ -50,6 +53,9 @@ export function buildProgram(): Command {
   registerPurge(program);
   registerMulti(program);
   registerEvents(program);
+  registerInspect(program);
+  registerControl(program);
+  registerStatus(program);
   return program;
 }
 

@@ -20,6 +20,8 @@ import {
 /** Where results are read from: the app. */
 export interface ResultSource {
   getBackend(): Promise<ResultBackend>;
+  /** Revokes tasks by id (the app's remote control). */
+  revoke?(ids: readonly string[], options: { terminate?: boolean; signal?: string }): Promise<void>;
 }
 
 export interface GetOptions {
@@ -65,6 +67,20 @@ export class AsyncResult<R = unknown> {
 
   async failed(): Promise<boolean> {
     return (await this.state()) === States.FAILURE;
+  }
+
+  /**
+   * Revokes the task on every worker (Celery's `AsyncResult.revoke`): a worker holding it (for an ETA, a rate limit
+   * or a slot) discards it and stores REVOKED; with `terminate` a running one is ended (the pool's way) with
+   * `signal` (default SIGTERM). Workers that start later learn of it from the others (mingle).
+   */
+  async revoke(options: { terminate?: boolean; signal?: string } = {}): Promise<void> {
+    if (!this.source.revoke) {
+      throw new ImproperlyConfigured(
+        `AsyncResult ${this.id}: cannot revoke without an app (remote control): revoke it with app.control.revoke(id)`,
+      );
+    }
+    await this.source.revoke([this.id], options);
   }
 
   /**

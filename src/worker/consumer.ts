@@ -48,6 +48,10 @@ export interface ConsumerDeps {
 export class TaskConsumer implements Service {
   readonly name = 'consumer';
   private consumer: Consumer | undefined;
+  /** The queues the main consumer reads (the worker's, less those cancelled by remote control). */
+  private queues: QueueSpec[] = [];
+  /** Queues added by remote control (`add_consumer`), each with a broker consumer of its own. */
+  private readonly added = new Map<string, { spec: QueueSpec; consumer: Consumer }>();
   private stopped = false;
   /** The timers of the requests held for their ETA (`state.scheduled`). */
   private readonly timers = new Map<Request, NodeJS.Timeout>();
@@ -63,17 +67,67 @@ export class TaskConsumer implements Service {
         this.limiter.set(record.name, checkedRate(record.name, record.rateLimit));
       }
     }
-    deps.settlement.onPrefetchChange((prefetch) => this.consumer?.setPrefetch(prefetch));
+    deps.settlement.onPrefetchChange((prefetch) => {
+      this.consumer?.setPrefetch(prefetch);
+      for (const added of this.added.values()) added.consumer.setPrefetch(prefetch);
+    });
   }
 
   /** Declares the queues and starts fetching. */
   async start(): Promise<void> {
-    const { broker, queues, state } = this.deps;
+    const { broker, queues } = this.deps;
+    this.queues = [...queues];
     await broker.declare(queues);
-    this.consumer = await broker.consume(queues, (d) => this.onDelivery(d), {
-      prefetch: state.prefetch,
+    this.consumer = await this.consumeFrom(queues);
+  }
+
+  private consumeFrom(queues: readonly QueueSpec[]): Promise<Consumer> {
+    return this.deps.broker.consume(queues, (d) => this.onDelivery(d), {
+      prefetch: this.deps.state.prefetch,
       onLost: (deliveries) => this.onLost(deliveries),
     });
+  }
+
+  /** The queues consumed now (`inspect active_queues`). */
+  activeQueues(): QueueSpec[] {
+    return [...this.queues, ...[...this.added.values()].map((a) => a.spec)];
+  }
+
+  /**
+   * Starts consuming from one more queue (remote control `add_consumer`), with a broker consumer of its own and the
+   * same prefetch. A no-op for a queue consumed already.
+   */
+  async addQueue(spec: QueueSpec): Promise<void> {
+    if (this.stopped || this.activeQueues().some((q) => q.name === spec.name)) return;
+    await this.deps.broker.declare([spec]);
+    const consumer = await this.consumeFrom([spec]);
+    if (this.stopped) {
+      await consumer.cancel();
+      return;
+    }
+    this.added.set(spec.name, { spec, consumer });
+    this.deps.logger.info(`Started consuming from ${spec.name}`);
+  }
+
+  /**
+   * Stops consuming from a queue (remote control `cancel_consumer`). Deliveries already received stay and run. The
+   * start-up queues share one broker consumer: it is replaced by one for the queues left.
+   */
+  async cancelQueue(name: string): Promise<void> {
+    const added = this.added.get(name);
+    if (added) {
+      this.added.delete(name);
+      await added.consumer.cancel();
+    } else if (this.queues.some((q) => q.name === name)) {
+      this.queues = this.queues.filter((q) => q.name !== name);
+      const old = this.consumer;
+      this.consumer = undefined;
+      await old?.cancel();
+      if (this.queues.length > 0 && !this.stopped) this.consumer = await this.consumeFrom(this.queues);
+    } else {
+      return;
+    }
+    this.deps.logger.info(`No longer consuming from ${name}`);
   }
 
   /** Warm: stops fetching and gives back the requests held for an ETA or a rate-limit token (they would not start now). */
@@ -86,6 +140,9 @@ export class TaskConsumer implements Service {
     this.stopped = true;
     await this.consumer?.cancel();
     this.consumer = undefined;
+    const added = [...this.added.values()];
+    this.added.clear();
+    await Promise.all(added.map((a) => a.consumer.cancel()));
     const held = [...this.timers.keys(), ...this.limiter.takeAll()];
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();

@@ -62,6 +62,14 @@ export class Executor implements Service {
 
   async start(): Promise<void> {}
 
+  /**
+   * A shutdown began: start nothing more from now on, synchronously, so that a task finishing while the services
+   * before this one drain does not let a waiting one start (it is given back by `drain()` or `stop()`).
+   */
+  hold(): void {
+    this.accepting = false;
+  }
+
   /** Warm: starts nothing more, gives back what waits for a slot, and resolves once nothing runs. */
   async drain(): Promise<void> {
     this.accepting = false;
@@ -97,6 +105,27 @@ export class Executor implements Service {
       // The store policy (ignoreResult, storeErrorsEvenIfIgnored) applies; a failed write is logged there.
       await this.deps.io.store(request, States.FAILURE, error);
     }
+  }
+
+  /**
+   * Ends the running requests with these ids, the pool's way (remote control `revoke(terminate=True)`); they are
+   * then stored REVOKED. Returns the ids ended. Requests not running yet are left to the revoke check.
+   */
+  terminate(ids: readonly string[], signal: string): string[] {
+    const { pool, logger } = this.deps;
+    const wanted = new Set(ids);
+    const ended: string[] = [];
+    for (const request of [...this.deps.state.active]) {
+      if (!wanted.has(request.id) || request.terminated !== null || request.finished) continue;
+      request.terminated = signal;
+      if (pool.terminate?.(request.id, signal)) {
+        logger.info(`Terminating ${request.id} (${signal})`);
+        ended.push(request.id);
+      } else {
+        request.terminated = null;
+      }
+    }
+    return ended;
   }
 
   /** The pool grew or shrank: start what now fits. */
@@ -257,6 +286,10 @@ export class Executor implements Service {
     });
     // A cold stop gave it back (or recorded it as lost) already; an outcome arriving now changes nothing.
     if (this.stopped) return;
+    if (request.terminated !== null) {
+      await revokes.discard(request, 'terminated', request.terminated);
+      return;
+    }
     request.finished = true;
     const runtime = Number(((performance.now() - request.startedAt) / 1000).toFixed(6));
     const lost = this.workerLostDecision(request, outcome);

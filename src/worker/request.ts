@@ -134,6 +134,8 @@ export class Request {
    * pool; from then on its `updateState` calls are dropped so they cannot overwrite the recorded FAILURE.
    */
   finished = false;
+  /** The signal name when remote control terminated it (`revoke(terminate=True)`), else null. */
+  terminated: string | null = null;
 
   readonly task: Task<unknown[], unknown>;
   /** Its task's settings (shared by every request of the task). */

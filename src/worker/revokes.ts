@@ -8,6 +8,7 @@
  * The revoked ids live in `State.revoked` (Celery's LimitedSet: 50,000 ids, 3 h each); `revoke()` fills it, for
  * remote control and anything that persists or shares revokes.
  */
+import { constants as osConstants } from 'node:os';
 import type { Celery } from '../app/celery.js';
 import { emitHook } from '../app/tracer.js';
 import { TaskRevokedError } from '../errors.js';
@@ -20,7 +21,15 @@ import type { State } from './state.js';
 import type { TaskEvents } from './task-events.js';
 import type { WorkerIO } from './worker-io.js';
 
-export type RevokeReason = 'expired' | 'revoked';
+/** The number of a signal name (`SIGTERM`, `TERM`, `9`), as Celery's `signum`; null when unknown. */
+function signalNumber(signal: string | null): number | null {
+  if (signal === null) return null;
+  if (/^\d+$/.test(signal)) return Number(signal);
+  const name = signal.toUpperCase().startsWith('SIG') ? signal.toUpperCase() : `SIG${signal.toUpperCase()}`;
+  return (osConstants.signals as Record<string, number | undefined>)[name] ?? null;
+}
+
+export type RevokeReason = 'expired' | 'revoked' | 'terminated';
 
 export interface RevokesDeps {
   readonly app: Celery;
@@ -56,22 +65,25 @@ export class Revokes {
   }
 
   /** Records a request that will not run as REVOKED, announces it, and acknowledges it. */
-  async discard(request: Request, reason: RevokeReason): Promise<void> {
+  async discard(request: Request, reason: RevokeReason, signal: string | null = null): Promise<void> {
     const { app, io, events, settlement, logger } = this.deps;
-    logger.info(`Discarding revoked task: ${request.label} (${reason})`);
+    const terminated = reason === 'terminated';
+    if (terminated) logger.info(`Terminated task: ${request.label} (${signal ?? 'SIGTERM'})`);
+    else logger.info(`Discarding revoked task: ${request.label} (${reason})`);
     request.finished = true;
     const error = new TaskRevokedError(reason);
     (error as { pyArgs?: unknown[] }).pyArgs = [reason];
     const expired = reason === 'expired';
-    events.send(request, 'task-revoked', { terminated: false, signum: null, expired });
+    const signum = terminated ? signalNumber(signal) : null;
+    events.send(request, 'task-revoked', { terminated, signum, expired });
     await io.store(request, States.REVOKED, error);
     await settlement.ack(request);
     await emitHook(app.hooks, logger, 'taskRevoked', {
       taskId: request.id,
       taskName: request.name,
-      terminated: false,
+      terminated,
       expired,
-      signum: null,
+      signum: terminated ? (signal ?? 'SIGTERM') : null,
       request: request.context(),
     });
   }

@@ -16,9 +16,13 @@ import '../events/port.js';
 import { deferred, type Deferred } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { ServiceList, type Service } from '../lifecycle/service.js';
-import type { JsonValue } from '../types.js';
+import type { JsonObject, JsonValue } from '../types.js';
+import { Control } from '../control/client.js';
+import { revokedFromWire } from '../control/commands.js';
+import { Mailbox } from '../control/mailbox.js';
 import { Autoscaler } from './autoscale.js';
 import { Heartbeat } from './heartbeat.js';
+import { controlTarget } from './control-target.js';
 import { checkPrivileges } from './privileges.js';
 import { TaskConsumer } from './consumer.js';
 import { Executor } from './executor.js';
@@ -75,6 +79,11 @@ export interface WorkerOptions {
   heartbeat?: boolean;
   /** Seconds between heartbeats (`--heartbeat-interval`; default 2). */
   heartbeatInterval?: number;
+  /**
+   * Ask the other workers for their revoked ids at start (Celery's mingle, `hello`); default true. Off with
+   * `--without-mingle`. Needs remote control (`workerEnableRemoteControl`).
+   */
+  mingle?: boolean;
 }
 
 /** `worker.stats()`: what Celery's `inspect stats` reports, as far as this worker knows it. */
@@ -107,6 +116,8 @@ interface Parts {
   readonly events: TaskEvents;
   readonly heartbeat: Heartbeat | undefined;
   readonly autoscaler: Autoscaler | undefined;
+  /** The remote-control mailbox, when `workerEnableRemoteControl`. */
+  readonly mailbox: Mailbox | undefined;
   /** Grows or shrinks the pool and lets the executor start what now fits. */
   readonly resize: Resize;
 }
@@ -171,6 +182,7 @@ export class Worker {
   /** Whether this worker sends heartbeats (not `--without-heartbeat`). */
   readonly sendHeartbeats: boolean;
   private readonly heartbeatInterval: number | undefined;
+  private readonly mingle: boolean;
 
   constructor(
     readonly app: Celery,
@@ -196,6 +208,7 @@ export class Worker {
     this.sendTaskEvents = options.taskEvents ?? app.conf.workerSendTaskEvents;
     this.sendHeartbeats = options.heartbeat ?? true;
     this.heartbeatInterval = options.heartbeatInterval;
+    this.mingle = options.mingle ?? true;
   }
 
   /**
@@ -266,6 +279,7 @@ export class Worker {
     // A stop() that came in while the services started finishes the job.
     if (this.state !== 'starting') return;
     this.state = 'running';
+    if (this.parts?.mailbox && this.mingle) void this.syncRevokes();
     this.logger.info(`${this.hostname} ready.`);
     await app.hooks.emit('workerReady', { hostname: this.hostname });
   }
@@ -312,6 +326,33 @@ export class Worker {
           ...(this.heartbeatInterval === undefined ? {} : { interval: this.heartbeatInterval }),
         })
       : undefined;
+    const mailbox: Mailbox | undefined = app.conf.workerEnableRemoteControl
+      ? new Mailbox({
+          broker,
+          logger,
+          target: controlTarget({
+            app,
+            hostname,
+            broker,
+            state,
+            consumer,
+            events,
+            stats: () => this.stats() as unknown as JsonObject,
+            revoke: async (ids, terminate, signal) => {
+              revokes.revoke(ids);
+              if (ids.length > 0) logger.info(`Tasks flagged as revoked: ${ids.join(', ')}`);
+              return terminate ? executor.terminate(ids, signal) : [];
+            },
+            poolGrow: (n) => this.poolGrow(n),
+            poolShrink: (n) => this.poolShrink(n),
+            autoscaling: autoscaler !== undefined,
+            setAutoscale: (max, min) => this.setAutoscale(max, min),
+            shutdown: () => void this.stop(),
+            heartbeatNow: () => void heartbeat?.sendNow(),
+            clock: (): number => mailbox?.clock.value ?? 0,
+          }),
+        })
+      : undefined;
     const services = new ServiceList([
       poolService(pool),
       ...(autoscaler ? [autoscaler] : []),
@@ -319,12 +360,23 @@ export class Worker {
       events,
       executor,
       consumer,
-      // The next capabilities take their place here, one line each, in this order (they start last and stop
-      // first): the heartbeat (issue 13), the control mailbox (issue 13).
       ...(heartbeat ? [heartbeat] : []),
+      ...(mailbox ? [mailbox] : []),
       ...(this.beat ? [this.beat] : []),
     ]);
-    return { services, state, pool, executor, consumer, revokes, events, heartbeat, autoscaler, resize };
+    return {
+      services,
+      state,
+      pool,
+      executor,
+      consumer,
+      revokes,
+      events,
+      heartbeat,
+      autoscaler,
+      mailbox,
+      resize,
+    };
   }
 
   private createPool(broker: Broker, backend: ResultBackend): Promise<Pool> {
@@ -354,6 +406,33 @@ export class Worker {
       grow: (n) => resize.grow(n),
       shrink: (n) => resize.shrink(n),
     });
+  }
+
+  /**
+   * Celery's mingle: asks the other workers `hello` and merges the ids they hold revoked, so that a task revoked
+   * before this worker started is not run here. Runs beside the start (it waits a second for replies).
+   */
+  private async syncRevokes(): Promise<void> {
+    const parts = this.parts;
+    if (!parts) return;
+    try {
+      const revoked: JsonObject = {};
+      for (const [id, at] of parts.state.revoked.entries()) revoked[id] = [at / 1000, id];
+      const replies = await new Control(this.app).inspect({ timeout: 1 }).hello(this.hostname, revoked);
+      const others = Object.entries(replies).filter(([node, reply]) => node !== this.hostname && reply);
+      if (others.length === 0) {
+        this.logger.info('mingle: all alone');
+        return;
+      }
+      for (const [, reply] of others) {
+        if (reply && typeof reply === 'object' && 'revoked' in reply && reply.revoked) {
+          for (const [id, at] of revokedFromWire(reply.revoked)) parts.state.revoked.add(id, at);
+        }
+      }
+      this.logger.info(`mingle: sync with ${others.length} nodes`);
+    } catch (error) {
+      this.logger.warn(`mingle: could not sync with the other workers: ${(error as Error).message}`);
+    }
   }
 
   /** What Celery's `inspect stats` reports about this worker: pid, uptime, prefetch, counts, pool, autoscaler. */
@@ -430,6 +509,8 @@ export class Worker {
       if (options.cold && this.state === 'stopping') this.coldStop();
       return this.stopping;
     }
+    // Before anything awaits: a prefetched task must not start while the services ahead of the executor drain.
+    this.parts?.executor.hold();
     this.stopping = this.shutdown(options.cold ?? false);
     return this.stopping;
   }

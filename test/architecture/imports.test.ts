@@ -30,6 +30,10 @@ const LAYERS: readonly (readonly string[])[] = [
 /** Imports across one row, each with its reason. */
 const ALLOWED: Readonly<Record<string, string>> = {
   'worker -> events': 'the worker sends task events through the event dispatcher',
+  'worker -> control':
+    'the worker runs the remote-control mailbox and asks the others hello at start (mingle)',
+  'control -> events':
+    'the mailbox and the control client keep a Lamport clock, as the event dispatcher does',
 };
 
 interface Import {

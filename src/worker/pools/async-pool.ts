@@ -6,12 +6,14 @@
  */
 import type { PoolName } from '../../app/config.js';
 import { invokeTask } from '../../app/trace.js';
-import { SoftTimeLimitExceeded, TimeLimitExceeded } from '../../errors.js';
+import { SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from '../../errors.js';
 import type { Logger } from '../../lifecycle/logger.js';
-import type { Pool, PoolJob, PoolOutcome } from './pool.js';
+import { terminatedOutcome, type Pool, type PoolJob, type PoolOutcome } from './pool.js';
 
 export class AsyncPool implements Pool {
   private readonly running = new Set<Promise<unknown>>();
+  /** How to end each running job by task id (remote control terminate). */
+  private readonly terminators = new Map<string, () => void>();
 
   constructor(
     readonly kind: PoolName,
@@ -43,9 +45,17 @@ export class AsyncPool implements Pool {
     );
     this.running.add(call);
     void call.finally(() => this.running.delete(call));
-    if (job.softTimeLimit === null && job.timeLimit === null) return call;
+    const id = job.request.id;
+    const terminated = new Promise<PoolOutcome>((resolve) => {
+      this.terminators.set(id, () => {
+        // An event loop cannot stop a function: the task's signal is aborted and its outcome no longer awaited.
+        controller().abort(new TaskRevokedError('terminated'));
+        resolve(terminatedOutcome());
+      });
+    });
+    void call.finally(() => this.terminators.delete(id));
     const label = `${job.task.name}[${job.request.id}]`;
-    const limits: Promise<PoolOutcome>[] = [call];
+    const limits: Promise<PoolOutcome>[] = [call, terminated];
     if (job.softTimeLimit !== null) {
       const soft = job.softTimeLimit;
       timers.push(
@@ -81,6 +91,14 @@ export class AsyncPool implements Pool {
     } finally {
       for (const timer of timers) clearTimeout(timer);
     }
+  }
+
+  terminate(taskId: string): boolean {
+    const end = this.terminators.get(taskId);
+    if (!end) return false;
+    this.terminators.delete(taskId);
+    end();
+    return true;
   }
 
   async stop(options: { cold?: boolean } = {}): Promise<void> {

@@ -18,7 +18,7 @@ import { deferred } from '../../lifecycle/async.js';
 import type { Logger } from '../../lifecycle/logger.js';
 import { serveCall } from './connections.js';
 import { errorFromData, errorToData, type ChildInit, type FromChild } from './ipc.js';
-import type { Pool, PoolInfo, PoolJob, PoolOutcome } from './pool.js';
+import { terminatedOutcome, type Pool, type PoolInfo, type PoolJob, type PoolOutcome } from './pool.js';
 import { PoolChild, relog, type ChildExit, type PoolTask, type SpawnChild } from './pool-child.js';
 
 export interface ChildPoolOptions {
@@ -295,6 +295,21 @@ export class ChildPool implements Pool {
   /** Dead or retired children are replaced while the pool runs, and while a warm stop still has tasks to run. */
   private canSpawn(): boolean {
     return this.state === 'starting' || this.state === 'running' || this.state === 'draining';
+  }
+
+  terminate(taskId: string, signal: string): boolean {
+    const task = [...this.tasks].find((t) => t.job.request.id === taskId && !t.settled);
+    if (!task) return false;
+    this.settle(task, terminatedOutcome());
+    const child = task.child;
+    // Not started yet: it was only waiting for a child, and will not run.
+    const waiting = this.queue.indexOf(task);
+    if (waiting >= 0) this.queue.splice(waiting, 1);
+    if (!child || child.task !== task) return true;
+    child.task = undefined;
+    this.options.logger.info(`Terminating ${task.label} (${signal}): ending ${child.name}`);
+    this.retire(child, true, 0);
+    return true;
   }
 
   private hardLimit(task: PoolTask, hard: number): void {

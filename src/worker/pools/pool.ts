@@ -6,6 +6,7 @@
 import type { PoolName } from '../../app/config.js';
 import type { TaskRequest } from '../../app/context.js';
 import type { AnyTaskFn, TaskOptions } from '../../app/task.js';
+import { TaskRevokedError } from '../../errors.js';
 import type { JsonValue } from '../../types.js';
 
 export interface PoolJob {
@@ -45,4 +46,18 @@ export interface Pool {
   /** Removes `n`: idle ones at once, busy ones after their task. */
   shrink?(n: number): void;
   info?(): PoolInfo;
+  /**
+   * Ends the running job of task `taskId` (remote control `revoke(terminate=True)`), the pool's way: the async pool
+   * aborts its signal and abandons it, threads and prefork kill the thread or process (with `signal` for a process)
+   * and start another. The job's outcome is then a failure with `TaskRevokedError('terminated')`. Returns whether a
+   * job of that task was running.
+   */
+  terminate?(taskId: string, signal: string): boolean;
+}
+
+/** The outcome of a terminated job. */
+export function terminatedOutcome(): PoolOutcome {
+  const error = new TaskRevokedError('terminated');
+  (error as { pyArgs?: unknown[] }).pyArgs = ['terminated'];
+  return { ok: false, error };
 }
