@@ -29,6 +29,8 @@ export interface EventDispatcher {
   send(type: string, fields: EventFields, options?: SendOptions): Promise<void>;
   /** Publishes what is buffered now. */
   flush(): Promise<void>;
+  /** Stops sending; events kept while the broker was away are dropped. */
+  close?(): void;
 }
 
 /** Events off: every send is a no-op. */
@@ -68,6 +70,16 @@ export function eventGroup(type: string): string {
 }
 
 const DEFAULT_BUFFER_LIMIT = 24;
+/** Events kept while the broker does not take them (the oldest go first past it). */
+const OUTBOUND_LIMIT = 10_000;
+/** How often a dispatcher holding events it could not send tries again. */
+const RETRY_MS = 1_000;
+
+interface Outbound {
+  readonly body: CeleryEvent | CeleryEvent[];
+  readonly routingKey: string;
+  readonly what: string;
+}
 
 export class BrokerEventDispatcher implements EventDispatcher {
   readonly enabled = true;
@@ -79,6 +91,13 @@ export class BrokerEventDispatcher implements EventDispatcher {
   private flushScheduled = false;
   /** Publishes under way, so that `flush()` resolves once they are all done. */
   private readonly pending = new Set<Promise<void>>();
+  /**
+   * Events the broker did not take (it was away), sent again in order once it does, as Celery's dispatcher
+   * buffers while offline and flushes on reconnect. New events queue behind them meanwhile.
+   */
+  private readonly outbound: Outbound[] = [];
+  private retryTimer: NodeJS.Timeout | undefined;
+  private dropped = 0;
 
   constructor(private readonly options: BrokerDispatcherOptions) {
     this.buffered = new Set(options.bufferGroups ?? []);
@@ -134,21 +153,75 @@ export class BrokerEventDispatcher implements EventDispatcher {
   }
 
   private async publish(body: CeleryEvent | CeleryEvent[], routingKey: string, what: string): Promise<void> {
-    const { broker, hostname, logger } = this.options;
-    try {
-      await this.declareExchange();
-      await broker.publish(eventMessage(body, hostname), {
-        exchange: this.options.exchange ?? EVENT_EXCHANGE,
-        routingKey,
-      });
-      this.failing = false;
-    } catch (error) {
-      // Events are best effort, as in Celery; say so once per outage rather than once per event.
-      if (!this.failing) {
-        this.failing = true;
-        logger.warn({ err: error }, `Could not send ${what} event: ${(error as Error).message}`);
-      }
+    if (this.outbound.length > 0) {
+      this.hold({ body, routingKey, what });
+      return;
     }
+    try {
+      await this.publishNow(body, routingKey);
+    } catch (error) {
+      this.failed(error, what);
+      this.hold({ body, routingKey, what });
+    }
+  }
+
+  private async publishNow(body: CeleryEvent | CeleryEvent[], routingKey: string): Promise<void> {
+    const { broker, hostname } = this.options;
+    await this.declareExchange();
+    await broker.publish(eventMessage(body, hostname), {
+      exchange: this.options.exchange ?? EVENT_EXCHANGE,
+      routingKey,
+    });
+  }
+
+  /** Events are best effort, as in Celery: a failure is logged once per outage rather than once per event. */
+  private failed(error: unknown, what: string): void {
+    if (this.failing) return;
+    this.failing = true;
+    this.options.logger.warn(
+      { err: error },
+      `Could not send ${what} event: ${(error as Error).message}; events are kept and sent once the broker is back`,
+    );
+  }
+
+  /** Keeps an event for later; heartbeats are not kept (a stale one says nothing the next one will not). */
+  private hold(item: Outbound): void {
+    if (item.routingKey === 'worker.heartbeat') return;
+    this.outbound.push(item);
+    if (this.outbound.length > OUTBOUND_LIMIT) {
+      this.outbound.shift();
+      this.dropped++;
+    }
+    this.retryTimer ??= setTimeout(() => void this.resend(), RETRY_MS).unref();
+  }
+
+  /** Sends the kept events in order; stops at the first failure and tries again later. */
+  private async resend(): Promise<void> {
+    this.retryTimer = undefined;
+    while (this.outbound.length > 0) {
+      const item = this.outbound[0]!;
+      try {
+        await this.publishNow(item.body, item.routingKey);
+      } catch {
+        this.retryTimer ??= setTimeout(() => void this.resend(), RETRY_MS).unref();
+        return;
+      }
+      this.outbound.shift();
+    }
+    this.failing = false;
+    if (this.dropped > 0) {
+      this.options.logger.warn(
+        `${this.dropped} events were dropped while the broker was away (${OUTBOUND_LIMIT} kept)`,
+      );
+      this.dropped = 0;
+    }
+  }
+
+  /** Stops retrying; events still kept are dropped (a dispatcher closing while the broker is away loses them). */
+  close(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.outbound.length = 0;
   }
 }
 

@@ -18,10 +18,9 @@ const apis = new WeakMap<Celery, AppEvents>();
 /** One client dispatcher per broker connection (a closed app gets a new broker, and a new dispatcher). */
 const senders = new WeakMap<Broker, BrokerEventDispatcher>();
 
-/** A receiver's wakeup (Celery's): a `heartbeat` broadcast through remote control, where the app has it. */
+/** A receiver's wakeup (Celery's): a `heartbeat` broadcast through remote control, no replies awaited. */
 async function wakeWorkers(app: Celery): Promise<void> {
-  const control = (app as unknown as { control?: { heartbeat?: () => Promise<unknown> } }).control;
-  await control?.heartbeat?.();
+  await app.control.heartbeat();
 }
 
 export const eventsPort: EventsPort = {

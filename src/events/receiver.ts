@@ -31,8 +31,7 @@ export interface ReceiverOptions {
   readonly queue?: string;
   /**
    * Ask every worker for a heartbeat once subscribed (Celery's `wakeup`: a `heartbeat` broadcast), so that the
-   * workers are known at once rather than within 2 s. Needs remote control (`app.control.heartbeat()`); where the
-   * app has none, it is skipped.
+   * workers are known at once rather than within 2 s (`app.control.heartbeat()`); a failure is logged, not thrown.
    */
   readonly wakeup?: boolean;
   /** Move `timestamp` to this machine's time zone using the sender's `utcoffset` (Celery's default); default true. */

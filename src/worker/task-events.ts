@@ -58,9 +58,10 @@ export class TaskEvents implements Service {
 
   async drain(): Promise<void> {}
 
-  /** Sends the events still buffered. */
+  /** Sends the events still buffered, then closes the dispatcher (the last of its users to stop). */
   async stop(): Promise<void> {
     await this.dispatcher.flush();
+    this.dispatcher.close?.();
   }
 
   /** Whether events are sent for this request (events on, and its task sends them). */

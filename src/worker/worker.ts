@@ -76,6 +76,8 @@ export interface WorkerOptions {
   maxWorkerLostRequeues?: number;
   /** An embedded beat (`worker -B`): started once the worker consumes, stopped first. */
   beat?: Service;
+  /** Seconds between heartbeats (`--heartbeat-interval`; default 2). */
+  heartbeatInterval?: number;
   /**
    * Ask the other workers for their revoked ids at start (Celery's mingle, `hello`); default true. Off with
    * `--without-mingle`. Needs remote control (`workerEnableRemoteControl`).
@@ -186,6 +188,7 @@ export class Worker {
   readonly sendHeartbeats: boolean;
   /** Gives back the process's uncaughtException/unhandledRejection handlers (containment.ts). */
   private releaseContainment: (() => void) | undefined;
+  private readonly heartbeatInterval: number | undefined;
 
   constructor(
     readonly app: Celery,
@@ -211,6 +214,7 @@ export class Worker {
     this.mingle = options.mingle ?? true;
     this.sendTaskEvents = options.taskEvents ?? app.conf.workerSendTaskEvents;
     this.sendHeartbeats = options.heartbeat ?? true;
+    this.heartbeatInterval = options.heartbeatInterval;
   }
 
   /**
@@ -335,7 +339,12 @@ export class Worker {
     const resize = resizer(pool, executor);
     const autoscaler = this.createAutoscaler(pool, executor, resize);
     const heartbeat = this.sendHeartbeats
-      ? new Heartbeat({ dispatcher, active: () => state.active.size, processed: () => state.accepted })
+      ? new Heartbeat({
+          dispatcher,
+          active: () => state.active.size,
+          processed: () => state.accepted,
+          ...(this.heartbeatInterval === undefined ? {} : { interval: this.heartbeatInterval }),
+        })
       : undefined;
     const mailbox: Mailbox | undefined = app.conf.workerEnableRemoteControl
       ? new Mailbox({

@@ -72,6 +72,7 @@ interface WorkerFlags {
   metricsPort?: string;
   taskEvents?: boolean;
   withoutHeartbeat?: boolean;
+  heartbeatInterval?: string;
 }
 
 function positiveInt(flag: string, text: string | undefined, allowZero = false): number | undefined {
@@ -196,6 +197,8 @@ function workerOptions(flags: WorkerFlags, logger: Logger, appModule: string | u
   if (flags.taskEvents) options.taskEvents = true;
   if (flags.withoutHeartbeat) options.heartbeat = false;
   if (flags.withoutMingle) options.mingle = false;
+  const heartbeatInterval = seconds('--heartbeat-interval', flags.heartbeatInterval);
+  if (heartbeatInterval !== undefined) options.heartbeatInterval = heartbeatInterval;
   return options;
 }
 
@@ -251,6 +254,7 @@ export function registerWorker(program: Command): void {
     .option('-B, --beat', 'also run the periodic task scheduler (beat) in this worker')
     .option('-E, --task-events', 'send task events, for monitors (default: workerSendTaskEvents)')
     .option('--without-heartbeat', 'send no worker-online, worker-heartbeat and worker-offline events')
+    .option('--heartbeat-interval <seconds>', 'seconds between worker-heartbeat events (default 2)')
     .option('-s, --schedule <file>', 'with -B: the JSON file beat keeps its state in')
     .option('--metrics-port <port>', 'serve Prometheus /metrics on this port (127.0.0.1)')
     .action(async (flags: WorkerFlags, command: Command) => {
