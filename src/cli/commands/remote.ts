@@ -7,7 +7,8 @@
  */
 import type { Command } from 'commander';
 import type { CommandMeta, JsonValue } from '../../index.js';
-import { CliError } from '../main.js';
+import { loadApp } from '../load-app.js';
+import { CliError, globalOptions } from '../main.js';
 
 /** `EX_UNAVAILABLE`, Celery's exit code when no node replied. */
 export const EX_UNAVAILABLE = 69;
@@ -142,4 +143,39 @@ export async function held<T>(work: Promise<T>): Promise<T> {
   } finally {
     clearInterval(keepAlive);
   }
+}
+
+/**
+ * The action of `celeriac inspect` and `celeriac control`: finds the command among the visible ones of its type
+ * (a usage error naming the known ones otherwise), broadcasts it with the positional arguments compiled, prints
+ * replies as they come (or all of them with -j, `shape` turning the replies into what is printed) and ends as
+ * `finish` says.
+ */
+export function remoteAction(
+  type: 'inspect' | 'control',
+  shape: (replies: Record<string, JsonValue>[]) => JsonValue,
+): (name: string, args: string[], flags: RemoteFlags, command: Command) => Promise<void> {
+  return async (name, args, flags, command) => {
+    const timeout = parseTimeout(flags.timeout);
+    const app = await loadApp(globalOptions(command));
+    try {
+      const visible = app.control.commands().filter((c) => c.type === type && c.visible);
+      const meta = visible.find((c) => c.name === name);
+      if (!meta) {
+        const known = visible.map((c) => c.name);
+        throw new CliError(`Unknown ${type} command "${name}": one of ${known.join(', ')}`, 2);
+      }
+      const destination = parseDestination(flags.destination);
+      const replies = await app.control.broadcast(name, {
+        arguments: compileArguments(meta, args),
+        reply: true,
+        timeout,
+        ...(destination ? { destination } : {}),
+        ...(flags.json ? {} : { callback: (reply) => sayReply(reply, true) }),
+      });
+      finish(replies.length, flags.json ?? false, shape(replies));
+    } finally {
+      await held(app.close());
+    }
+  };
 }
