@@ -20,3 +20,7 @@ it('leaves other apps as they were', () => {
     () => new Celery('other', { broker: 'memory://docs-extending-other', acceptContent: ['v8'] }),
   ).toThrow(/unknown serializer "v8"/);
 });
+
+it('builds a worker on a custom pool', () => {
+  expect(extending.inlineWorker().poolName).toBe('inline');
+});

@@ -1,6 +1,6 @@
 /** docs/extending.md: a serializer of this app's own. */
 import { deserialize, serialize } from 'node:v8';
-import { Celery, type Serializer } from 'celeriac';
+import { Celery, Worker, type PoolFactory, type Serializer } from 'celeriac';
 
 /** Node's structured clone format: Dates, Maps, Sets and BigInts arrive as they were sent. */
 export const v8Serializer: Serializer = {
@@ -24,4 +24,24 @@ export const span = app.task('dates.span', (from: Date, to: Date) => to.getTime(
 export async function sendDates(): Promise<number> {
   const result = await span.delay(new Date('2026-01-01T00:00:00Z'), new Date('2026-01-01T00:01:00Z'));
   return result.get({ timeout: 10 });
+}
+
+// A custom pool: runs each task in this event loop, one call at a time per job, and never rejects.
+export const inline: PoolFactory = (context) => ({
+  kind: 'inline',
+  concurrency: context.concurrency,
+  start: async () => {},
+  stop: async () => {},
+  run: async (job) => {
+    try {
+      const fn = job.task.fn as (...args: unknown[]) => unknown;
+      return { ok: true, value: await fn(...job.request.args) };
+    } catch (error) {
+      return { ok: false, error };
+    }
+  },
+});
+
+export function inlineWorker(): Worker {
+  return new Worker(app, { pool: 'inline', pools: { inline } });
 }
