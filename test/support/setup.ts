@@ -6,7 +6,7 @@
  */
 import '../../src/canvas/port.js';
 import '../../src/events/port.js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll } from 'vitest';
@@ -17,5 +17,7 @@ import { afterAll } from 'vitest';
 // workers only, never by another file's worker that happens to share the URLs.
 process.env['CELERIAC_TEST_TMP_ROOT'] ??= tmpdir();
 const fileTmp = mkdtempSync(join(process.env['CELERIAC_TEST_TMP_ROOT'], 'celeriac-file-'));
+// Readable by the service users that private servers run as (postgres, rabbitmq): mkdtemp makes it 0700.
+chmodSync(fileTmp, 0o755);
 process.env['TMPDIR'] = fileTmp;
 afterAll(() => rmSync(fileTmp, { recursive: true, force: true }));
