@@ -2,6 +2,7 @@
  * A received task: the decoded message, its delivery, its registered task and the settings that apply to it
  * (task options over app configuration), computed once.
  */
+import type { RequestInfoReply } from '../control/replies.js';
 import type { Config } from '../app/config.js';
 import { ImproperlyConfigured } from '../errors.js';
 import type { TaskRequest } from '../app/context.js';
@@ -10,7 +11,6 @@ import type { StoreContext } from '../backends/backend.js';
 import type { Delivery } from '../brokers/broker.js';
 import type { TaskMessage } from '../protocol/message.js';
 import { saferepr } from '../protocol/pyrepr.js';
-import type { JsonValue } from '../types.js';
 
 export interface TaskSettings {
   acksLate: boolean;
@@ -101,21 +101,7 @@ export type Fate =
 export type Phase = 'received' | 'scheduled' | 'reserved' | 'active' | 'ready';
 
 /** A request as Celery's `Request.info()` describes it (the entries of `inspect active|reserved|scheduled`). */
-export interface RequestInfo {
-  id: string;
-  name: string;
-  /** The arguments, or with `safe` their repr strings (`argsrepr`, `kwargsrepr`). */
-  args: JsonValue;
-  kwargs: JsonValue;
-  type: string;
-  hostname: string;
-  /** Seconds since the epoch when it took its pool slot, or null. */
-  time_start: number | null;
-  acknowledged: boolean;
-  delivery_info: { exchange: string; routing_key: string; priority: number | null; redelivered: boolean };
-  /** The process running it (the worker's own pid for the async and solo pools), or null before it started. */
-  worker_pid: number | null;
-}
+export type RequestInfo = RequestInfoReply;
 
 export class Request {
   /** What became of the delivery; written only by settlement.ts. */
