@@ -139,10 +139,13 @@ describe('the dashboard in chromium', () => {
     await page.click('#filters button[type="submit"]');
     await page.waitForURL(/state=FAILURE/);
     await page.locator(`tr[data-task="${failed.id}"]`).waitFor({ timeout: T });
-    const rows = await page.locator('tr[data-task]').all();
-    const states = await Promise.all(rows.map((row) => row.getAttribute('data-state')));
-    expect(states.length).toBeGreaterThan(0);
-    expect(new Set(states)).toEqual(new Set(['FAILURE']));
+    // The live table re-renders as events arrive: read every row's state in one snapshot inside the page, and
+    // poll until the filtered table shows (a table being rebuilt may be empty for an instant).
+    const stateSets = () =>
+      page
+        .locator('tr[data-task]')
+        .evaluateAll((rows) => [...new Set(rows.map((row) => row.getAttribute('data-state')))].sort());
+    await expect.poll(stateSets, { timeout: T }).toEqual(['FAILURE']);
     await shot(page, 'tasks-failure-filter');
     await open(`#/task/${failed.id}`, page);
     await page.locator('pre').first().waitFor({ timeout: T });
