@@ -73,6 +73,13 @@ export function backendConformance(driver: string, options: BackendSuiteOptions)
       } else expect(await backend.get(id)).toEqual(stored);
     });
 
+    it('keeps an integer beyond 2^53 exact (a BigInt, as the JSON serializer decodes it)', async () => {
+      const backend = await connected();
+      const id = uuid();
+      await backend.store(meta(id, States.SUCCESS, [9007199254740993n, -9007199254740993n, 5]));
+      expect((await backend.get(id))?.result).toEqual([9007199254740993n, -9007199254740993n, 5]);
+    });
+
     it('stores and reads back result_extended fields', async () => {
       const backend = await connected();
       const id = uuid();

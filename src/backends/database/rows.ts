@@ -48,9 +48,12 @@ export function isoTime(value: unknown): string | null {
   return `${match[1]}T${match[2]}.${(match[3] ?? '').padEnd(6, '0').slice(0, 6)}`;
 }
 
-/** Plain data read from a pickle -> JSON (bytes as text, big ints as numbers, as Python's json would write them). */
+/**
+ * Plain data read from a pickle -> JSON (bytes as text, as Python's json would write them). An integer a double
+ * cannot hold stays a BigInt, exact, as the JSON serializer decodes one (protocol/serializers).
+ */
 export function toJson(value: PickleValue): JsonValue {
-  if (typeof value === 'bigint') return Number(value);
+  if (typeof value === 'bigint') return value as unknown as JsonValue;
   if (value instanceof Uint8Array) return Buffer.from(value).toString('utf8');
   if (Array.isArray(value)) return value.map(toJson);
   if (typeof value === 'object' && value !== null) {
