@@ -53,6 +53,11 @@ export class TaskConsumer implements Service {
   /** Queues added by remote control (`add_consumer`), each with a broker consumer of its own. */
   private readonly added = new Map<string, { spec: QueueSpec; consumer: Consumer }>();
   private stopped = false;
+  /**
+   * Deliveries that arrived before the worker said it is ready, handled by `open()`; null once open. As Celery's
+   * event loop, which only runs after `on_ready`: no task is received, logged or started before "ready".
+   */
+  private early: Delivery[] | null = [];
   /** The timers of the requests held for their ETA (`state.scheduled`). */
   private readonly timers = new Map<Request, NodeJS.Timeout>();
   private readonly limiter: RateLimiter<Request>;
@@ -81,8 +86,15 @@ export class TaskConsumer implements Service {
     this.consumer = await this.consumeFrom(queues);
   }
 
+  /** Handles deliveries from now on, starting with those that arrived before the worker was ready. */
+  open(): void {
+    const early = this.early ?? [];
+    this.early = null;
+    for (const delivery of early) this.onDelivery(delivery);
+  }
+
   private consumeFrom(queues: readonly QueueSpec[]): Promise<Consumer> {
-    return this.deps.broker.consume(queues, (d) => this.onDelivery(d), {
+    return this.deps.broker.consume(queues, (d) => (this.early ? this.early.push(d) : this.onDelivery(d)), {
       prefetch: this.deps.state.prefetch,
       onLost: (deliveries) => this.onLost(deliveries),
     });
@@ -151,6 +163,8 @@ export class TaskConsumer implements Service {
   /** Stops fetching and gives back what it holds. Idempotent. */
   async stop(): Promise<void> {
     this.stopped = true;
+    // Stopped before it was ready: what arrived is handled (and given back below) as any prefetched delivery.
+    this.open();
     await this.consumer?.cancel();
     this.consumer = undefined;
     const added = [...this.added.values()];
@@ -196,6 +210,7 @@ export class TaskConsumer implements Service {
   private onLost(deliveries: readonly Delivery[]): void {
     const { settlement, state, executor, logger } = this.deps;
     const lost = new Set(deliveries);
+    if (this.early) this.early = this.early.filter((delivery) => !lost.has(delivery));
     const drop = (request: Request): void => {
       settlement.lost(request);
       state.ready(request);

@@ -2,8 +2,10 @@
  * The worker's durable record of the tasks it has started, so that work lost with a dead process is visible.
  *
  * Each worker appends to its own file, `<dir>/<scope hash>.<node>.<pid>.<random>.jsonl`: a `started` line before
- * a task runs (written synchronously, BEFORE the early acknowledgement), a `done` line once its outcome is settled
- * (batched per turn of the event loop). A clean stop deletes the file. A worker finding the file of a process that no
+ * a task runs, a `done` line once its outcome is settled. Lines are written together, in one system call per turn
+ * of the event loop, and always BEFORE the acknowledgements of that turn are sent (`flush()` is the settlement's
+ * `beforeAck`); the line of a task acknowledged late is written at once, before it runs, since nothing else
+ * precedes a crash it may cause. A clean stop deletes the file. A worker finding the file of a process that no
  * longer exists (at start, then every `RECOVER_EVERY_MS`) claims it (rename, so one worker does) and, for every
  * task started and never done:
  * - acknowledged early: its message is gone, so it is stored FAILURE `WorkerLostError` (unless a result is already
@@ -34,7 +36,6 @@ import { join } from 'node:path';
 import type { ResultBackend, StoreContext } from '../backends/backend.js';
 import { buildMeta } from '../backends/meta.js';
 import { WorkerLostError } from '../errors.js';
-import { Batcher } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
 import type { Service } from '../lifecycle/service.js';
 import { READY_STATES, States } from '../types.js';
@@ -101,8 +102,9 @@ export class Journal implements Service {
   private readonly file: string;
   private readonly prefix: string;
   private readonly deathsDir: string;
-  /** `done` lines, written together once per turn of the event loop. */
-  private readonly writes: Batcher<string>;
+  /** Lines not written yet (one write per turn of the event loop, or before an acknowledgement). */
+  private pending = '';
+  private flushScheduled = false;
   private readonly running = new Map<string, JournalEntry>();
   private bytes = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -116,7 +118,6 @@ export class Journal implements Service {
       `${this.prefix}.${fileSafe(options.hostname)}.${process.pid}.${unique}.jsonl`,
     );
     this.deathsDir = join(options.dir, 'deaths');
-    this.writes = new Batcher(async (lines) => this.append(lines.join('')));
   }
 
   /** Opens this process's file and recovers the files of dead workers. */
@@ -137,33 +138,52 @@ export class Journal implements Service {
 
   /** Writes what is pending (tasks still run during a warm drain). */
   async drain(): Promise<void> {
-    await this.writes.flush().catch(() => undefined);
+    this.flush();
   }
 
   /** Clean stop: nothing of this process is left to recover. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.recovering;
-    await this.writes.flush().catch(() => undefined);
+    this.flush();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
     rmSync(this.file, { force: true });
   }
 
   /**
-   * Records that a task starts, written before this returns (one write system call, a few microseconds: the early
-   * acknowledgement that follows must find it on disk). A journal that cannot be written is logged once and
-   * skipped.
+   * Records that a task starts: on disk before its early acknowledgement is sent (`flush()`), or before this
+   * returns for a task acknowledged late. A journal that cannot be written is logged once and skipped.
    */
   started(entry: JournalEntry): void {
     this.running.set(entry.id, entry);
-    this.append(`${JSON.stringify({ s: entry })}\n`);
+    this.queue(`${JSON.stringify({ s: entry })}\n`);
+    if (entry.late) this.flush();
   }
 
   /** Records that a task's outcome is settled (not awaited by anyone). */
   done(id: string): void {
     if (!this.running.delete(id)) return;
-    this.writes.add(`${JSON.stringify({ d: id })}\n`).catch(() => undefined);
+    this.queue(`{"d":${JSON.stringify(id)}}\n`);
+  }
+
+  /** Writes the lines queued so far, in one system call (synchronous: the caller's next step may depend on it). */
+  flush(): void {
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    this.append(text);
+  }
+
+  private queue(line: string): void {
+    if (this.fd === undefined) return;
+    this.pending += line;
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
   }
 
   /** Deaths counted for a task (by the recovery of dead workers' files). */

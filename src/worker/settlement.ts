@@ -28,6 +28,11 @@ export interface SettlementOptions {
   readonly logger: Logger;
   /** Where the prefetch now in force is recorded (`state.prefetchCount`), with the base prefetch. */
   readonly state: State;
+  /**
+   * Called synchronously before each batch of acknowledgements is sent: the worker journal writes its `started`
+   * lines there, so that a task acknowledged early is on disk before its message is gone (journal.ts).
+   */
+  readonly beforeAck?: () => void;
 }
 
 /**
@@ -48,7 +53,10 @@ export class Settlement implements Service {
   private applyPrefetch: (prefetch: number) => void = () => undefined;
 
   constructor(private readonly options: SettlementOptions) {
-    this.acks = new Batcher((requests) => options.broker.ack(requests.map((r) => r.delivery)));
+    this.acks = new Batcher((requests) => {
+      options.beforeAck?.();
+      return options.broker.ack(requests.map((r) => r.delivery));
+    });
   }
 
   async start(): Promise<void> {}

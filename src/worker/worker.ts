@@ -293,6 +293,7 @@ export class Worker {
     if (this.state !== 'starting') return;
     this.state = 'running';
     this.logger.info(`${this.hostname} ready.`);
+    this.parts?.consumer.open();
     await app.hooks.emit('workerReady', { hostname: this.hostname });
   }
 
@@ -312,7 +313,15 @@ export class Worker {
       prefetch: this.prefetch,
       poolSize: () => pool.concurrency,
     });
-    const settlement = new Settlement({ broker, logger, state });
+    const journal = new Journal({
+      dir: app.conf.workerJournalDir ?? defaultJournalDir(),
+      scope: `${broker.url} ${backend.url}`,
+      hostname,
+      backend,
+      storesResults: Boolean(app.conf.backend),
+      logger,
+    });
+    const settlement = new Settlement({ broker, logger, state, beforeAck: () => journal.flush() });
     // One dispatcher for task and worker events, as Celery's: it costs nothing until something is sent.
     const dispatcher = new BrokerEventDispatcher({
       broker,
@@ -326,14 +335,6 @@ export class Worker {
     const revokes = new Revokes({ app, state, settlement, io, events, logger, backend });
     const shared = { app, backend, logger, hostname, state, settlement, events, revokes };
     const maxWorkerLostRequeues = this.maxWorkerLostRequeues;
-    const journal = new Journal({
-      dir: app.conf.workerJournalDir ?? defaultJournalDir(),
-      scope: `${broker.url} ${backend.url}`,
-      hostname,
-      backend,
-      storesResults: Boolean(app.conf.backend),
-      logger,
-    });
     const executor = new Executor({ ...shared, pool, io, maxWorkerLostRequeues, journal });
     const consumer = new TaskConsumer({ ...shared, broker, queues: this.queues, executor });
     const resize = resizer(pool, executor);

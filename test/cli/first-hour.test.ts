@@ -1,8 +1,8 @@
 /**
  * The small CLI fixes of a user's first hour (issue 19), through the real CLI on an SQLite file: `result` of a
  * failed task exits 1, `--expires` takes an ISO date, the purge prompt takes `y`, `multi --help` prints usage,
- * `multi start w1 --pidfile /x` names the node w1, autoscale shows in the banner, and a module that fails to load
- * says where (and which variable shows the whole stack).
+ * `multi start w1 --pidfile /x` names the node w1, "ready" comes before "received", autoscale shows in the
+ * banner, and a module that fails to load says where (and which variable shows the whole stack).
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -84,6 +84,22 @@ describe('first-hour CLI fixes', () => {
     );
     running.push(worker);
     expect(await worker.waitFor(/concurrency:/, 60_000)).toContain('concurrency: {min=2, max=4} (threads)');
+  });
+
+  it('logs "ready" before the first task it receives, even with tasks waiting in its queue', async () => {
+    const queue = `q-${uuid().slice(0, 8)}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const sent = await runCli(['-A', APP, 'call', 'tasks.add', '--args', `[${i},1]`, '-Q', queue], { env });
+      ids.push(sent.stdout.trim());
+    }
+    const worker = startCli(['-A', APP, 'worker', '-Q', queue, '-l', 'info'], { env });
+    running.push(worker);
+    for (const id of ids) await worker.waitFor(new RegExp(`${id}\\] succeeded`), 60_000);
+    const output = worker.output();
+    const ready = output.search(/ ready\./);
+    expect(ready).toBeGreaterThan(0);
+    expect(output.search(/Task tasks\.add\[[^\]]+\] received/)).toBeGreaterThan(ready);
   });
 
   it('worker -X leaves queues out, --purge empties the rest first, --without-gossip/--without-mingle accepted', async () => {
