@@ -68,6 +68,13 @@ export interface TaskScope {
   readonly updateState: (state: string, meta: unknown) => Promise<void>;
   /** Sends a custom event (`sendEvent`); a no-op where events are off. */
   readonly sendEvent?: (type: string, fields: Readonly<Record<string, JsonValue>>) => Promise<void>;
+  /**
+   * Fails the running task with an error that escaped its own flow (thrown from its timer, a rejection it never
+   * handled, `process.exit()`): set by a worker's in-process pool (worker/containment.ts), inherited by eager calls
+   * made inside it. False once the task has finished. One scope (one AsyncLocalStorage) serves both, because every
+   * enabled AsyncLocalStorage costs each promise and callback of the process.
+   */
+  readonly failEscaped?: ((error: unknown, how: string) => boolean) | undefined;
 }
 
 /** The task options `retry()` reads. */

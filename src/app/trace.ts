@@ -4,7 +4,7 @@
  * Used by the in-process pools, by pool children and by eager runs.
  */
 import type { JsonValue } from '../types.js';
-import { contextOf, runInTaskScope, type TaskRequest, type TaskScope } from './context.js';
+import { contextOf, currentTaskScope, runInTaskScope, type TaskRequest, type TaskScope } from './context.js';
 import { autoretry, retryScope } from './retry.js';
 import { bindArguments, type AnyTaskFn, type TaskOptions } from './task.js';
 
@@ -17,6 +17,8 @@ export interface Invocation {
   readonly updateState: TaskScope['updateState'];
   readonly sendEvent?:
     ((type: string, fields: Readonly<Record<string, JsonValue>>) => Promise<void>) | undefined;
+  /** See TaskScope.failEscaped; without it, a call made inside a contained task stays in that task's containment. */
+  readonly failEscaped?: TaskScope['failEscaped'];
 }
 
 /** Runs the task function; resolves with its return value or rejects with what it threw. */
@@ -32,6 +34,7 @@ export async function invokeTask(invocation: Invocation): Promise<unknown> {
     options,
     updateState: invocation.updateState,
     ...(invocation.sendEvent ? { sendEvent: invocation.sendEvent } : {}),
+    failEscaped: invocation.failEscaped ?? currentTaskScope()?.failEscaped,
   };
   // The arguments come off the wire: bindArguments checked them against the task's parameters, so the function
   // is called here as one taking any values.

@@ -4,14 +4,14 @@
  * a call to `process.exit()` would otherwise reach Node's defaults and take the whole worker down with every task
  * running beside it.
  *
- * Each in-process task runs inside an `AsyncLocalStorage` scope (`runContained`). While a worker runs, this module
- * holds the process's `uncaughtException` and `unhandledRejection` handlers: an error raised in a task's scope
- * (Node keeps the scope across timers, immediates and promises) fails that task (stored as FAILURE by the
- * executor); one raised outside any task is logged and the worker keeps going. `process.exit()` called inside a
- * task's scope throws `TaskExitRefused` instead of exiting, which fails the task the same way. Outside a task,
- * `process.exit()` exits as usual.
+ * Each in-process task runs inside the app's task scope (app/context.ts), which its pool gives a `failEscaped`
+ * function. While a worker runs, this module holds the process's `uncaughtException` and `unhandledRejection`
+ * handlers: an error raised in a task's scope (Node keeps the scope across timers, immediates and promises) fails
+ * that task (stored as FAILURE by the executor); one raised outside any task is logged and the worker keeps going.
+ * `process.exit()` called inside a task's scope throws `TaskExitRefused` instead of exiting, which fails the task
+ * the same way. Outside a task, `process.exit()` exits as usual.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { currentTaskScope } from '../app/context.js';
 import type { Logger } from '../lifecycle/logger.js';
 
 /** Thrown by `process.exit()` when a task calls it: the task fails, the worker does not exit. */
@@ -23,26 +23,6 @@ export class TaskExitRefused extends Error {
         'the worker (throw an error to fail the task, or use the worker shutdown control)',
     );
   }
-}
-
-/** The running task an escaping error belongs to. */
-export interface TaskScope {
-  /** `name[id]`, for logs. */
-  readonly label: string;
-  /** Fails the task with `error` (the first call wins); false once the task has finished. */
-  fail(error: unknown, how: string): boolean;
-}
-
-const scopes = new AsyncLocalStorage<TaskScope>();
-
-/** Runs `fn` in the scope of a task: errors escaping it (timers, rejections, `process.exit`) fail that task. */
-export function runContained<T>(scope: TaskScope, fn: () => T): T {
-  return scopes.run(scope, fn);
-}
-
-/** The task whose code is running now, if any. */
-export function currentTask(): TaskScope | undefined {
-  return scopes.getStore();
 }
 
 interface Installed {
@@ -59,14 +39,15 @@ function describe(error: unknown): string {
 
 function escaped(how: string, error: unknown): void {
   const logger = installed?.loggers.at(-1);
-  const scope = scopes.getStore();
-  if (scope?.fail(error, how)) {
+  const scope = currentTaskScope();
+  const label = scope ? `${scope.request.task}[${scope.request.id}]` : '';
+  if (scope?.failEscaped?.(error, how)) {
     logger?.error(
-      `Task ${scope.label} failed by ${how} outside its own flow (${describe(error)}); the worker keeps running`,
+      `Task ${label} failed by ${how} outside its own flow (${describe(error)}); the worker keeps running`,
     );
     return;
   }
-  const where = scope ? `in task ${scope.label} after it finished` : 'outside any task';
+  const where = scope?.failEscaped ? `in task ${label} after it finished` : 'outside any task';
   logger?.error({ err: error }, `Contained ${how} ${where} (${describe(error)}); the worker keeps running`);
 }
 
@@ -83,7 +64,7 @@ export function installContainment(logger: Logger): () => void {
     // eslint-disable-next-line @typescript-eslint/unbound-method -- restored as it was
     const exit = process.exit;
     const guarded = function (this: NodeJS.Process, code?: number | string | null): never {
-      if (scopes.getStore()) throw new TaskExitRefused(code);
+      if (currentTaskScope()?.failEscaped) throw new TaskExitRefused(code);
       return exit.call(this, code);
     } as typeof process.exit;
     process.exit = guarded;
