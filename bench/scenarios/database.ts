@@ -110,8 +110,8 @@ export function databaseProcessScenario(settings: Settings): Scenario {
     metrics: PROCESS_METRICS,
     contenders: [
       contender('celeriac', 'Celeriac async -c 50', (target) => startCeleriacWorker(target, 50)),
+      // Celery's threads pool is left out here: on this backend it ran about 12 tasks/s (bench/README.md).
       contender('celery', 'Celery prefork -c 2', celery('prefork', 2)),
-      contender('celery', 'Celery threads -c 8', celery('threads', 8)),
     ],
   };
 }
