@@ -1,6 +1,7 @@
 /**
  * The CLI pieces a Celery user reaches for (issue 19), through the real CLI on an SQLite file: `shell` (a REPL
- * with the app and its tasks), `list bindings`, worker `-I/--include`, and `-C/--no-color`.
+ * with the app and its tasks), `list bindings`, worker `-I/--include`, `-C/--no-color`, and `migrate` (SQLite to
+ * SQLite, and Redis to RabbitMQ).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { uuid } from '../../src/protocol/ids.js';
 import { useColor } from '../../src/cli/color.js';
 import { runCli, startCli, watchProcess, type RunningProcess } from '../support/processes.js';
+import { createVhost, listQueues } from '../support/rabbitmq.js';
+import { REDIS_URL, testClient } from '../support/redis.js';
 import { tempDir } from '../support/tmp.js';
 
 const dir = tempDir('cli-extras');
@@ -197,5 +200,40 @@ describe('celeriac migrate', () => {
     for (const id of ids) await worker.waitFor(new RegExp(`${id}\\] succeeded`), 60_000);
     const left = await runCli(['-b', source, 'purge', '-Q', queue, '-f'], { env });
     expect(left.stdout).toContain('Purged 0 messages');
+  });
+
+  it('moves messages from Redis to RabbitMQ; a worker on RabbitMQ runs them', async () => {
+    const source = REDIS_URL;
+    const vhost = await createVhost('migrate');
+    const redis = testClient();
+    const queue = `extras-migrate-${uuid().slice(0, 8)}`;
+    try {
+      const ids: string[] = [];
+      for (const n of [1, 2]) {
+        const sent = await runCli(
+          ['-b', source, '-A', APP, 'call', 'tasks.add', '--args', `[${n},1]`, '-Q', queue],
+          { env },
+        );
+        ids.push(sent.stdout.trim());
+      }
+      const moved = await runCli(['migrate', source, vhost.url, '-Q', queue, '-t', '2'], { env });
+      expect(moved.stderr).toBe('');
+      expect(moved.stdout).toContain('Migrated 2 messages.');
+      expect(await redis.llen(queue)).toBe(0);
+      expect((await listQueues(vhost.name)).get(queue)).toBe(2);
+      const worker = startCli(['-A', APP, 'worker', '-Q', queue, '-l', 'info'], {
+        env: { CELERIAC_BROKER_URL: vhost.url, CELERIAC_RESULT_BACKEND: db },
+      });
+      running.push(worker);
+      for (const id of ids) await worker.waitFor(new RegExp(`${id}\\] succeeded`), 60_000);
+    } finally {
+      for (const proc of running.splice(0)) {
+        proc.kill('SIGKILL');
+        await proc.exited();
+      }
+      await vhost.remove();
+      await redis.del(queue, `_kombu.binding.${queue}`);
+      redis.disconnect();
+    }
   });
 });
