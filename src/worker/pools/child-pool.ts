@@ -133,7 +133,10 @@ export class ChildPool implements Pool {
     return {
       implementation: `celeriac:${kind}`,
       'max-concurrency': this.size,
-      [kind === 'prefork' ? 'processes' : 'threads']: children.map((c) => c.handle.id),
+      // As Celery's: prefork lists its processes' pids, threads counts its threads (the ids are Celeriac's own).
+      ...(kind === 'prefork'
+        ? { processes: children.map((c) => c.handle.id) }
+        : { threads: children.length, 'thread-ids': children.map((c) => c.handle.id) }),
       'max-tasks-per-child': maxTasksPerChild ?? 'N/A',
       'max-memory-per-child': maxMemoryPerChild ?? 'N/A',
       'children-started': this.started,
