@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/support/tmp.js';
@@ -73,6 +73,7 @@ describe('worker journal', () => {
     const { j: other } = await journal(path, 'redis://elsewhere memory://');
     await other.start();
     other.started(entry('other-scope', false));
+    other.flush();
     const [file] = readdirSync(path).filter((f) => f.endsWith('.jsonl'));
     copyFileSync(join(path, file!), join(path, file!.replace(`.${process.pid}.`, `.${deadPid()}.`)));
     const { j: next, backend } = await journal(path);
@@ -81,5 +82,38 @@ describe('worker journal', () => {
     expect(readdirSync(path).filter((f) => f.endsWith('.jsonl'))).toHaveLength(3);
     await next.stop();
     await other.stop();
+  });
+
+  it('writes a late-ack line at once, early-ack and done lines on flush() (before the acks) or next turn', async () => {
+    const path = join(dir.path, 'timing');
+    const { j } = await journal(path);
+    await j.start();
+    const [file] = readdirSync(path).filter((f) => f.endsWith('.jsonl'));
+    const lines = () => readFileSync(join(path, file!), 'utf8').split('\n').filter(Boolean);
+    j.started(entry('early', false));
+    expect(lines()).toEqual([]);
+    j.flush();
+    expect(lines()).toHaveLength(1);
+    j.done('early');
+    j.started(entry('late', true));
+    expect(lines()).toHaveLength(3); // the queued done line went first, in order
+    j.done('late');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines().map((line) => JSON.parse(line) as unknown)).toEqual([
+      { s: entry('early', false) },
+      { d: 'early' },
+      { s: entry('late', true) },
+      { d: 'late' },
+    ]);
+    await j.stop();
+  });
+
+  it('runs without a journal when its directory cannot be written, and stops cleanly', async () => {
+    const { j } = await journal(join(dir.path, 'not-a-dir.txt', 'journal'));
+    writeFileSync(join(dir.path, 'not-a-dir.txt'), 'a file');
+    await j.start();
+    j.started(entry('x', true));
+    j.done('x');
+    await expect(j.stop()).resolves.toBeUndefined();
   });
 });

@@ -107,6 +107,7 @@ export class Journal implements Service {
   private flushScheduled = false;
   private readonly running = new Map<string, JournalEntry>();
   private bytes = 0;
+  private opened = false;
   private timer: NodeJS.Timeout | undefined;
   private recovering: Promise<void> | undefined;
 
@@ -125,6 +126,7 @@ export class Journal implements Service {
     try {
       mkdirSync(this.deathsDir, { recursive: true });
       this.fd = openSync(this.file, 'a');
+      this.opened = true;
     } catch (error) {
       this.options.logger.warn(
         `Cannot write the worker journal in ${this.options.dir} (${(error as Error).message}): tasks lost with ` +
@@ -148,7 +150,8 @@ export class Journal implements Service {
     this.flush();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
-    rmSync(this.file, { force: true });
+    // A journal that could not be opened has no file (its directory may not even be one).
+    if (this.opened) rmSync(this.file, { force: true });
   }
 
   /**
