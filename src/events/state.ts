@@ -12,10 +12,11 @@
  * fields (`hostname`, `pid`, `utcoffset`, `type`, `local_received`) are not copied onto tasks.
  */
 import type { JsonObject, JsonValue } from '../types.js';
-import { compareEventOrder, LamportClock } from './clock.js';
+import { LamportClock } from './clock.js';
 import { prepareEvent, splitEventBody, type ReceivedEvent } from './incoming.js';
 import { queryTasks, ValueIndex, BoundedHeap, type TaskPage, type TaskQuery } from './task-query.js';
 import { RecencyList } from './recency.js';
+import { TimeIndex } from './time-index.js';
 import { TaskLinks } from './task-links.js';
 import { TaskRecord, type TaskSnapshot } from './task-record.js';
 import { EventCounters, type EventCounter } from './counters.js';
@@ -90,6 +91,8 @@ export class EventsState {
   /** The tasks from least to most recently used: created, or named as a parent (Celery's LRUCache reads). */
   private readonly recency = new RecencyList<TaskRecord>();
   private readonly workersByName = new Map<string, WorkerRecord>();
+  /** The tasks by timestamp: the dashboard's default order, read page by page. */
+  private readonly byTime = new TimeIndex<TaskRecord>();
   private readonly byState = new ValueIndex();
   private readonly byName = new ValueIndex();
   private readonly byWorker = new ValueIndex();
@@ -237,24 +240,22 @@ export class EventsState {
     const created = task === undefined;
     if (task === undefined) task = this.createTask(uuid);
     const [stateBefore, nameBefore, workerBefore] = [task.state, task.name, task.worker];
+    const timestampBefore = task.timestamp;
     const origin = this.senderOf(task, subject, hostname, timestamp, localReceived);
-    if (task.order === null || compareEventOrder({ clock, timestamp, origin }, task.order) > 0) {
-      task.order = { clock, timestamp, origin };
-    }
+    task.updateOrder(clock, timestamp, origin);
     if (subject === 'received') this.taskCount += 1;
-    const state = task.apply(subject, timestamp, event);
+    task.apply(subject, timestamp, event);
     task.record(
-      {
-        type: this.intern(`task-${subject}`),
-        state: this.intern(state),
-        timestamp,
-        clock,
-        hostname: this.intern(hostname),
-      },
+      this.intern(`task-${subject}`),
+      this.intern(hostname),
+      timestamp,
+      clock,
       this.options.maxTaskHistory,
     );
     this.internTask(task);
     if (task.name !== null) this.seenTypes.add(task.name);
+    if (created) this.byTime.add(task);
+    else this.byTime.move(task, timestampBefore);
     this.byState.move(task, stateBefore, task.state);
     this.byName.move(task, nameBefore, task.name);
     this.byWorker.move(task, workerBefore, task.worker);
@@ -277,7 +278,7 @@ export class EventsState {
   ): string {
     if (subject === 'sent') {
       task.client = this.intern(hostname);
-      return hostname;
+      return task.client;
     }
     let worker = this.workersByName.get(hostname);
     if (worker === undefined) {
@@ -312,6 +313,7 @@ export class EventsState {
   private evict(task: TaskRecord): void {
     this.tasksById.delete(task.uuid);
     this.recency.remove(task);
+    this.byTime.remove(task);
     this.byState.move(task, task.state, null);
     this.byName.move(task, task.name, null);
     this.byWorker.move(task, task.worker, null);
@@ -391,7 +393,13 @@ export class EventsState {
   /** One page of tasks matching `query` (see TaskQuery); throws a RangeError naming a bad option. */
   queryTasks(query: TaskQuery = {}): TaskPage {
     return queryTasks(
-      { all: this.tasksById, state: this.byState, name: this.byName, worker: this.byWorker },
+      {
+        all: this.tasksById,
+        time: this.byTime,
+        state: this.byState,
+        name: this.byName,
+        worker: this.byWorker,
+      },
       query,
     );
   }
@@ -405,7 +413,7 @@ export class EventsState {
   ): TaskSnapshot[] {
     const reverse = options.reverse ?? true;
     const compare = (a: TaskRecord, b: TaskRecord): number => {
-      const order = a.order && b.order ? compareEventOrder(b.order, a.order) : 0;
+      const order = a.orderOrigin !== null && b.orderOrigin !== null ? compareOrder(b, a) : 0;
       return (reverse ? order : -order) || (reverse ? b.seq - a.seq : a.seq - b.seq);
     };
     const source =
@@ -449,6 +457,18 @@ export class EventsState {
   forgetWorker(hostname: string): boolean {
     return this.workersByName.delete(hostname);
   }
+}
+
+/** `compareEventOrder` over two tasks' latest events, without building the tuples. */
+function compareOrder(a: TaskRecord, b: TaskRecord): number {
+  if (a.orderClock && b.orderClock) {
+    if (a.orderClock === b.orderClock) {
+      const [x, y] = [a.orderOrigin as string, b.orderOrigin as string];
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
+    return a.orderClock - b.orderClock;
+  }
+  return a.orderTimestamp - b.orderTimestamp;
 }
 
 function ignored(reason: string): EventOutcome {

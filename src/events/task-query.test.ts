@@ -149,6 +149,45 @@ describe('EventsState.queryTasks', () => {
     expect(byRuntime.tasks.every((t) => t.runtime === null)).toBe(true);
   });
 
+  it('keeps the default newest-first order as events move tasks, arrive late, and tasks are evicted', () => {
+    const state = new EventsState({ maxTasks: 4 });
+    const ev = (uuid: string, subject: string, at: number, fields: JsonObject = {}) =>
+      state.event({
+        uuid,
+        hostname: 'w1@host',
+        clock: 1,
+        local_received: T0 + at,
+        timestamp: T0 + at,
+        type: `task-${subject}`,
+        ...fields,
+      });
+    const newest = (query: TaskQuery = {}) => state.queryTasks(query).tasks.map((t) => t.uuid);
+    ev('a', 'received', 0, { name: 'proj.add' });
+    ev('b', 'received', 1, { name: 'proj.add' });
+    ev('c', 'received', 2, { name: 'proj.mul' });
+    expect(newest()).toEqual(['c', 'b', 'a']);
+    // a finishes last: its timestamp moves it to the top.
+    ev('a', 'succeeded', 10, { result: '1' });
+    expect(newest()).toEqual(['a', 'c', 'b']);
+    // A late, weaker event still merges its timestamp (Celery merges every field of it): a moves back.
+    ev('a', 'started', 0.5);
+    expect(state.getTask('a')!.timestamp).toBe(T0 + 0.5);
+    expect(newest()).toEqual(['c', 'b', 'a']);
+    // Equal timestamps: the later seen first, newest first.
+    ev('d', 'received', 2, { name: 'proj.add' });
+    expect(newest()).toEqual(['d', 'c', 'b', 'a']);
+    expect(newest({ order: 'asc', offset: 1, limit: 2 })).toEqual(['b', 'c']);
+    // Past maxTasks the least recently created goes, from the order too.
+    ev('e', 'received', 1.5, { name: 'proj.add' });
+    expect(newest()).toEqual(['d', 'c', 'e', 'b']);
+    expect(state.queryTasks({}).total).toBe(4);
+    expect(newest({ name: 'proj.add' })).toEqual(['d', 'e', 'b']);
+    expect(newest({ name: ['proj.add', 'proj.add'] })).toEqual(['d', 'e', 'b']);
+    expect(state.queryTasks({ name: ['proj.add', 'proj.add'] }).total).toBe(3);
+    state.clearTasks(false);
+    expect(newest()).toEqual([]);
+  });
+
   it('rejects bad options with a message naming them', () => {
     const state = new EventsState();
     expect(() => state.queryTasks({ limit: -1 })).toThrow(
