@@ -334,6 +334,10 @@ export class EventsState {
     if (task.exchange !== null) task.exchange = this.intern(task.exchange);
     if (task.routingKey !== null) task.routingKey = this.intern(task.routingKey);
     task.state = this.intern(task.state);
+    // The reprs most tasks share (`()`, `{}`, `None`): one copy, and a search reads one string, not one per task.
+    if (task.args !== null) task.args = common(task.args);
+    if (task.kwargs !== null) task.kwargs = common(task.kwargs);
+    if (task.result !== null) task.result = common(task.result);
     // Canvas ids usually name tasks we hold: share their id strings instead of keeping copies.
     if (task.rootId !== null) task.rootId = this.knownId(task, task.rootId);
     if (task.parentId !== null) task.parentId = this.knownId(task, task.parentId);
@@ -457,6 +461,15 @@ export class EventsState {
   forgetWorker(hostname: string): boolean {
     return this.workersByName.delete(hostname);
   }
+}
+
+const COMMON_REPRS = new Map(
+  ['()', '[]', '{}', 'None', 'True', 'False', "''", '0', '1'].map((repr) => [repr, repr] as const),
+);
+
+/** The shared copy of a very common argument or result repr, else the text itself. */
+function common(text: string): string {
+  return text.length <= 5 ? (COMMON_REPRS.get(text) ?? text) : text;
 }
 
 /** `compareEventOrder` over two tasks' latest events, without building the tuples. */
