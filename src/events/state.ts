@@ -111,6 +111,8 @@ export class EventsState {
   private readonly now: () => number;
   private readonly clock: LamportClock;
   private seq = 0;
+  /** Tasks whose id is not only hex digits and dashes (Celery's ids are UUIDs; custom ids may be anything). */
+  private otherIds = 0;
 
   constructor(private readonly settings: EventsStateOptions = {}) {
     this.options = {
@@ -296,6 +298,7 @@ export class EventsState {
       if (oldest !== null) this.evict(oldest);
     }
     const task = new TaskRecord(uuid, this.seq++);
+    if (!HEX_ID.test(uuid)) this.otherIds += 1;
     this.tasksById.set(uuid, task);
     this.recency.append(task);
     return task;
@@ -311,7 +314,7 @@ export class EventsState {
 
   /** Drops a task from the map, the indexes and every link, in O(links). */
   private evict(task: TaskRecord): void {
-    this.tasksById.delete(task.uuid);
+    if (this.tasksById.delete(task.uuid) && !HEX_ID.test(task.uuid)) this.otherIds -= 1;
     this.recency.remove(task);
     this.byTime.remove(task);
     this.byState.move(task, task.state, null);
@@ -403,6 +406,7 @@ export class EventsState {
         state: this.byState,
         name: this.byName,
         worker: this.byWorker,
+        hexIds: this.otherIds === 0,
       },
       query,
     );
@@ -462,6 +466,8 @@ export class EventsState {
     return this.workersByName.delete(hostname);
   }
 }
+
+const HEX_ID = /^[0-9a-f-]*$/i;
 
 const COMMON_REPRS = new Map(
   ['()', '[]', '{}', 'None', 'True', 'False', "''", '0', '1'].map((repr) => [repr, repr] as const),

@@ -194,6 +194,22 @@ describe('EventsState.queryTasks', () => {
     expect(newest()).toEqual([]);
   });
 
+  it('searches ids whether or not they are all UUIDs (UUID ids are skipped for text no UUID can hold)', () => {
+    const state = new EventsState({ maxTasks: 2 });
+    const spec = { name: 0, worker: 0, final: 'succeeded', at: 1, arg: 1 } as const;
+    feed(state, '0a1b2c3d-0000-4000-8000-000000000001', spec);
+    expect(state.queryTasks({ search: '0A1B', searchIn: ['uuid'] }).total).toBe(1);
+    expect(state.queryTasks({ search: 'key-1', searchIn: ['uuid', 'args'] }).total).toBe(1);
+    expect(state.queryTasks({ search: 'key-1', searchIn: ['uuid'] }).total).toBe(0);
+    feed(state, 'custom-key-9', { ...spec, at: 2, arg: 9 });
+    expect(state.queryTasks({ search: 'M-KEY', searchIn: ['uuid'] }).total).toBe(1);
+    // The custom id is evicted by the next task: every id is a UUID again.
+    feed(state, '0a1b2c3d-0000-4000-8000-000000000002', { ...spec, at: 3 });
+    feed(state, '0a1b2c3d-0000-4000-8000-000000000003', { ...spec, at: 4 });
+    expect(state.queryTasks({ search: 'key', searchIn: ['uuid'] }).total).toBe(0);
+    expect(state.queryTasks({ search: '-000000000003', searchIn: ['uuid'] }).total).toBe(1);
+  });
+
   it('rejects bad options with a message naming them', () => {
     const state = new EventsState();
     expect(() => state.queryTasks({ limit: -1 })).toThrow(

@@ -11,7 +11,8 @@
  *   that matches few tasks starts from the smallest matching set instead of every task, and any other sort
  *   selects its page from the matches with a bounded heap of `offset + limit` entries (O(n log k)), unless the
  *   page is deep (then one sort of the matches);
- * - text search skips fields shorter than the text and tests each distinct task name once.
+ * - text search skips fields shorter than the text, tests each distinct task name once, and skips the ids when
+ *   they are all UUIDs and the text has a character no UUID has.
  * `total` is always exact: a count of the set, or of the walk.
  */
 import type { TaskRecord, TaskSnapshot } from './task-record.js';
@@ -129,6 +130,8 @@ export interface TaskIndexes {
   readonly state: ValueIndex;
   readonly name: ValueIndex;
   readonly worker: ValueIndex;
+  /** True when every task id is hex digits and dashes (UUIDs): a search for other text can skip the ids. */
+  readonly hexIds?: boolean;
 }
 
 type Compare = (a: TaskRecord, b: TaskRecord) => number;
@@ -141,7 +144,7 @@ export function queryTasks(indexes: TaskIndexes, query: TaskQuery = {}): TaskPag
   const order = query.order ?? 'desc';
   const compare = comparator(sortBy, order);
   const [scanned, ...others] = indexedFilters(indexes, query);
-  const conditions = matcher(query, indexes.name);
+  const conditions = matcher(query, indexes);
   const wanted = offset + limit;
   if (sortBy === 'timestamp') {
     const page = inTimeOrder(indexes.time, scanned, others, conditions, wanted, order === 'desc');
@@ -313,7 +316,7 @@ function combine(...tests: (Test | null)[]): Test | null {
 }
 
 /** The non-indexed conditions: canvas root, time range and text; null when there are none. */
-function matcher(query: TaskQuery, names: ValueIndex): Test | null {
+function matcher(query: TaskQuery, indexes: TaskIndexes): Test | null {
   const tests: Test[] = [];
   if (query.rootId !== undefined) tests.push((task) => task.rootId === query.rootId);
   if (query.since !== undefined || query.until !== undefined) {
@@ -326,7 +329,11 @@ function matcher(query: TaskQuery, names: ValueIndex): Test | null {
     });
   }
   if (query.search !== undefined && query.search !== '') {
-    tests.push(searcher(query.search, query.searchIn ?? ['args', 'kwargs'], names.values()));
+    let fields = query.searchIn ?? ['args', 'kwargs'];
+    // No UUID contains other characters: when every id is one, the ids need not be read.
+    if (indexes.hexIds === true && /[^0-9a-f-]/i.test(query.search))
+      fields = fields.filter((f) => f !== 'uuid');
+    tests.push(searcher(query.search, fields, indexes.name.values()));
   }
   return combine(...tests);
 }
