@@ -5,6 +5,11 @@
  * needs. Pure and synchronous: feed it events (`event()` for events a receiver prepared, `receive()` for raw
  * message bodies) and read it; the clock is injectable, so expiry is tested without waiting.
  *
+ * Indexes, each updated once per event: tasks by id, by recency (eviction order), by timestamp (time-index.ts:
+ * the dashboard's default newest-first table, read page by page) and by state, name and worker (a Set per value).
+ * Memory, about 770 bytes per task at dashboard scale: records share their repeated strings (names, hosts, event
+ * types, states and the commonest reprs such as `()` and `{}`), see task-record.ts for the record's own layout.
+ *
  * Differences from Celery, on purpose: a worker that goes offline stays in `workers` (not alive) even when an
  * `onNodeLeave` callback is set (Celery then drops it); the task-by-worker index follows the task's current worker
  * (Celery files a task under the hostname of its first event, the client's for task-sent); evicted tasks leave
