@@ -3,6 +3,11 @@
  * prepared events, then filtered, sorted pages asked over its real HTTP server (the page's endpoint and Flower's
  * `/api/tasks`), median of 21 requests each, plus `/metrics` and the process RSS. Not a test: numbers only.
  *
+ * Each event goes through JSON text and back, as events do on the wire (the receiver decodes message bodies):
+ * strings built by template literals would otherwise stay V8 cons-strings, several objects each, and inflate the
+ * memory measured. Memory is printed after ingest (after a GC), after the requests, after 15 seconds idle (no
+ * forced GC: what V8's memory reducer gives back by itself), and after a memory-reducing GC.
+ *
  *   node --expose-gc --import tsx bench/dashboard.ts [--tasks 100000]
  */
 import { loadavg } from 'node:os';
@@ -24,7 +29,9 @@ const cpuStart = process.cpuUsage();
 let clock = 0;
 let events = 0;
 const send = (fields: Record<string, string | number | null>) => {
-  dashboard.monitor.receive({ utcoffset: 0, pid: 1234, clock: ++clock, ...fields });
+  dashboard.monitor.receive(
+    JSON.parse(JSON.stringify({ utcoffset: 0, pid: 1234, clock: ++clock, ...fields })),
+  );
   events += 1;
 };
 for (let i = 0; i < TASKS; i += 1) {
@@ -59,7 +66,15 @@ for (let i = 0; i < TASKS; i += 1) {
 }
 const ingestMs = performance.now() - started;
 const ingestCpu = process.cpuUsage(cpuStart);
-(globalThis as { gc?: () => void }).gc?.();
+type Gc = (options?: { type: 'major'; execution: 'sync'; flavor?: 'last-resort' }) => void;
+const gc = (globalThis as { gc?: Gc }).gc ?? (() => undefined);
+const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
+function memory(label: string): string {
+  const m = process.memoryUsage();
+  return `${label}: RSS ${mb(m.rss)} MB, heap used ${mb(m.heapUsed)} MB of ${mb(m.heapTotal)} MB`;
+}
+gc();
+const afterIngest = memory('after ingest and a GC');
 
 /** Wall time and this process's CPU time (server and client both live here) per request, medians of 21. */
 async function median(path: string): Promise<{ ms: number; cpu: number; bytes: number }> {
@@ -96,15 +111,19 @@ console.log(
   `${TASKS} tasks, ${events} events ingested in ${ingestMs.toFixed(0)} ms wall, ${cpuMs.toFixed(0)} ms cpu ` +
     `(${((events / cpuMs) * 1000).toFixed(0)} events per cpu second); load average ${loadavg()[0]!.toFixed(1)}`,
 );
+console.log(afterIngest);
 console.log('| request | wall ms | cpu ms | bytes |');
 console.log('|---|---|---|---|');
 for (const path of queries) {
   const { ms, cpu, bytes } = await median(path);
   console.log(`| \`${path}\` | ${ms.toFixed(1)} | ${cpu.toFixed(1)} | ${bytes} |`);
 }
-(globalThis as { gc?: () => void }).gc?.();
-const memory = process.memoryUsage();
-console.log(
-  `RSS ${(memory.rss / 1024 / 1024).toFixed(0)} MB, heap used ${(memory.heapUsed / 1024 / 1024).toFixed(0)} MB`,
-);
+gc();
+console.log(memory('after the requests and a GC'));
+// What an idle dashboard gets back by itself (V8's memory reducer runs a few seconds after allocation stops),
+// then what a memory-reducing collection gets back.
+await new Promise((resolve) => setTimeout(resolve, 15_000));
+console.log(memory('idle 15 s, no forced GC'));
+gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+console.log(memory('then a memory-reducing GC'));
 await dashboard.stop();

@@ -12,8 +12,8 @@ import type { JsonValue } from '../index.js';
 type Event = Readonly<Record<string, JsonValue>>;
 
 export interface EventStore {
-  /** Every stored event in arrival order (tasks and workers). */
-  load(): Event[];
+  /** Every stored event in arrival order (tasks and workers), parsed one at a time as the caller iterates. */
+  load(): Iterable<Event>;
   /** How many events were ever added (more than `load()` gives: worker events are kept latest only). */
   eventCount(): number;
   /** Queues an event; `taskId` for task events, null for the others. */
@@ -66,13 +66,18 @@ export class SqliteEventStore implements EventStore {
     return this.events + this.pending.length;
   }
 
-  load(): Event[] {
+  /**
+   * A generator over the rows: a restart with 100,000 tasks replays some 300,000 events, which as one parsed array
+   * would briefly take more memory than the state they rebuild. No other statement may run on the connection
+   * until the iteration ends (Monitor.start applies them synchronously).
+   */
+  *load(): IterableIterator<Event> {
     const rows = this.db
       .prepare(
         `SELECT event, seq FROM task_events UNION ALL SELECT event, seq FROM worker_events ORDER BY seq`,
       )
-      .all() as { event: string }[];
-    return rows.map((row) => JSON.parse(row.event) as Event);
+      .iterate() as IterableIterator<{ event: string }>;
+    for (const row of rows) yield JSON.parse(row.event) as Event;
   }
 
   add(event: Event, taskId: string | null): void {

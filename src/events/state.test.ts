@@ -120,6 +120,25 @@ describe('EventsState: ordering and precedence', () => {
     ]);
   });
 
+  it('drops an event older than the whole timeline once it is full, and decodes entries with their state', () => {
+    const state = new EventsState({ maxTaskHistory: 2 });
+    state.event(task('started', 't1', 1));
+    state.event(task('progress', 't1', 2, { current: 1 }));
+    state.event(received('t1', 0));
+    const history = state.getTask('t1')!.history;
+    expect(history.map((entry) => [entry.type, entry.state, entry.timestamp - T0])).toEqual([
+      ['task-started', 'STARTED', 1],
+      ['task-progress', 'PROGRESS', 2],
+    ]);
+    expect(history[0]).toEqual({
+      type: 'task-started',
+      state: 'STARTED',
+      timestamp: T0 + 1,
+      clock: expect.any(Number),
+      hostname: 'w1@host',
+    });
+  });
+
   it('task-sent sets the client, worker events set the worker', () => {
     const state = new EventsState();
     state.event(task('sent', 't1', 0, { name: 'proj.add', queue: 'celery' }));

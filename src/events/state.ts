@@ -5,6 +5,11 @@
  * needs. Pure and synchronous: feed it events (`event()` for events a receiver prepared, `receive()` for raw
  * message bodies) and read it; the clock is injectable, so expiry is tested without waiting.
  *
+ * Indexes, each updated once per event: tasks by id, by recency (eviction order), by timestamp (time-index.ts:
+ * the dashboard's default newest-first table, read page by page) and by state, name and worker (a Set per value).
+ * Memory, about 770 bytes per task at dashboard scale: records share their repeated strings (names, hosts, event
+ * types, states and the commonest reprs such as `()` and `{}`), see task-record.ts for the record's own layout.
+ *
  * Differences from Celery, on purpose: a worker that goes offline stays in `workers` (not alive) even when an
  * `onNodeLeave` callback is set (Celery then drops it); the task-by-worker index follows the task's current worker
  * (Celery files a task under the hostname of its first event, the client's for task-sent); evicted tasks leave
@@ -12,10 +17,11 @@
  * fields (`hostname`, `pid`, `utcoffset`, `type`, `local_received`) are not copied onto tasks.
  */
 import type { JsonObject, JsonValue } from '../types.js';
-import { compareEventOrder, LamportClock } from './clock.js';
+import { LamportClock } from './clock.js';
 import { prepareEvent, splitEventBody, type ReceivedEvent } from './incoming.js';
 import { queryTasks, ValueIndex, BoundedHeap, type TaskPage, type TaskQuery } from './task-query.js';
 import { RecencyList } from './recency.js';
+import { TimeIndex } from './time-index.js';
 import { TaskLinks } from './task-links.js';
 import { TaskRecord, type TaskSnapshot } from './task-record.js';
 import { EventCounters, type EventCounter } from './counters.js';
@@ -90,6 +96,8 @@ export class EventsState {
   /** The tasks from least to most recently used: created, or named as a parent (Celery's LRUCache reads). */
   private readonly recency = new RecencyList<TaskRecord>();
   private readonly workersByName = new Map<string, WorkerRecord>();
+  /** The tasks by timestamp: the dashboard's default order, read page by page. */
+  private readonly byTime = new TimeIndex<TaskRecord>();
   private readonly byState = new ValueIndex();
   private readonly byName = new ValueIndex();
   private readonly byWorker = new ValueIndex();
@@ -108,6 +116,8 @@ export class EventsState {
   private readonly now: () => number;
   private readonly clock: LamportClock;
   private seq = 0;
+  /** Tasks whose id is not only hex digits and dashes (Celery's ids are UUIDs; custom ids may be anything). */
+  private otherIds = 0;
 
   constructor(private readonly settings: EventsStateOptions = {}) {
     this.options = {
@@ -237,24 +247,22 @@ export class EventsState {
     const created = task === undefined;
     if (task === undefined) task = this.createTask(uuid);
     const [stateBefore, nameBefore, workerBefore] = [task.state, task.name, task.worker];
+    const timestampBefore = task.timestamp;
     const origin = this.senderOf(task, subject, hostname, timestamp, localReceived);
-    if (task.order === null || compareEventOrder({ clock, timestamp, origin }, task.order) > 0) {
-      task.order = { clock, timestamp, origin };
-    }
+    task.updateOrder(clock, timestamp, origin);
     if (subject === 'received') this.taskCount += 1;
-    const state = task.apply(subject, timestamp, event);
+    task.apply(subject, timestamp, event);
     task.record(
-      {
-        type: this.intern(`task-${subject}`),
-        state: this.intern(state),
-        timestamp,
-        clock,
-        hostname: this.intern(hostname),
-      },
+      this.intern(`task-${subject}`),
+      this.intern(hostname),
+      timestamp,
+      clock,
       this.options.maxTaskHistory,
     );
     this.internTask(task);
     if (task.name !== null) this.seenTypes.add(task.name);
+    if (created) this.byTime.add(task);
+    else this.byTime.move(task, timestampBefore);
     this.byState.move(task, stateBefore, task.state);
     this.byName.move(task, nameBefore, task.name);
     this.byWorker.move(task, workerBefore, task.worker);
@@ -277,7 +285,7 @@ export class EventsState {
   ): string {
     if (subject === 'sent') {
       task.client = this.intern(hostname);
-      return hostname;
+      return task.client;
     }
     let worker = this.workersByName.get(hostname);
     if (worker === undefined) {
@@ -295,6 +303,7 @@ export class EventsState {
       if (oldest !== null) this.evict(oldest);
     }
     const task = new TaskRecord(uuid, this.seq++);
+    if (!HEX_ID.test(uuid)) this.otherIds += 1;
     this.tasksById.set(uuid, task);
     this.recency.append(task);
     return task;
@@ -310,8 +319,9 @@ export class EventsState {
 
   /** Drops a task from the map, the indexes and every link, in O(links). */
   private evict(task: TaskRecord): void {
-    this.tasksById.delete(task.uuid);
+    if (this.tasksById.delete(task.uuid) && !HEX_ID.test(task.uuid)) this.otherIds -= 1;
     this.recency.remove(task);
+    this.byTime.remove(task);
     this.byState.move(task, task.state, null);
     this.byName.move(task, task.name, null);
     this.byWorker.move(task, task.worker, null);
@@ -332,6 +342,10 @@ export class EventsState {
     if (task.exchange !== null) task.exchange = this.intern(task.exchange);
     if (task.routingKey !== null) task.routingKey = this.intern(task.routingKey);
     task.state = this.intern(task.state);
+    // The reprs most tasks share (`()`, `{}`, `None`): one copy, and a search reads one string, not one per task.
+    if (task.args !== null) task.args = common(task.args);
+    if (task.kwargs !== null) task.kwargs = common(task.kwargs);
+    if (task.result !== null) task.result = common(task.result);
     // Canvas ids usually name tasks we hold: share their id strings instead of keeping copies.
     if (task.rootId !== null) task.rootId = this.knownId(task, task.rootId);
     if (task.parentId !== null) task.parentId = this.knownId(task, task.parentId);
@@ -391,7 +405,14 @@ export class EventsState {
   /** One page of tasks matching `query` (see TaskQuery); throws a RangeError naming a bad option. */
   queryTasks(query: TaskQuery = {}): TaskPage {
     return queryTasks(
-      { all: this.tasksById, state: this.byState, name: this.byName, worker: this.byWorker },
+      {
+        all: this.tasksById,
+        time: this.byTime,
+        state: this.byState,
+        name: this.byName,
+        worker: this.byWorker,
+        hexIds: this.otherIds === 0,
+      },
       query,
     );
   }
@@ -405,7 +426,7 @@ export class EventsState {
   ): TaskSnapshot[] {
     const reverse = options.reverse ?? true;
     const compare = (a: TaskRecord, b: TaskRecord): number => {
-      const order = a.order && b.order ? compareEventOrder(b.order, a.order) : 0;
+      const order = a.orderOrigin !== null && b.orderOrigin !== null ? compareOrder(b, a) : 0;
       return (reverse ? order : -order) || (reverse ? b.seq - a.seq : a.seq - b.seq);
     };
     const source =
@@ -449,6 +470,29 @@ export class EventsState {
   forgetWorker(hostname: string): boolean {
     return this.workersByName.delete(hostname);
   }
+}
+
+const HEX_ID = /^[0-9a-f-]*$/i;
+
+const COMMON_REPRS = new Map(
+  ['()', '[]', '{}', 'None', 'True', 'False', "''", '0', '1'].map((repr) => [repr, repr] as const),
+);
+
+/** The shared copy of a very common argument or result repr, else the text itself. */
+function common(text: string): string {
+  return text.length <= 5 ? (COMMON_REPRS.get(text) ?? text) : text;
+}
+
+/** `compareEventOrder` over two tasks' latest events, without building the tuples. */
+function compareOrder(a: TaskRecord, b: TaskRecord): number {
+  if (a.orderClock && b.orderClock) {
+    if (a.orderClock === b.orderClock) {
+      const [x, y] = [a.orderOrigin as string, b.orderOrigin as string];
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
+    return a.orderClock - b.orderClock;
+  }
+  return a.orderTimestamp - b.orderTimestamp;
 }
 
 function ignored(reason: string): EventOutcome {

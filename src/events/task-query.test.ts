@@ -49,8 +49,14 @@ const queries = fc.record(
     worker: fc.constantFrom(...WORKERS),
     since: fc.integer({ min: T0, max: T0 + 50 }),
     until: fc.integer({ min: T0, max: T0 + 60 }),
-    search: fc.constantFrom('key-3', 'KEY-1', "'", 'needle'),
-    searchIn: fc.constantFrom(['args'] as const, ['exception'] as const, ['args', 'exception'] as const),
+    search: fc.constantFrom('key-3', 'KEY-1', "'", 'needle', 'PROJ.M', 'add', "(1, 'key-1')x"),
+    searchIn: fc.constantFrom(
+      ['args'] as const,
+      ['exception'] as const,
+      ['args', 'exception'] as const,
+      ['name', 'args'] as const,
+      ['name'] as const,
+    ),
     sortBy: fc.constantFrom(...TASK_SORT_KEYS),
     order: fc.constantFrom('asc' as const, 'desc' as const),
     offset: fc.integer({ min: 0, max: 40 }),
@@ -147,6 +153,61 @@ describe('EventsState.queryTasks', () => {
     expect(third.tasks.map((t) => t.uuid)).toEqual(['t8', 't6', 't4', 't2', 't0']);
     const byRuntime = state.queryTasks({ sortBy: 'runtime', limit: 3 });
     expect(byRuntime.tasks.every((t) => t.runtime === null)).toBe(true);
+  });
+
+  it('keeps the default newest-first order as events move tasks, arrive late, and tasks are evicted', () => {
+    const state = new EventsState({ maxTasks: 4 });
+    const ev = (uuid: string, subject: string, at: number, fields: JsonObject = {}) =>
+      state.event({
+        uuid,
+        hostname: 'w1@host',
+        clock: 1,
+        local_received: T0 + at,
+        timestamp: T0 + at,
+        type: `task-${subject}`,
+        ...fields,
+      });
+    const newest = (query: TaskQuery = {}) => state.queryTasks(query).tasks.map((t) => t.uuid);
+    ev('a', 'received', 0, { name: 'proj.add' });
+    ev('b', 'received', 1, { name: 'proj.add' });
+    ev('c', 'received', 2, { name: 'proj.mul' });
+    expect(newest()).toEqual(['c', 'b', 'a']);
+    // a finishes last: its timestamp moves it to the top.
+    ev('a', 'succeeded', 10, { result: '1' });
+    expect(newest()).toEqual(['a', 'c', 'b']);
+    // A late, weaker event still merges its timestamp (Celery merges every field of it): a moves back.
+    ev('a', 'started', 0.5);
+    expect(state.getTask('a')!.timestamp).toBe(T0 + 0.5);
+    expect(newest()).toEqual(['c', 'b', 'a']);
+    // Equal timestamps: the later seen first, newest first.
+    ev('d', 'received', 2, { name: 'proj.add' });
+    expect(newest()).toEqual(['d', 'c', 'b', 'a']);
+    expect(newest({ order: 'asc', offset: 1, limit: 2 })).toEqual(['b', 'c']);
+    // Past maxTasks the least recently created goes, from the order too.
+    ev('e', 'received', 1.5, { name: 'proj.add' });
+    expect(newest()).toEqual(['d', 'c', 'e', 'b']);
+    expect(state.queryTasks({}).total).toBe(4);
+    expect(newest({ name: 'proj.add' })).toEqual(['d', 'e', 'b']);
+    expect(newest({ name: ['proj.add', 'proj.add'] })).toEqual(['d', 'e', 'b']);
+    expect(state.queryTasks({ name: ['proj.add', 'proj.add'] }).total).toBe(3);
+    state.clearTasks(false);
+    expect(newest()).toEqual([]);
+  });
+
+  it('searches ids whether or not they are all UUIDs (UUID ids are skipped for text no UUID can hold)', () => {
+    const state = new EventsState({ maxTasks: 2 });
+    const spec = { name: 0, worker: 0, final: 'succeeded', at: 1, arg: 1 } as const;
+    feed(state, '0a1b2c3d-0000-4000-8000-000000000001', spec);
+    expect(state.queryTasks({ search: '0A1B', searchIn: ['uuid'] }).total).toBe(1);
+    expect(state.queryTasks({ search: 'key-1', searchIn: ['uuid', 'args'] }).total).toBe(1);
+    expect(state.queryTasks({ search: 'key-1', searchIn: ['uuid'] }).total).toBe(0);
+    feed(state, 'custom-key-9', { ...spec, at: 2, arg: 9 });
+    expect(state.queryTasks({ search: 'M-KEY', searchIn: ['uuid'] }).total).toBe(1);
+    // The custom id is evicted by the next task: every id is a UUID again.
+    feed(state, '0a1b2c3d-0000-4000-8000-000000000002', { ...spec, at: 3 });
+    feed(state, '0a1b2c3d-0000-4000-8000-000000000003', { ...spec, at: 4 });
+    expect(state.queryTasks({ search: 'key', searchIn: ['uuid'] }).total).toBe(0);
+    expect(state.queryTasks({ search: '-000000000003', searchIn: ['uuid'] }).total).toBe(1);
   });
 
   it('rejects bad options with a message naming them', () => {

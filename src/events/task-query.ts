@@ -2,13 +2,21 @@
  * Indexes over the tasks of an EventsState and the paged queries a dashboard asks: filter by state, name, worker,
  * a time range and text in the arguments; sort by any time or field; one page at a time.
  *
- * Design, for 100,000 tasks answering a page in a few milliseconds: state, name and worker each keep a Set of
- * tasks per value (moved in O(1) when a task changes), so a filter starts from the smallest matching set instead
- * of every task; the remaining conditions are checked while scanning that set; the page is selected with a
- * bounded heap of `offset + limit` entries (O(n log k)) rather than by sorting every match, unless the page is
- * deep. `total` is exact (the scan counts every match).
+ * Design, for 100,000 tasks answering a page in a few milliseconds:
+ * - the default sort (timestamp, newest first) reads the TimeIndex, which keeps every task in that order: with no
+ *   filter the page is read directly (O(offset / 512 + limit)); with only state, name or worker values of one
+ *   field, whose sets give the exact total, the walk stops once the page is full; with other conditions every
+ *   task is tested and counted in one walk, but the page is simply the first matches (no heap, no sort);
+ * - state, name and worker each keep a Set of tasks per value (moved in O(1) when a task changes), so a filter
+ *   that matches few tasks starts from the smallest matching set instead of every task, and any other sort
+ *   selects its page from the matches with a bounded heap of `offset + limit` entries (O(n log k)), unless the
+ *   page is deep (then one sort of the matches);
+ * - text search skips fields shorter than the text, tests each distinct task name once, and skips the ids when
+ *   they are all UUIDs and the text has a character no UUID has.
+ * `total` is always exact: a count of the set, or of the walk.
  */
 import type { TaskRecord, TaskSnapshot } from './task-record.js';
+import type { TimeIndex } from './time-index.js';
 
 /** Fields a page can be sorted by. Times sort as numbers; missing values always come last. */
 export const TASK_SORT_KEYS = [
@@ -95,6 +103,11 @@ export class ValueIndex {
     }
   }
 
+  /** The values that have tasks. */
+  values(): IterableIterator<string> {
+    return this.sets.keys();
+  }
+
   get(value: string): ReadonlySet<TaskRecord> | undefined {
     return this.sets.get(value);
   }
@@ -112,9 +125,13 @@ export class ValueIndex {
 
 export interface TaskIndexes {
   readonly all: ReadonlyMap<string, TaskRecord>;
+  /** Every task by timestamp, then first sight: the default sort, read in page order. */
+  readonly time: TimeIndex<TaskRecord>;
   readonly state: ValueIndex;
   readonly name: ValueIndex;
   readonly worker: ValueIndex;
+  /** True when every task id is hex digits and dashes (UUIDs): a search for other text can skip the ids. */
+  readonly hexIds?: boolean;
 }
 
 type Compare = (a: TaskRecord, b: TaskRecord) => number;
@@ -123,22 +140,111 @@ type Compare = (a: TaskRecord, b: TaskRecord) => number;
 export function queryTasks(indexes: TaskIndexes, query: TaskQuery = {}): TaskPage {
   const offset = checkCount('offset', query.offset ?? 0, Number.MAX_SAFE_INTEGER);
   const limit = checkCount('limit', query.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
-  const compare = comparator(query.sortBy ?? 'timestamp', query.order ?? 'desc');
+  const sortBy = query.sortBy ?? 'timestamp';
+  const order = query.order ?? 'desc';
+  const compare = comparator(sortBy, order);
   const [scanned, ...others] = indexedFilters(indexes, query);
-  const test = combine(matcher(query), membership(others));
-  const sets = scanned === undefined ? [indexes.all.values()] : scanned.sets;
-  const size = scanned === undefined ? indexes.all.size : scanned.size;
+  const conditions = matcher(query, indexes);
   const wanted = offset + limit;
+  if (sortBy === 'timestamp') {
+    const page = inTimeOrder(indexes.time, scanned, others, conditions, wanted, order === 'desc');
+    if (page !== null) return { total: page.total, offset, limit, tasks: page.tasks.slice(offset, wanted) };
+  }
+  const test = combine(conditions, membership(others));
+  const { total, tasks } = selectPage(
+    scanned === undefined ? [indexes.time.page(0, indexes.time.size, false)] : scanned.sets,
+    scanned === undefined ? indexes.all.size : scanned.size,
+    test,
+    wanted,
+    compare,
+    order === 'desc',
+  );
+  return { total, offset, limit, tasks: tasks.slice(offset, wanted) };
+}
+
+interface Matches {
+  readonly total: number;
+  /** The first `wanted` matches in page order (fewer when there are fewer). */
+  readonly tasks: TaskRecord[];
+}
+
+/**
+ * A page in the time index's order, when that is cheaper than selecting one from a set; null when not. The
+ * index is walked in page order, so the first `wanted` matches are the page: with no filter it is read directly,
+ * with only indexed filters of one field (whose sets give the exact total) the walk stops once the page is full,
+ * and with other conditions it counts every match but needs no heap.
+ */
+function inTimeOrder(
+  time: TimeIndex<TaskRecord>,
+  scanned: IndexedFilter | undefined,
+  others: readonly IndexedFilter[],
+  conditions: Test | null,
+  wanted: number,
+  desc: boolean,
+): Matches | null {
+  if (scanned === undefined && conditions === null) {
+    return { total: time.size, tasks: time.page(0, wanted, desc) };
+  }
+  const n = time.size;
+  if (scanned !== undefined) {
+    if (others.length === 0 && conditions === null) {
+      // Matches are spread through the index: about wanted * n / total tasks are walked to fill the page.
+      if (scanned.size === 0 || wanted * n > scanned.size * scanned.size) return null;
+      return { total: scanned.size, tasks: firstMatches(time, membership([scanned]), wanted, desc) };
+    }
+    // A small set is cheaper to scan and sort than the whole index to walk.
+    if (scanned.size * 2 < n) return null;
+  }
+  const test = combine(conditions, membership(scanned === undefined ? others : [scanned, ...others]));
   let total = 0;
-  let page: TaskRecord[];
+  const tasks: TaskRecord[] = [];
+  time.scan(desc, (task) => {
+    if (test === null || test(task)) {
+      total += 1;
+      if (tasks.length < wanted) tasks.push(task);
+    }
+    return true;
+  });
+  return { total, tasks };
+}
+
+/** The first `wanted` tasks passing `test`, walking the index in page order. */
+function firstMatches(
+  time: TimeIndex<TaskRecord>,
+  test: Test | null,
+  wanted: number,
+  desc: boolean,
+): TaskRecord[] {
+  const tasks: TaskRecord[] = [];
+  if (wanted === 0) return tasks;
+  time.scan(desc, (task) => {
+    if (test === null || test(task)) tasks.push(task);
+    return tasks.length < wanted;
+  });
+  return tasks;
+}
+
+/**
+ * A page under any other sort: every task of `sources` is tested; a shallow page keeps only the best `wanted` in
+ * a bounded heap while scanning, O(n log wanted); a deep one sorts all matches.
+ */
+function selectPage(
+  sources: readonly (readonly TaskRecord[] | ReadonlySet<TaskRecord>)[],
+  size: number,
+  test: Test | null,
+  wanted: number,
+  compare: Compare,
+  backwards: boolean,
+): Matches {
+  let total = 0;
   if (wanted <= size * HEAP_SHARE) {
-    // A shallow page: keep only the best `wanted` while scanning, O(n log wanted). Sets hold tasks roughly in the
-    // order they got there, that is in time order, so a newest-first page scans them backwards: most tasks are
-    // then rejected by one comparison with the heap's worst entry instead of replacing it.
+    // Sets hold tasks roughly in the order they got there, that is in time order, so a newest-first page scans
+    // them backwards: most tasks are then rejected by one comparison with the heap's worst entry.
     const heap = new BoundedHeap(wanted, compare);
-    const backwards = (query.order ?? 'desc') === 'desc';
-    for (const set of sets) {
-      const tasks = Array.from(set);
+    for (const source of sources) {
+      const tasks: readonly TaskRecord[] = Array.isArray(source)
+        ? (source as readonly TaskRecord[])
+        : Array.from(source as ReadonlySet<TaskRecord>);
       for (let i = 0; i < tasks.length; i += 1) {
         const task = tasks[backwards ? tasks.length - 1 - i : i] as TaskRecord;
         if (test !== null && !test(task)) continue;
@@ -146,18 +252,14 @@ export function queryTasks(indexes: TaskIndexes, query: TaskQuery = {}): TaskPag
         heap.push(task);
       }
     }
-    page = heap.sorted();
-  } else {
-    page = [];
-    for (const set of sets) {
-      for (const task of set) {
-        if (test === null || test(task)) page.push(task);
-      }
-    }
-    total = page.length;
-    page.sort(compare);
+    return { total, tasks: heap.sorted() };
   }
-  return { total, offset, limit, tasks: page.slice(offset, wanted) };
+  const page: TaskRecord[] = [];
+  for (const source of sources) {
+    for (const task of source) if (test === null || test(task)) page.push(task);
+  }
+  page.sort(compare);
+  return { total: page.length, tasks: page };
 }
 
 function checkCount(option: string, value: number, max: number): number {
@@ -189,6 +291,7 @@ function indexedFilters(indexes: TaskIndexes, query: TaskQuery): IndexedFilter[]
     field: (t: TaskRecord) => string | null,
   ) => {
     if (values === undefined) return;
+    values = [...new Set(values)];
     const sets = values.flatMap((value) => index.get(value) ?? []);
     filters.push({ values, sets, size: sets.reduce((sum, set) => sum + set.size, 0), field });
   };
@@ -213,7 +316,7 @@ function combine(...tests: (Test | null)[]): Test | null {
 }
 
 /** The non-indexed conditions: canvas root, time range and text; null when there are none. */
-function matcher(query: TaskQuery): Test | null {
+function matcher(query: TaskQuery, indexes: TaskIndexes): Test | null {
   const tests: Test[] = [];
   if (query.rootId !== undefined) tests.push((task) => task.rootId === query.rootId);
   if (query.since !== undefined || query.until !== undefined) {
@@ -226,12 +329,39 @@ function matcher(query: TaskQuery): Test | null {
     });
   }
   if (query.search !== undefined && query.search !== '') {
-    // A case-insensitive regular expression tests each field without allocating a lower-cased copy.
-    const pattern = new RegExp(query.search.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
-    const fields = (query.searchIn ?? ['args', 'kwargs']).map(textGetter);
-    tests.push((task) => fields.some((field) => pattern.test(field(task) ?? '')));
+    let fields = query.searchIn ?? ['args', 'kwargs'];
+    // No UUID contains other characters: when every id is one, the ids need not be read.
+    if (indexes.hexIds === true && /[^0-9a-f-]/i.test(query.search))
+      fields = fields.filter((f) => f !== 'uuid');
+    tests.push(searcher(query.search, fields, indexes.name.values()));
   }
   return combine(...tests);
+}
+
+/**
+ * Case-insensitive substring search, as a case-insensitive regular expression of the escaped text (Celery users
+ * search Python reprs; the expression is as fast as a plain substring search in V8, and lower-casing a copy of
+ * each field is not). A field shorter than the text cannot match and is not read. Names are few and indexed: each
+ * distinct name is tested once, and a task's name is then one Set lookup (none when no name matches).
+ */
+function searcher(search: string, searchIn: readonly TaskSearchField[], names: Iterable<string>): Test {
+  const pattern = new RegExp(search.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
+  const length = search.length;
+  const fields = new Set(searchIn);
+  let matchingNames: ReadonlySet<string> | null = null;
+  if (fields.delete('name')) {
+    const matching = new Set([...names].filter((name) => pattern.test(name)));
+    if (matching.size > 0) matchingNames = matching;
+  }
+  const getters = [...fields].map(textGetter);
+  return (task) => {
+    if (matchingNames !== null && task.name !== null && matchingNames.has(task.name)) return true;
+    for (let i = 0; i < getters.length; i += 1) {
+      const text = (getters[i] as (t: TaskRecord) => string | null)(task);
+      if (text !== null && text.length >= length && pattern.test(text)) return true;
+    }
+    return false;
+  };
 }
 
 type Key = number | string | null;
