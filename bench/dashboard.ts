@@ -12,7 +12,7 @@
  */
 import { loadavg } from 'node:os';
 import { Celery } from '../src/index.js';
-import { createDashboard } from '../src/dashboard/index.js';
+import { createDashboard, tuneHeapForDashboard } from '../src/dashboard/index.js';
 
 const argIndex = process.argv.indexOf('--tasks');
 const TASKS = argIndex > 0 ? Number(process.argv[argIndex + 1]) : 100_000;
@@ -21,6 +21,8 @@ const NAMES = Array.from({ length: 20 }, (_, i) => `proj.tasks.job_${i}`);
 const WORKERS = Array.from({ length: 8 }, (_, i) => `worker${i}@host`);
 
 const app = new Celery('bench-dashboard', { broker: 'memory://' });
+// As `celeriac dashboard` does.
+tuneHeapForDashboard();
 const dashboard = createDashboard({ app, port: 0, maxTasks: TASKS, queueInterval: 0 });
 const url = await dashboard.start();
 

@@ -56,6 +56,8 @@ const queries = fc.record(
       ['args', 'exception'] as const,
       ['name', 'args'] as const,
       ['name'] as const,
+      ['args', 'kwargs', 'result', 'exception'] as const,
+      ['args', 'kwargs', 'result', 'exception', 'name', 'uuid'] as const,
     ),
     sortBy: fc.constantFrom(...TASK_SORT_KEYS),
     order: fc.constantFrom('asc' as const, 'desc' as const),
@@ -192,6 +194,26 @@ describe('EventsState.queryTasks', () => {
     expect(state.queryTasks({ name: ['proj.add', 'proj.add'] }).total).toBe(3);
     state.clearTasks(false);
     expect(newest()).toEqual([]);
+  });
+
+  it('searches args, kwargs, result and exception together, sees a field that changed, never across fields', () => {
+    const state = new EventsState();
+    const dashboard = ['args', 'kwargs', 'result', 'exception'] as const;
+    const count = (search: string) => state.queryTasks({ search, searchIn: dashboard }).total;
+    feed(state, 'a', { name: 0, worker: 0, final: 'started', at: 1, arg: 5 });
+    expect(count("KEY-5'")).toBe(1);
+    expect(count('needle-5')).toBe(0);
+    state.event({
+      uuid: 'a',
+      hostname: WORKERS[0]!,
+      clock: 2,
+      local_received: T0 + 2,
+      type: 'task-failed',
+      timestamp: T0 + 2,
+      exception: "KeyError('Needle-5')",
+    });
+    expect(count('needle-5')).toBe(1);
+    expect(count('{}keyerror')).toBe(0); // kwargs then exception: two fields, no match across them
   });
 
   it('searches ids whether or not they are all UUIDs (UUID ids are skipped for text no UUID can hold)', () => {

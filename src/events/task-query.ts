@@ -338,12 +338,17 @@ function matcher(query: TaskQuery, indexes: TaskIndexes): Test | null {
   return combine(...tests);
 }
 
+/** The fields the dashboard searches together, read as one lower-cased text per task (TaskRecord.searchText). */
+const WHOLE_TEXT: readonly TaskSearchField[] = ['args', 'kwargs', 'result', 'exception'];
+
 /**
- * Case-insensitive substring search, as a case-insensitive regular expression of the escaped text (Celery users
- * search Python reprs; the expression is as fast as a plain substring search in V8, and lower-casing a copy of
- * each field is not). A field shorter than the text cannot match and is not read. Names are few and indexed: each
- * distinct name is tested once, and a task's name is then one Set lookup (none when no name matches).
+ * Case-insensitive substring search. Over args, kwargs, result and exception together (the dashboard's search),
+ * one `includes` of the lower-cased text in each task's lower-cased search text, made once per task and kept until
+ * those fields change (about 10 MB at 100,000 tasks). Over other field sets, a case-insensitive regular expression
+ * of the escaped text per field (a field shorter than the text cannot match and is not read). Names are few and
+ * indexed: each distinct name is tested once, and a task's name is then one Set lookup (none when no name matches).
  */
+
 function searcher(search: string, searchIn: readonly TaskSearchField[], names: Iterable<string>): Test {
   const pattern = new RegExp(search.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i');
   const length = search.length;
@@ -352,6 +357,15 @@ function searcher(search: string, searchIn: readonly TaskSearchField[], names: I
   if (fields.delete('name')) {
     const matching = new Set([...names].filter((name) => pattern.test(name)));
     if (matching.size > 0) matchingNames = matching;
+  }
+  const others = [...fields].filter((field) => !WHOLE_TEXT.includes(field));
+  if (WHOLE_TEXT.every((field) => fields.has(field)) && others.every((field) => field === 'uuid')) {
+    const needle = search.toLowerCase();
+    const ids = others.length > 0;
+    return (task) =>
+      (matchingNames !== null && task.name !== null && matchingNames.has(task.name)) ||
+      task.searchText().includes(needle) ||
+      (ids && pattern.test(task.uuid));
   }
   const getters = [...fields].map(textGetter);
   return (task) => {

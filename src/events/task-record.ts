@@ -178,6 +178,11 @@ export class TaskRecord implements TaskSnapshot {
   older: TaskRecord | null = null;
   newer: TaskRecord | null = null;
   private rare: RareFields | null = null;
+  /**
+   * The searchable text (args, kwargs, result, exception, lower-cased), made by the first search that needs it
+   * and dropped when one of those fields changes (`searchText()`).
+   */
+  private searchable: string | null = null;
 
   constructor(
     readonly uuid: string,
@@ -427,6 +432,15 @@ export class TaskRecord implements TaskSnapshot {
     }
   }
 
+  /**
+   * Args, kwargs, result and exception, lower-cased, separated by NUL (so that no match spans two fields): one
+   * `includes` per task for a text search over those four, instead of a case-insensitive expression per field.
+   */
+  searchText(): string {
+    return (this.searchable ??=
+      `${this.args ?? ''}\0${this.kwargs ?? ''}\0${this.result ?? ''}\0${this.exception ?? ''}`.toLowerCase());
+  }
+
   /** The fields Celery's Task knows, typed; a value of the wrong type is kept as null (text: its JSON). */
   private setKnown(key: string, value: JsonValue): boolean {
     switch (key) {
@@ -435,15 +449,19 @@ export class TaskRecord implements TaskSnapshot {
         return true;
       case 'args':
         this.args = text(value);
+        this.searchable = null;
         return true;
       case 'kwargs':
         this.kwargs = text(value);
+        this.searchable = null;
         return true;
       case 'result':
         this.result = text(value);
+        this.searchable = null;
         return true;
       case 'exception':
         this.exception = text(value);
+        this.searchable = null;
         return true;
       case 'traceback':
         this.traceback = text(value);

@@ -5,7 +5,13 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import type { Celery } from '../../index.js';
-import { createDashboard, parseBasicAuth, type ControlPort, type EventsPort } from '../../dashboard/index.js';
+import {
+  createDashboard,
+  parseBasicAuth,
+  tuneHeapForDashboard,
+  type ControlPort,
+  type EventsPort,
+} from '../../dashboard/index.js';
 import { loadApp } from '../load-app.js';
 import { CliError, globalOptions } from '../main.js';
 
@@ -51,6 +57,8 @@ export function registerDashboard(program: Command): void {
     .option('--inspect-timeout <seconds>', 'how long worker inspection waits for replies', '1')
     .option('--unsafe-no-auth', 'allow a non-loopback --address without --basic-auth')
     .action(async (flags: DashboardFlags, command: Command) => {
+      // This process is the dashboard: keep its heap near what the tasks need (dashboard/heap.ts).
+      tuneHeapForDashboard();
       const port = integer('--port', flags.port, 0);
       const maxTasks = integer('--max-tasks', flags.maxTasks, 1);
       const inspectTimeout = Number(flags.inspectTimeout);
