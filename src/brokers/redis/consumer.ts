@@ -117,15 +117,6 @@ export class RedisConsumer implements Consumer, LeaseOwner {
     return this.prefetch === 0 ? batch : Math.min(batch, Math.max(0, this.prefetch - this.held));
   }
 
-  /**
-   * The credit worth a fetch while the worker still holds deliveries: half the prefetch window (at most a batch),
-   * so that a busy worker fetches in large batches as its window empties rather than a few messages each time a
-   * few tasks finish. A worker holding nothing fetches whatever credit it has.
-   */
-  private get refill(): number {
-    return Math.max(1, Math.min(this.host.fetchBatchSize, Math.floor(this.prefetch / 2)));
-  }
-
   setPrefetch(prefetch: number): void {
     this.prefetch = prefetch;
     this.poke();
@@ -172,8 +163,7 @@ export class RedisConsumer implements Consumer, LeaseOwner {
     let failures = 0;
     while (!signal.aborted) {
       const credit = this.credit;
-      // With the lists known empty, a fetch (and then the list waiters) is how new messages are noticed: no refill wait.
-      if (credit === 0 || (this.held > 0 && credit < this.refill && !this.listsEmpty)) {
+      if (credit === 0) {
         await this.sleep(this.host.waitTimeout * 1000);
         continue;
       }
