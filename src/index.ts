@@ -108,6 +108,8 @@ export type { PeriodicTaskEntry, AddPeriodicTaskOptions, CatchUp, ScheduleLike }
 export { registerBrokerDriver, type BrokerFactory } from './brokers/registry.js';
 export { registerBackendDriver, type BackendFactory } from './backends/registry.js';
 export type { Serializer } from './protocol/serializers/index.js';
+/** JSON text as Celeriac's `json` serializer writes it: a BigInt as its exact digits (JSON.stringify throws). */
+export { encodeJson } from './protocol/serializers/json.js';
 export { publishEach } from './brokers/broker.js';
 export type {
   Broker,

@@ -4,7 +4,7 @@
  * go through `requireWrite` (a read-only user gets 403).
  */
 import type { Context, Hono } from 'hono';
-import { States, type JsonValue } from '../index.js';
+import { encodeJson, States, type JsonValue } from '../index.js';
 import { BadRequest, flowerCallOptions, flowerTask, flowerTaskQuery } from './flower-shape.js';
 import type { Monitor } from './monitor.js';
 import { repliesByNode } from './ports.js';
@@ -269,9 +269,7 @@ async function taskResult(c: Ctx, monitor: Monitor) {
 function exceptionText(value: JsonValue): JsonValue {
   if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'exc_type' in value) {
     const message = value.exc_message;
-    const parts = Array.isArray(message)
-      ? message.map((m) => JSON.stringify(m)).join(', ')
-      : JSON.stringify(message);
+    const parts = Array.isArray(message) ? message.map((m) => encodeJson(m)).join(', ') : encodeJson(message);
     const type = typeof value.exc_type === 'string' ? value.exc_type : 'Exception';
     return `${type}(${parts})`;
   }

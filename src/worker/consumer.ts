@@ -163,8 +163,9 @@ export class TaskConsumer implements Service {
   /** Stops fetching and gives back what it holds. Idempotent. */
   async stop(): Promise<void> {
     this.stopped = true;
-    // Stopped before it was ready: what arrived is handled (and given back below) as any prefetched delivery.
-    this.open();
+    // Stopped before it was ready: what arrived goes straight back to the broker, never received or run here.
+    const early = this.early ?? [];
+    this.early = null;
     await this.consumer?.cancel();
     this.consumer = undefined;
     const added = [...this.added.values()];
@@ -178,6 +179,7 @@ export class TaskConsumer implements Service {
       this.deps.settlement.release(request);
     }
     await this.deps.settlement.giveBack(held, 'prefetched message(s)');
+    if (early.length > 0) await this.deps.settlement.giveBackDeliveries(early);
   }
 
   /**

@@ -122,6 +122,18 @@ export class Settlement implements Service {
     }
   }
 
+  /** Gives back deliveries that never became requests (they arrived before the worker was ready). */
+  async giveBackDeliveries(deliveries: readonly Delivery[]): Promise<void> {
+    try {
+      await this.options.broker.requeue(deliveries);
+    } catch (error) {
+      this.options.logger.error(
+        { err: error },
+        `Could not give back ${deliveries.length} message(s) received before the worker was ready`,
+      );
+    }
+  }
+
   /**
    * A message that never became a request (undecodable, unknown task, too large): rejected without requeue, to
    * the dead letters where the broker keeps them. There is no request to settle twice.

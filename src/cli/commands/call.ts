@@ -1,6 +1,6 @@
 /** `celeriac call NAME --args JSON --kwargs JSON [...] [--wait]`: send a task by name, optionally wait for it. */
 import type { Command } from 'commander';
-import { isCeleriacError, type CallOptions, type RemoteTaskError } from '../../index.js';
+import { isCeleriacError, type CallOptions, type RemoteTaskError, encodeJson } from '../../index.js';
 import { loadApp } from '../load-app.js';
 import { CliError, globalOptions } from '../main.js';
 
@@ -109,11 +109,11 @@ export function registerCall(program: Command): void {
           ...(timeout !== undefined ? { timeout } : {}),
           // Every update, as Celery's on_message sees each one (the backend drops exact repeats only).
           onProgress: (meta) => {
-            const line = `${meta.status}${meta.result !== null ? ` ${JSON.stringify(meta.result)}` : ''}`;
+            const line = `${meta.status}${meta.result !== null ? ` ${encodeJson(meta.result)}` : ''}`;
             process.stderr.write(`${result.id}: ${line}\n`);
           },
         });
-        process.stdout.write(`${JSON.stringify(value ?? null)}\n`);
+        process.stdout.write(`${encodeJson(value ?? null)}\n`);
       } catch (error) {
         if (isCeleriacError(error, 'RemoteTaskError')) {
           const remote = error as RemoteTaskError;

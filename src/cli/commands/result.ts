@@ -1,6 +1,6 @@
 /** `celeriac result <id>`: the state and result of a task, as stored by any Celery or Celeriac worker. */
 import type { Command } from 'commander';
-import { EXCEPTION_STATES, exceptionFromMeta } from '../../index.js';
+import { EXCEPTION_STATES, exceptionFromMeta, encodeJson } from '../../index.js';
 import { loadApp } from '../load-app.js';
 import { globalOptions } from '../main.js';
 
@@ -16,7 +16,7 @@ export function registerResult(program: Command): void {
       try {
         const meta = await app.AsyncResult(taskId).meta();
         if (flags.json) {
-          process.stdout.write(`${JSON.stringify(meta)}\n`);
+          process.stdout.write(`${encodeJson(meta)}\n`);
           return;
         }
         process.stdout.write(`${meta.status}\n`);
@@ -27,7 +27,7 @@ export function registerResult(program: Command): void {
           // A failed (or revoked) task is a failure of the command too, so scripts can test `$?`.
           process.exitCode = 1;
         } else {
-          process.stdout.write(`${JSON.stringify(meta.result)}\n`);
+          process.stdout.write(`${encodeJson(meta.result)}\n`);
         }
       } finally {
         await app.close();
