@@ -23,7 +23,8 @@ export function pythonJsonDumps(value: JsonValue): string {
   if (typeof value === 'number') return num(value);
   if (typeof value === 'boolean') return value ? 'true' : 'false';
   // An integer beyond 2^53 (decoded as a BigInt) is written with all its digits, as Python's json writes an int.
-  if (typeof (value as unknown) === 'bigint') return String(value);
+  const raw: unknown = value;
+  if (typeof raw === 'bigint') return raw.toString();
   if (Array.isArray(value)) return `[${value.map(pythonJsonDumps).join(', ')}]`;
   return `{${Object.entries(value)
     .map(([k, v]) => `${str(k)}: ${pythonJsonDumps(v)}`)
