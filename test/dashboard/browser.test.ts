@@ -141,10 +141,13 @@ describe('the dashboard in chromium', () => {
     await page.locator(`tr[data-task="${failed.id}"]`).waitFor({ timeout: T });
     // The live table re-renders as events arrive: read every row's state in one snapshot inside the page, and
     // poll until the filtered table shows (a table being rebuilt may be empty for an instant).
-    const stateSets = () =>
+    type Row = { getAttribute(name: string): string | null };
+    const stateSets = (): Promise<string[]> =>
       page
         .locator('tr[data-task]')
-        .evaluateAll((rows) => [...new Set(rows.map((row) => row.getAttribute('data-state')))].sort());
+        .evaluateAll((rows: Row[]) =>
+          [...new Set(rows.map((row) => String(row.getAttribute('data-state'))))].sort(),
+        );
     await expect.poll(stateSets, { timeout: T }).toEqual(['FAILURE']);
     await shot(page, 'tasks-failure-filter');
     await open(`#/task/${failed.id}`, page);
