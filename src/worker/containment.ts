@@ -32,7 +32,8 @@ interface Installed {
 
 let installed: Installed | undefined;
 
-function describe(error: unknown): string {
+/** `Name: message` of an error, or the thrown value as text. */
+export function describeError(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   return String(error);
 }
@@ -40,15 +41,16 @@ function describe(error: unknown): string {
 function escaped(how: string, error: unknown): void {
   const logger = installed?.loggers.at(-1);
   const scope = currentTaskScope();
-  const label = scope ? `${scope.request.task}[${scope.request.id}]` : '';
-  if (scope?.failEscaped?.(error, how)) {
-    logger?.error(
-      `Task ${label} failed by ${how} outside its own flow (${describe(error)}); the worker keeps running`,
-    );
-    return;
-  }
-  const where = scope?.failEscaped ? `in task ${label} after it finished` : 'outside any task';
-  logger?.error({ err: error }, `Contained ${how} ${where} (${describe(error)}); the worker keeps running`);
+  // The pool that set failEscaped fails its task and logs it under that task's name (an eager call made inside it
+  // runs in a scope of its own, with the same failEscaped).
+  if (scope?.failEscaped?.(error, how)) return;
+  const where = scope?.failEscaped
+    ? `in task ${scope.request.task}[${scope.request.id}] after it finished`
+    : 'outside any task';
+  logger?.error(
+    { err: error },
+    `Contained ${how} ${where} (${describeError(error)}); the worker keeps running`,
+  );
 }
 
 /**

@@ -12,6 +12,7 @@ import { invokeTask } from '../../app/trace.js';
 import { SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded } from '../../errors.js';
 import { deferred, type Deferred } from '../../lifecycle/async.js';
 import type { Logger } from '../../lifecycle/logger.js';
+import { describeError } from '../containment.js';
 import { terminatedOutcome, type Pool, type PoolJob, type PoolOutcome } from './pool.js';
 
 export class AsyncPool implements Pool {
@@ -75,7 +76,13 @@ export class AsyncPool implements Pool {
       },
       updateState: job.updateState,
       sendEvent: job.sendEvent,
-      failEscaped: (error) => end({ ok: false, error }),
+      failEscaped: (error, how) => {
+        if (!end({ ok: false, error })) return false;
+        this.logger.error(
+          `Task ${label} failed by ${how} outside its own flow (${describeError(error)}); the worker keeps running`,
+        );
+        return true;
+      },
     }).then(
       (value) => end({ ok: true, value }),
       (error: unknown) => end({ ok: false, error }),
