@@ -4,28 +4,11 @@
  * FAILURE WorkerLostError (found in the dead worker's journal), never PENDING. Late acks: nothing lost, duplicates no
  * more than were in flight.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { PrivateRedis } from '../support/redis.js';
-import { ChaosRun, privateRedis, until } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { until } from './harness.js';
+import { privateRedisRuns } from './private-redis-runs.js';
 
-let redis: PrivateRedis;
-const runs: ChaosRun[] = [];
-
-beforeAll(async () => {
-  redis = await privateRedis();
-});
-afterEach(async () => {
-  for (const run of runs.splice(0)) await run.close();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-
-function newRun(): ChaosRun {
-  const run = new ChaosRun({ broker: redis.url, env: { CHAOS_VISIBILITY: '4' } });
-  runs.push(run);
-  return run;
-}
+const { newRun } = privateRedisRuns(4);
 
 describe.each([
   { late: false, label: 'early acks' },

@@ -3,28 +3,11 @@
  * pid) in the middle of a run loses and repeats nothing; a crash and restart of Redis itself (kill -9, AOF with
  * fsync always) under late acks loses nothing, and the worker reconnects by itself.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { PrivateRedis } from '../support/redis.js';
-import { ChaosRun, privateRedis, until } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { until } from './harness.js';
+import { privateRedisRuns } from './private-redis-runs.js';
 
-let redis: PrivateRedis;
-const runs: ChaosRun[] = [];
-
-beforeAll(async () => {
-  redis = await privateRedis();
-});
-afterEach(async () => {
-  for (const run of runs.splice(0)) await run.close();
-});
-afterAll(async () => {
-  await redis?.stop();
-});
-
-function newRun(): ChaosRun {
-  const run = new ChaosRun({ broker: redis.url, env: { CHAOS_VISIBILITY: '5' } });
-  runs.push(run);
-  return run;
-}
+const { newRun, redis } = privateRedisRuns(5);
 
 describe('chaos on a private Redis', () => {
   it('SIGTERM to the main pid: warm shutdown, exit 0, every task exactly once', async () => {
@@ -51,8 +34,8 @@ describe('chaos on a private Redis', () => {
     await worker.ready();
     expect(await until(() => run.finished() >= 40, 60_000, 20)).toBe(true);
     const inFlight = run.inFlight();
-    await redis.kill();
-    await redis.launch();
+    await redis().kill();
+    await redis().launch();
     expect(await until(async () => (await run.settled()) === N, 120_000, 250)).toBe(true);
     const counts = await run.counts();
     expect(counts.lost).toBe(0);
