@@ -5,15 +5,13 @@
  * revokes it; the send-task form runs a task and shows its result; basic auth is asked for. Screenshots of every
  * page go to .test-artifacts/dashboard/ (gitignored) for a person to look at.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celery, Worker, type AsyncResult } from '../../src/index.js';
 import { createDashboard, type Dashboard } from '../../src/dashboard/index.js';
-import { PYTHON, PYTHON_DIR } from '../support/python.js';
-import { watchProcess, type RunningProcess } from '../support/processes.js';
+import { startPythonWorker, type PythonWorker } from '../support/python.js';
 import { PrivateRedis } from '../support/redis.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../.test-artifacts/dashboard/', import.meta.url));
@@ -23,7 +21,7 @@ const T = 30_000;
 let redis: PrivateRedis;
 let app: Celery;
 let worker: Worker;
-let python: RunningProcess;
+let python: PythonWorker | undefined;
 let dashboard: Dashboard;
 let url: string;
 let browser: Browser;
@@ -48,34 +46,15 @@ beforeAll(async () => {
   );
   worker = new Worker(app, { queues: [queue], pool: 'async', hostname: 'celeriac-worker@%h' });
   await worker.start();
-  python = watchProcess(
-    spawn(
-      PYTHON,
-      [
-        '-m',
-        'celery',
-        '-A',
-        'interop_app',
-        'worker',
-        '-P',
-        'solo',
-        '-E',
-        '-Q',
-        queue,
-        '-n',
-        'python-worker@%h',
-        '-l',
-        'info',
-      ],
-      {
-        cwd: PYTHON_DIR,
-        env: { ...process.env, INTEROP_BROKER: redis.url, INTEROP_QUEUE: queue, PYTHONUNBUFFERED: '1' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    ),
-    60_000,
-  );
-  await python.waitFor(/ ready\.$/);
+  python = await startPythonWorker({
+    env: { INTEROP_BROKER: redis.url, INTEROP_QUEUE: queue },
+    queues: [queue],
+    name: 'python-worker',
+    events: true,
+    heartbeat: true,
+    mingle: true,
+    timeoutMs: 60_000,
+  });
   dashboard = createDashboard({
     app,
     events: app.events,
@@ -90,9 +69,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await dashboard?.stop();
-  if (python && python.child.exitCode === null) {
-    python.kill('SIGTERM');
-    await python.exited();
+  if (python) {
+    await python.stop();
   }
   await worker?.stop();
   await app?.close();

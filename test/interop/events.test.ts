@@ -13,7 +13,7 @@ import { createLogger } from '../../src/lifecycle/logger.js';
 import { Worker } from '../../src/worker/worker.js';
 import { uuid } from '../../src/protocol/ids.js';
 import { startProcess, stopProcess } from './amqp-support.js';
-import { PYTHON, PYTHON_DIR } from '../support/python.js';
+import { PYTHON, PYTHON_DIR, startPythonWorker, type PythonWorker } from '../support/python.js';
 import { createVhost, rabbitmqctl, type Vhost } from '../support/rabbitmq.js';
 import { PrivateRedis } from '../support/redis.js';
 import type { RunningProcess } from '../support/processes.js';
@@ -211,36 +211,15 @@ describe('task events on RabbitMQ reach celery events --dump', () => {
 });
 
 /** `celery worker -E` with heartbeats (Python Celery 5.2.6), its log awaited until ready. */
-async function pythonEventWorker(
-  cwd: string,
-  broker: string,
-  queue: string,
-  name: string,
-): Promise<RunningProcess> {
-  const proc = startProcess(
-    PYTHON,
-    [
-      '-m',
-      'celery',
-      '-A',
-      'interop_app',
-      'worker',
-      '-P',
-      'solo',
-      '-E',
-      '-Q',
-      queue,
-      '-n',
-      name,
-      '-l',
-      'info',
-      '--without-gossip',
-      '--without-mingle',
-    ],
-    { cwd, env: { INTEROP_BROKER: broker, INTEROP_QUEUE: queue, PYTHONUNBUFFERED: '1' } },
-  );
-  await proc.waitFor(/ ready\.$/);
-  return proc;
+function pythonEventWorker(dir: string, broker: string, queue: string, name: string): Promise<PythonWorker> {
+  return startPythonWorker({
+    env: { INTEROP_BROKER: broker, INTEROP_QUEUE: queue },
+    queues: [queue],
+    name,
+    dir,
+    events: true,
+    heartbeat: true,
+  });
 }
 
 /** A Celeriac app (a monitor and a client) with a receiver collecting every event. */
@@ -274,7 +253,7 @@ async function seesPythonWorker(
   const queue = `events-py-${uuid().slice(0, 8)}`;
   const name = `py-events-${queue}@interop`;
   const mon = await monitor(broker, backend, conf);
-  let worker: RunningProcess | undefined;
+  let worker: PythonWorker | undefined;
   try {
     worker = await pythonEventWorker(cwd, broker, queue, name);
     const online = await mon.find((e) => e.type === 'worker-online' && e.hostname === name);
@@ -288,10 +267,10 @@ async function seesPythonWorker(
     const state = new EventsState();
     for (const event of mon.events) state.receive(event);
     expect(state.tasks.get(result.id)?.state).toBe('SUCCESS');
-    await stopProcess(worker);
+    await worker.stop();
     await mon.find((e) => e.type === 'worker-offline' && e.hostname === name);
   } finally {
-    if (worker) await stopProcess(worker);
+    await worker?.stop();
     await mon.close();
   }
 }

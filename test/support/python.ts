@@ -21,11 +21,21 @@ export interface PythonWorker {
 export async function startPythonWorker(options: {
   env: NodeJS.ProcessEnv;
   queues: readonly string[];
+  /** The node name; `@%h` is added unless it has an `@`. */
   name: string;
   pool?: 'solo' | 'threads';
   concurrency?: number;
-  /** The app module in test/interop/python/ (default interop_app). */
+  /** The app module (default interop_app) in `dir` (default test/interop/python/). */
   app?: string;
+  dir?: string;
+  /** `-E`: task events (default off). */
+  events?: boolean;
+  /** Heartbeats (default off: `--without-heartbeat`). */
+  heartbeat?: boolean;
+  /** Gossip and mingle with the other workers (default off: `--without-gossip --without-mingle`). */
+  mingle?: boolean;
+  /** How long start-up and each awaited log line may take (default 30 s). */
+  timeoutMs?: number;
 }): Promise<PythonWorker> {
   const args = [
     '-m',
@@ -38,20 +48,20 @@ export async function startPythonWorker(options: {
     '-Q',
     options.queues.join(','),
     '-n',
-    `${options.name}@%h`,
+    options.name.includes('@') ? options.name : `${options.name}@%h`,
     '-l',
     'info',
-    '--without-gossip',
-    '--without-mingle',
-    '--without-heartbeat',
   ];
+  if (options.events) args.push('-E');
+  if (!options.mingle) args.push('--without-gossip', '--without-mingle');
+  if (!options.heartbeat) args.push('--without-heartbeat');
   if (options.concurrency !== undefined) args.push('-c', String(options.concurrency));
   const child = spawn(PYTHON, args, {
-    cwd: PYTHON_DIR,
+    cwd: options.dir ?? PYTHON_DIR,
     env: { ...process.env, ...options.env, PYTHONUNBUFFERED: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const io = watchProcess(child, 30_000);
+  const io = watchProcess(child, options.timeoutMs ?? 30_000);
   const worker: PythonWorker = {
     child,
     output: () => io.output(),
