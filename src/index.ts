@@ -40,6 +40,7 @@ export type { TaskSnapshot, TaskEventEntry } from './events/task-record.js';
 export type { WorkerSnapshot } from './events/worker-record.js';
 export {
   TASK_SORT_KEYS,
+  TASK_TIME_FIELDS,
   type TaskQuery,
   type TaskPage,
   type TaskSortKey,

@@ -8,6 +8,7 @@ import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import {
   TASK_SORT_KEYS,
+  TASK_TIME_FIELDS,
   type JsonValue,
   type TaskQuery,
   type TaskSortKey,
@@ -17,15 +18,6 @@ import {
 import { flowerTask, taskDetail } from './flower-shape.js';
 import type { Monitor } from './monitor.js';
 import type { DashboardEnv } from './server.js';
-
-const TIME_FIELDS: readonly TaskTimeField[] = [
-  'timestamp',
-  'sent',
-  'received',
-  'started',
-  'succeeded',
-  'failed',
-];
 
 export function dashboardApi(api: Hono<DashboardEnv>, monitor: Monitor): void {
   api.get('/api/dashboard/summary', (c) =>
@@ -164,8 +156,8 @@ export function pageQuery(params: URLSearchParams): TaskQuery {
   if (root) query.rootId = root;
   const timeField = params.get('timeField');
   if (timeField) {
-    if (!(TIME_FIELDS as readonly string[]).includes(timeField))
-      throw new RangeError(`timeField must be one of ${TIME_FIELDS.join(', ')}`);
+    if (!(TASK_TIME_FIELDS as readonly string[]).includes(timeField))
+      throw new RangeError(`timeField must be one of ${TASK_TIME_FIELDS.join(', ')}`);
     query.timeField = timeField as TaskTimeField;
   }
   const since = params.get('since');

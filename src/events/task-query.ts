@@ -40,7 +40,8 @@ export const TASK_SORT_KEYS = [
 export type TaskSortKey = (typeof TASK_SORT_KEYS)[number];
 
 /** Time fields a range can apply to. */
-export type TaskTimeField = 'timestamp' | 'sent' | 'received' | 'started' | 'succeeded' | 'failed';
+export const TASK_TIME_FIELDS = ['timestamp', 'sent', 'received', 'started', 'succeeded', 'failed'] as const;
+export type TaskTimeField = (typeof TASK_TIME_FIELDS)[number];
 /** Text fields `search` can look in. */
 export type TaskSearchField = 'args' | 'kwargs' | 'result' | 'exception' | 'uuid' | 'name';
 
