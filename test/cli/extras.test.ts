@@ -5,30 +5,16 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { uuid } from '../../src/protocol/ids.js';
 import { useColor } from '../../src/cli/color.js';
-import { runCli, startCli, watchProcess, type RunningProcess } from '../support/processes.js';
+import { runCli, startCli, watchProcess } from '../support/processes.js';
 import { createVhost, listQueues } from '../support/rabbitmq.js';
 import { REDIS_URL, testClient } from '../support/redis.js';
-import { tempDir } from '../support/tmp.js';
+import { CLI, SQLITE_APP, sqliteCliFiles } from '../support/cli-files.js';
 
-const dir = tempDir('cli-extras');
-const db = `sqlite://${join(dir.path, 'celeriac.db')}`;
-const APP = 'test/integration/fixtures/sqlite-app.ts';
-const env = { CELERIAC_BROKER_URL: db, CELERIAC_RESULT_BACKEND: db };
-const CLI = fileURLToPath(new URL('../support/cli.ts', import.meta.url));
-
-const running: RunningProcess[] = [];
-
-afterEach(async () => {
-  for (const proc of running.splice(0)) {
-    proc.kill('SIGKILL');
-    await proc.exited();
-  }
-});
-afterAll(() => dir.remove());
+const { dir, db, env, running } = sqliteCliFiles('cli-extras');
+const APP = SQLITE_APP;
 
 describe('celeriac shell', () => {
   it('binds app, celery, tasks and each task by its short name; reads lines from stdin', async () => {

@@ -7,26 +7,13 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { uuid } from '../../src/protocol/ids.js';
-import { runCli, startCli, watchProcess, type RunningProcess } from '../support/processes.js';
-import { tempDir } from '../support/tmp.js';
+import { runCli, startCli, watchProcess } from '../support/processes.js';
+import { CLI, SQLITE_APP, sqliteCliFiles } from '../support/cli-files.js';
 
-const dir = tempDir('first-hour');
-const db = `sqlite://${join(dir.path, 'celeriac.db')}`;
-const APP = 'test/integration/fixtures/sqlite-app.ts';
-const CLI = fileURLToPath(new URL('../support/cli.ts', import.meta.url));
-const env = { CELERIAC_BROKER_URL: db, CELERIAC_RESULT_BACKEND: db };
-const running: RunningProcess[] = [];
-
-afterEach(async () => {
-  for (const proc of running.splice(0)) {
-    proc.kill('SIGKILL');
-    await proc.exited();
-  }
-});
-afterAll(() => dir.remove());
+const { dir, env, running } = sqliteCliFiles('first-hour');
+const APP = SQLITE_APP;
 
 describe('first-hour CLI fixes', () => {
   it('`result` of a failed task exits 1; `call --expires` takes an ISO date', async () => {

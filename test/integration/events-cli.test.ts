@@ -3,34 +3,20 @@
  * process started with `-E` on a shared sqlite:// file; and the worker's banner telling task events and heartbeats
  * as they are.
  */
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { uuid } from '../../src/protocol/ids.js';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { runCli, startCli, watchProcess, type RunningProcess } from '../support/processes.js';
-import { tempDir } from '../support/tmp.js';
+import { CLI, SQLITE_APP, sqliteCliFiles } from '../support/cli-files.js';
 
-const dir = tempDir('events-cli');
-const db = `sqlite://${join(dir.path, 'celeriac.db')}`;
-const APP = 'test/integration/fixtures/sqlite-app.ts';
-const env = { CELERIAC_BROKER_URL: db, CELERIAC_RESULT_BACKEND: db };
-const running: RunningProcess[] = [];
-const CLI = fileURLToPath(new URL('../support/cli.ts', import.meta.url));
+const { env, running } = sqliteCliFiles('events-cli');
+const APP = SQLITE_APP;
 
 function start(args: readonly string[]): RunningProcess {
   const proc = startCli(['-A', APP, ...args], { env });
   running.push(proc);
   return proc;
 }
-
-afterEach(async () => {
-  for (const proc of running.splice(0)) {
-    proc.kill('SIGKILL');
-    await proc.exited();
-  }
-});
-afterAll(() => dir.remove());
 
 describe('celeriac events', () => {
   it('--dump prints the worker coming online, its task events and heartbeats, and its shutdown', async () => {

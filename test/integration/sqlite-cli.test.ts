@@ -2,20 +2,16 @@
  * The embedded default end to end, across processes: a worker process and CLI processes sharing one sqlite://
  * file; kill -9 of a worker holding acksLate tasks; malformed messages ending in a visible state.
  */
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Celery } from '../../src/index.js';
 import { SqliteBroker } from '../../src/brokers/sqlite/sqlite-broker.js';
 import { silentLogger } from '../../src/lifecycle/logger.js';
 import { uuid } from '../../src/protocol/ids.js';
 import { runCli, startCli, type RunningProcess } from '../support/processes.js';
-import { tempDir } from '../support/tmp.js';
+import { SQLITE_APP, sqliteCliFiles } from '../support/cli-files.js';
 
-const dir = tempDir('sqlite-cli');
-const db = `sqlite://${join(dir.path, 'celeriac.db')}`;
-const APP = 'test/integration/fixtures/sqlite-app.ts';
-const env = { CELERIAC_BROKER_URL: db, CELERIAC_RESULT_BACKEND: db };
-const running: RunningProcess[] = [];
+const { db, env, running } = sqliteCliFiles('sqlite-cli');
+const APP = SQLITE_APP;
 
 function worker(queue: string, extraEnv: NodeJS.ProcessEnv = {}): RunningProcess {
   const proc = startCli(['-A', APP, 'worker', '-Q', queue, '-l', 'info', '-c', '4'], {
@@ -30,14 +26,6 @@ function client(): Celery {
   app.logger = silentLogger();
   return app;
 }
-
-afterEach(async () => {
-  for (const proc of running.splice(0)) {
-    proc.kill('SIGKILL');
-    await proc.exited();
-  }
-});
-afterAll(() => dir.remove());
 
 describe('sqlite:// across processes', () => {
   it('round-trips a task between a worker process and `celeriac call --wait`', async () => {
