@@ -12,7 +12,7 @@ import { silentLogger } from '../../src/lifecycle/logger.js';
 import { uuid } from '../../src/protocol/ids.js';
 import { States } from '../../src/types.js';
 import { startCli, type RunningProcess } from '../support/processes.js';
-import { PrivateRedis } from '../support/redis.js';
+import { PrivateRedis, testClient } from '../support/redis.js';
 
 export const CHAOS_APP = 'test/chaos/fixtures/chaos-app.ts';
 
@@ -178,6 +178,36 @@ export class ChaosRun {
     let n = 0;
     for (const [i, s] of starts) if (s > (dones.get(i) ?? 0)) n++;
     return n;
+  }
+
+  /**
+   * On a Redis broker, the harness ids of the deliveries the broker still holds unacknowledged (kombu's `unacked`
+   * hash): after a kill -9, exactly what may run again. With acksLate that is every task started and not yet
+   * acknowledged, which includes a task that recorded `done` a moment before the kill but whose ack had not reached
+   * Redis yet (so "in flight" for a late-ack duplicate bound is this set, not only started-and-not-done).
+   */
+  async heldUnacked(): Promise<Set<number>> {
+    const redis = testClient(this.options.broker);
+    try {
+      const byId = new Map([...this.ids].map(([i, id]) => [id, i]));
+      const held = new Set<number>();
+      for (const value of await redis.hvals('unacked')) {
+        const [envelope] = JSON.parse(value) as [{ headers?: { id?: string } } | string];
+        const parsed =
+          typeof envelope === 'string' ? (JSON.parse(envelope) as { headers?: { id?: string } }) : envelope;
+        const i = byId.get(parsed.headers?.id ?? '');
+        if (i !== undefined) held.add(i);
+      }
+      return held;
+    } finally {
+      redis.disconnect();
+    }
+  }
+
+  /** Harness ids that finished more than once. */
+  duplicatedIds(): number[] {
+    const { dones } = this.tally();
+    return [...dones].filter(([, d]) => d > 1).map(([i]) => i);
   }
 
   /** Tasks that reached an end: finished, or stored FAILURE. */

@@ -294,14 +294,25 @@ describe('redis broker leases', () => {
     });
     const sweep = restorer.sweep();
     const mutex = `${prefix}unacked_mutex`;
-    await expect.poll(() => client.pttl(mutex)).toBeGreaterThan(0);
-    expect(await client.pttl(mutex)).toBeLessThanOrEqual(MUTEX_LEASE_SECONDS * 1000);
-    // Renewed: the remaining lease goes back up (it would only go down otherwise).
-    const first = await client.pttl(mutex);
-    await expect
-      .poll(() => client.pttl(mutex), { timeout: MUTEX_LEASE_SECONDS * 1000, interval: 100 })
-      .toBeGreaterThan(first);
-    release();
+    try {
+      await expect.poll(() => client.pttl(mutex)).toBeGreaterThan(0);
+      expect(await client.pttl(mutex)).toBeLessThanOrEqual(MUTEX_LEASE_SECONDS * 1000);
+      // Renewed: between two readings the remaining lease goes up (without renewal it only goes down).
+      let previous = await client.pttl(mutex);
+      await expect
+        .poll(
+          async () => {
+            const now = await client.pttl(mutex);
+            const wentUp = now > previous;
+            previous = now;
+            return wentUp;
+          },
+          { timeout: MUTEX_LEASE_SECONDS * 1000, interval: 50 },
+        )
+        .toBe(true);
+    } finally {
+      release();
+    }
     expect(await sweep).toBe(1);
     expect(await client.exists(mutex)).toBe(0);
   });
