@@ -58,6 +58,14 @@ export class Executor implements Service {
   /** Set by a cold stop: whatever is still running was given back or recorded as lost. */
   private stopped = false;
   private readonly workerLost: WorkerLostTracker;
+  /**
+   * Redelivered late-ack requests that were running when a worker process died (the journal counted the death).
+   * Every task running in that process is counted, the bystanders of a poison task too; so a suspect runs alone
+   * (nothing else starts until it ends, and it starts once nothing else runs), and a further death is its own.
+   */
+  private readonly suspects = new WeakMap<Request, number>();
+  /** The suspect running alone, if any. */
+  private alone: Request | undefined;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.workerLost = new WorkerLostTracker(deps.maxWorkerLostRequeues);
@@ -145,8 +153,17 @@ export class Executor implements Service {
 
   /** Takes a request: it starts as soon as the pool has a free slot. */
   submit(request: Request): void {
-    const { state, pool } = this.deps;
-    if (this.accepting && this.waiting.length === 0 && state.active.size < pool.concurrency) {
+    const { state, pool, journal } = this.deps;
+    if (request.settings.acksLate && request.delivery.redelivered) {
+      const deaths = journal.deaths(request.id);
+      if (deaths > 0) this.suspects.set(request, deaths);
+    }
+    if (
+      this.accepting &&
+      this.waiting.length === 0 &&
+      state.active.size < pool.concurrency &&
+      this.mayStart(request)
+    ) {
       this.begin(request);
       return;
     }
@@ -185,12 +202,33 @@ export class Executor implements Service {
 
   private pump(): void {
     const { state, pool } = this.deps;
-    while (this.accepting && state.active.size < pool.concurrency && this.waiting.length > 0) {
+    while (
+      this.accepting &&
+      state.active.size < pool.concurrency &&
+      this.waiting.length > 0 &&
+      this.mayStart(this.waiting[0]!)
+    ) {
       this.begin(this.waiting.shift()!);
     }
   }
 
+  /** Whether a request may start now, as far as suspects go (see `suspects`): the head waits otherwise. */
+  private mayStart(request: Request): boolean {
+    if (this.alone) return false;
+    return !this.suspects.has(request) || this.deps.state.active.size === 0;
+  }
+
   private begin(request: Request): void {
+    const deaths = this.suspects.get(request);
+    if (deaths !== undefined) {
+      this.alone = request;
+      if (deaths <= this.workerLost.maxRequeues) {
+        this.deps.logger.warn(
+          `Task ${request.label} runs alone: it was running when a worker process died ${deaths} time(s), ` +
+            'so it runs without other tasks beside it until it ends (any further death is its own)',
+        );
+      }
+    }
     this.deps.state.accept(request);
     void this.execute(request)
       .catch((error: unknown) => this.internalError(request, error))
@@ -201,6 +239,7 @@ export class Executor implements Service {
   }
 
   private finish(request: Request): void {
+    if (this.alone === request) this.alone = undefined;
     this.leave(request);
     if (this.deps.state.active.size === 0) {
       for (const resolve of this.idleWaiters.splice(0)) resolve();

@@ -55,9 +55,9 @@ describe.each(['async', 'solo', 'threads', 'prefork'] as const)('poison tasks in
 });
 
 describe('a poison task that kills its worker process, with late acks', () => {
-  // Passed on the branch before the 23:31 merge of main (idle-ref, mingle for redelivered tasks, consumer
-  // connections); fails since, not yet investigated (see the issue 15 note). The acceptance runs do not use it.
-  it.skip('is dead-lettered and FAILURE after maxWorkerLostRequeues deaths; the other tasks complete', async () => {
+  // The record task that starts beside the poison dies with it and is counted too; it then runs alone (as the
+  // poison does) and completes, so only the poison reaches the limit.
+  it('is dead-lettered and FAILURE after maxWorkerLostRequeues deaths; the other tasks complete', async () => {
     const run = newRun();
     const app = run.app();
     const poison = await app.sendTask('chaos.poison_late', ['kill'], {}, { queue: run.queue });
@@ -81,6 +81,7 @@ describe('a poison task that kills its worker process, with late acks', () => {
     // Four deaths (the default maxWorkerLostRequeues is 3), then the fifth worker dead-letters it.
     expect(starts).toBe(4);
     expect(await until(() => run.finished() === 20, 60_000, 100)).toBe(true);
+    expect(await run.counts()).toMatchObject({ once: 20, duplicated: 0, lost: 0 });
     expect(run.workers.at(-1)!.proc.output()).toMatch(/died 4 times .*dead-lettered/);
   }, 300_000);
 });
