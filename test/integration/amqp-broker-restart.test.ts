@@ -81,5 +81,5 @@ describe('a worker across a RabbitMQ stop_app / start_app', () => {
     // At least once: only deliveries held when the connection died can run again.
     expect(all.length - N, label).toBeLessThanOrEqual(PREFETCH);
     expect(worker.child.exitCode).toBeNull();
-  });
+  }, 300_000);
 });
