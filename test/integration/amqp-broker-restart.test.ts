@@ -44,42 +44,54 @@ describe('a worker across a RabbitMQ stop_app / start_app', () => {
   it.each([
     ['acks early', false],
     ['acksLate', true],
-  ] as const)('recovers by itself and completes all 5,000 tasks (%s)', async (label, acksLate) => {
-    const queue = `restart-${acksLate ? 'late' : 'early'}`;
-    const file = join(dir.path, `${queue}.log`);
-    app = new Celery('restart-producer', { broker: node.url, taskQueueMaxPriority: 10 });
-    app.logger = silentLogger();
-    await Promise.all(
-      Array.from({ length: N }, (_, i) => app!.sendTask('interop.record', [String(i)], {}, { queue })),
-    );
-    worker = startCli(['-A', TS_APP, 'worker', '-Q', queue, '-l', 'info', '-c', String(CONCURRENCY)], {
-      env: {
-        CELERIAC_BROKER_URL: node.url,
-        RECORD_FILE: file,
-        RECORD_DELAY_MS: '3',
-        INTEROP_ACKS_LATE: acksLate ? '1' : '0',
-      },
-    });
-    await worker.waitFor(/ ready\.$/, 30_000);
-    await expect.poll(() => recorded(file).length, { timeout: 30_000, interval: 20 }).toBeGreaterThan(500);
+  ] as const)(
+    'recovers by itself and completes all 5,000 tasks (%s)',
+    async (label, acksLate) => {
+      const queue = `restart-${acksLate ? 'late' : 'early'}`;
+      const file = join(dir.path, `${queue}.log`);
+      app = new Celery('restart-producer', { broker: node.url, taskQueueMaxPriority: 10 });
+      app.logger = silentLogger();
+      await Promise.all(
+        Array.from({ length: N }, (_, i) => app!.sendTask('interop.record', [String(i)], {}, { queue })),
+      );
+      worker = startCli(['-A', TS_APP, 'worker', '-Q', queue, '-l', 'info', '-c', String(CONCURRENCY)], {
+        env: {
+          CELERIAC_BROKER_URL: node.url,
+          RECORD_FILE: file,
+          RECORD_DELAY_MS: '3',
+          INTEROP_ACKS_LATE: acksLate ? '1' : '0',
+        },
+      });
+      await worker.waitFor(/ ready\.$/, 30_000);
+      await expect.poll(() => recorded(file).length, { timeout: 30_000, interval: 20 }).toBeGreaterThan(500);
 
-    await node.ctl(['stop_app']);
-    await worker.waitFor(/Connection to broker .* lost/, 30_000);
-    // Publishing while the broker is down fails at once with ConnectionError, so retry policies apply.
-    await expect(
-      app.sendTask('interop.record', ['outage'], {}, { queue, retry: false }),
-    ).rejects.toMatchObject({
-      name: 'ConnectionError',
-    });
-    await worker.waitFor(/Cannot reconnect to/, 30_000);
-    await node.ctl(['start_app']);
+      await node.ctl(['stop_app']);
+      await worker.waitFor(/Connection to broker .* lost/, 30_000);
+      // Publishing while the broker is down fails at once with ConnectionError, so retry policies apply.
+      await expect(
+        app.sendTask('interop.record', ['outage'], {}, { queue, retry: false }),
+      ).rejects.toMatchObject({
+        name: 'ConnectionError',
+      });
+      await worker.waitFor(/Cannot reconnect to/, 30_000);
+      await node.ctl(['start_app']);
 
-    await worker.waitFor(/Consuming from .* again/, 60_000);
-    await expect.poll(() => new Set(recorded(file)).size, { timeout: 120_000, interval: 200 }).toBe(N);
-    const all = recorded(file);
-    expect(new Set(all)).toEqual(new Set(Array.from({ length: N }, (_, i) => String(i))));
-    // At least once: only deliveries held when the connection died can run again.
-    expect(all.length - N, label).toBeLessThanOrEqual(PREFETCH);
-    expect(worker.child.exitCode).toBeNull();
-  }, 300_000);
+      await worker.waitFor(/Consuming from .* again/, 60_000);
+      await expect
+        .poll(() => new Set(recorded(file)).size, { timeout: 120_000, interval: 200 })
+        .toBe(N)
+        .catch((error: unknown) => {
+          // What the worker said after the restart is what tells a stall from a slow machine.
+          throw new Error(
+            `${(error as Error).message}\nworker output (end):\n${worker!.output().slice(-6000)}`,
+          );
+        });
+      const all = recorded(file);
+      expect(new Set(all)).toEqual(new Set(Array.from({ length: N }, (_, i) => String(i))));
+      // At least once: only deliveries held when the connection died can run again.
+      expect(all.length - N, label).toBeLessThanOrEqual(PREFETCH);
+      expect(worker.child.exitCode).toBeNull();
+    },
+    300_000,
+  );
 });
