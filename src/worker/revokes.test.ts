@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { Celery } from '../app/celery.js';
+// The public entry point: it loads remote control, which sends the revoke below.
+import { Celery } from '../index.js';
 import { silentLogger } from '../lifecycle/logger.js';
 import { uuid } from '../protocol/ids.js';
 import { encodeTaskMessage } from '../protocol/message.js';
@@ -76,19 +77,23 @@ describe('revoked ids', () => {
     app.task('tasks.job', () => void seen.ran.push('job'));
     const worker = await start(app);
     // Published without the memory broker's delayed delivery, so that the worker holds it for its ETA, as it
-    // does on Redis.
+    // does on Redis. Far enough ahead that a stalled machine cannot reach it before the revoke; the revoke (remote
+    // control's, as `celery control revoke` sends it) ends the wait at once.
     const id = uuid();
+    const eta = Date.now() + 5_000;
     const wire = encodeTaskMessage(
-      { id, task: 'tasks.job', args: [], kwargs: {}, eta: Date.now() + 500, origin: 'test', replyTo: '' },
+      { id, task: 'tasks.job', args: [], kwargs: {}, eta, origin: 'test', replyTo: '' },
       { serializer: 'json', now: Date.now() },
     );
     await (await app.getBroker()).publish(wire, { exchange: '', routingKey: 'celery' });
     await expect.poll(() => worker.workerState!.scheduled.size).toBe(1);
     expect(worker.stats().prefetch_count).toBe(worker.prefetch + 1);
-    worker.workerState!.revoked.add(id);
-    await expect(app.AsyncResult(id).get({ timeout: 5 })).rejects.toMatchObject({
+    await app.revoke([id]);
+    await expect(app.AsyncResult(id).get({ timeout: 10 })).rejects.toMatchObject({
       excType: 'TaskRevokedError',
     });
+    // Discarded on the revoke, not when its ETA came.
+    expect(Date.now()).toBeLessThan(eta);
     expect(seen.ran).toEqual([]);
     expect(worker.workerState!.scheduled.size).toBe(0);
     // The ETA credit is given back once the request has left (after its REVOKED was stored and acknowledged).

@@ -87,7 +87,7 @@ describe('first-hour CLI fixes', () => {
     const ready = output.search(/ ready\./);
     expect(ready).toBeGreaterThan(0);
     expect(output.search(/Task tasks\.add\[[^\]]+\] received/)).toBeGreaterThan(ready);
-  });
+  }, 180_000);
 
   it('worker -X leaves queues out, --purge empties the rest first, --without-gossip/--without-mingle accepted', async () => {
     const keep = `keep-${uuid().slice(0, 8)}`;

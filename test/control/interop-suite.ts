@@ -297,7 +297,9 @@ export function controlInteropSuite(name: string, setup: () => Promise<InteropTa
 
     it('a revoke outlives the worker holding the task: kill -9, a new worker starts, the task never runs', async () => {
       const label = `outlived-${uuid()}`;
-      const result: AsyncResult = await app.sendTask('ctl.mark', [label], {}, { countdown: 8 });
+      // Far enough ahead to cover the scheduled poll (2 s inspect round trips), the SIGSTOP and the revoke on a
+      // loaded machine, and below RabbitMQ's etaDeferAfter (30 s); the new worker discards it at once, not at its ETA.
+      const result: AsyncResult = await app.sendTask('ctl.mark', [label], {}, { countdown: 25 });
       await expect
         .poll(
           async () =>
@@ -324,7 +326,8 @@ export function controlInteropSuite(name: string, setup: () => Promise<InteropTa
       ts = await startTsWorker(target, env, queue, `ts-ctl2-${id}`, 'prefork');
       await expect.poll(() => result.state(), { timeout: 90_000, interval: 500 }).toBe('REVOKED');
       expect(await ran()).not.toContain(label);
-    }, 180_000);
+      // Its waits add up to 190 s at worst.
+    }, 300_000);
 
     it('celery control shutdown stops the Celeriac worker', async () => {
       const node = (await app.control.ping({ timeout: 2 }))

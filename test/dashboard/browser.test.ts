@@ -106,7 +106,7 @@ describe('the dashboard in chromium', () => {
     }
     await shot(page, 'tasks');
     await page.close();
-  });
+  }, 180_000);
 
   it('filters the table by state', async () => {
     const failed = await app.sendTask('interop.fail', ['on purpose']);
@@ -133,7 +133,7 @@ describe('the dashboard in chromium', () => {
     expect(await page.locator('pre').first().textContent()).toContain('on purpose');
     await shot(page, 'task-failed');
     await page.close();
-  });
+  }, 180_000);
 
   it('revokes a task from its page', async () => {
     const waiting = await app.sendTask('interop.add', [1, 1], {}, { countdown: 120 });
@@ -179,7 +179,7 @@ describe('the dashboard in chromium', () => {
     await page.locator('h1', { hasText: worker.hostname }).waitFor({ timeout: T });
     await shot(page, 'worker');
     await page.close();
-  });
+  }, 180_000);
 });
 
 describe('basic auth in chromium', () => {

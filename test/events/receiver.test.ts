@@ -135,7 +135,11 @@ describe.each([
     expect(succeeded).toMatchObject({ hostname: worker.hostname, result: '5' });
     const types = h.events.filter((e) => e.uuid === sent.id).map((e) => e.type);
     expect(types).toEqual(['task-received', 'task-started', 'task-succeeded']);
-    const beat = await waitFor(h.events, (e) => e.type === 'worker-heartbeat');
+    // A heartbeat sent before the task ended reports it active (or nothing processed yet): the one after it counts it.
+    const beat = await waitFor(
+      h.events,
+      (e) => e.type === 'worker-heartbeat' && e.processed === 1 && e.active === 0,
+    );
     expect(beat).toMatchObject({ hostname: worker.hostname, freq: 2, processed: 1, active: 0 });
     await worker.stop();
     await waitFor(h.events, (e) => e.type === 'worker-offline');

@@ -57,5 +57,5 @@ describe('a silent partition between worker and RabbitMQ', () => {
       await proxy.close();
       await vhost.remove();
     }
-  });
+  }, 180_000);
 });

@@ -52,7 +52,7 @@ describe('celeriac events', () => {
     expect(await worker.exited()).toBe(0);
     dump.kill('SIGTERM');
     expect(await dump.exited()).toBe(0);
-  });
+  }, 180_000);
 
   it('without a TTY prints plain lines with the workers and recent tasks', async () => {
     const queue = `q-${uuid().slice(0, 8)}`;
@@ -71,7 +71,7 @@ describe('celeriac events', () => {
     await top.waitFor(new RegExp(`^worker ${node} OFFLINE`), 30_000);
     top.kill('SIGINT');
     expect(await top.exited()).toBe(0);
-  });
+  }, 180_000);
 
   it('in a terminal redraws a screen of tasks and workers', async () => {
     const queue = `q-${uuid().slice(0, 8)}`;
@@ -100,7 +100,7 @@ describe('celeriac events', () => {
       process.kill(-child.pid!, 'SIGTERM');
       await tty.exited();
     }
-  });
+  }, 180_000);
 
   it('the banner says so when task events and heartbeats are off', async () => {
     const queue = `q-${uuid().slice(0, 8)}`;

@@ -128,7 +128,7 @@ describe('task events on Redis reach celery events --dump', () => {
       await stopProcess(dump);
       await worker?.stop();
     }
-  });
+  }, 180_000);
 
   it('leaves nothing behind and logs nothing per task when no monitor runs', async () => {
     // The dump above was stopped by a signal: like any killed Python receiver, it left its binding behind.
@@ -194,7 +194,7 @@ describe('task events on RabbitMQ reach celery events --dump', () => {
       await stopProcess(dump);
       await worker?.stop();
     }
-  });
+  }, 180_000);
 
   it('keeps nothing and logs nothing per task when no monitor runs', async () => {
     // The monitor's queue auto-deletes with its connection: events are routed nowhere, and dropped.
@@ -283,7 +283,7 @@ describe("Celeriac's receiver sees a Python worker's events", () => {
     } finally {
       await server.stop();
     }
-  });
+  }, 180_000);
 
   it('on RabbitMQ', async () => {
     const vhost = await createVhost('events-py');
@@ -295,7 +295,7 @@ describe("Celeriac's receiver sees a Python worker's events", () => {
     } finally {
       await vhost.remove();
     }
-  });
+  }, 180_000);
 });
 
 describe('a Redis restart', () => {

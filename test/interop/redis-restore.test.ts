@@ -16,10 +16,10 @@ const env = { INTEROP_BROKER: REDIS_URL, INTEROP_PREFIX: prefix, INTEROP_VT: '1'
 const redis = testClient();
 const open: RedisBroker[] = [];
 
-async function connected(): Promise<RedisBroker> {
+async function connected(visibilityTimeout = 1): Promise<RedisBroker> {
   const broker = new RedisBroker(REDIS_URL, {
     logger: silentLogger(),
-    transportOptions: { global_keyprefix: prefix, visibility_timeout: 1 },
+    transportOptions: { global_keyprefix: prefix, visibility_timeout: visibilityTimeout },
     connectionRetry: false,
     connectionMaxRetries: 0,
     connectionTimeoutMs: 1000,
@@ -43,7 +43,8 @@ afterAll(async () => {
 
 describe("Celeriac leases and kombu's restore", () => {
   it('kombu never restores a delivery a live Celeriac consumer holds past the visibility timeout', async () => {
-    const broker = await connected();
+    // 3 s on both sides, renewed every 750 ms: only a stall of over 2 s could let kombu take it (at 1 s, 750 ms would).
+    const broker = await connected(3);
     const queue = `held-${uuid().slice(0, 8)}`;
     await broker.publish(testMessage('held'), { exchange: '', routingKey: queue });
     const c = collector();
@@ -51,9 +52,9 @@ describe("Celeriac leases and kombu's restore", () => {
     const [delivery] = await c.waitFor(1);
     const fetchedAt = await score(delivery!.tag);
     await expect
-      .poll(() => score(delivery!.tag), { timeout: 10_000, interval: 100 })
-      .toBeGreaterThan(fetchedAt + 1.5);
-    const left = await runPythonRestore(env);
+      .poll(() => score(delivery!.tag), { timeout: 20_000, interval: 100 })
+      .toBeGreaterThan(fetchedAt + 4.5);
+    const left = await runPythonRestore({ ...env, INTEROP_VT: '3' });
     expect(left.unacked).toContain(delivery!.tag);
     expect(await redis.llen(`${prefix}${queue}`)).toBe(0);
     await broker.ack([delivery!]);

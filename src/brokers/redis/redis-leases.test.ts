@@ -82,7 +82,8 @@ afterAll(async () => {
 
 describe('redis broker leases', () => {
   it('renews every held delivery, so no restore takes it for abandoned', async () => {
-    const holder = await connected({ visibility_timeout: 1 });
+    // 3 s, renewed every 750 ms: only a stall of over 2 s could let the restore below take it (at 1 s, 750 ms would).
+    const holder = await connected({ visibility_timeout: 3 });
     const q = queue('renew');
     await holder.publish(testMessage('held'), { exchange: '', routingKey: q.name });
     const c = collector();
@@ -91,9 +92,9 @@ describe('redis broker leases', () => {
     const fetchedAt = await score(delivery!.tag);
     // Held for longer than the visibility timeout, and renewed meanwhile.
     await expect
-      .poll(() => score(delivery!.tag), { timeout: 10_000, interval: 100 })
-      .toBeGreaterThan(fetchedAt + 1.5);
-    const other = await connected({ visibility_timeout: 1 });
+      .poll(() => score(delivery!.tag), { timeout: 20_000, interval: 100 })
+      .toBeGreaterThan(fetchedAt + 4.5);
+    const other = await connected({ visibility_timeout: 3 });
     expect(await other.restoreStale()).toBe(0);
     expect(await client.hexists(UNACKED, delivery!.tag)).toBe(1);
     await holder.ack([delivery!]);
