@@ -100,7 +100,7 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       expect(stats.pool['children-started']).toBeGreaterThanOrEqual(3);
       expect(stats.pool['max-concurrency']).toBe(2);
       expect(lines.join('')).toContain('Hard time limit (1s) exceeded for tasks.spin');
-    });
+    }, 180_000);
 
     it('requeues the task of a child that died (acksLate + rejectOnWorkerLost) among 2,000 others: none lost', async () => {
       const { worker, queue, record } = await pools.start();
@@ -128,7 +128,7 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
         .toBeGreaterThanOrEqual(2001);
       expect(counts(pools.recorded(record), 2000).every((c) => c === 1)).toBe(true);
       expect(worker.stats().pool['children-lost']).toBe(1);
-    });
+    }, 180_000);
 
     it('fails the task of a child that died with WorkerLostError when it is not to be requeued', async () => {
       const { worker, queue, record } = await pools.start();
@@ -164,7 +164,7 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       });
       await expect.poll(() => worker.processed, { timeout: 60_000, interval: 100 }).toBe(2001);
       expect(counts(pools.recorded(record), 2000).every((c) => c === 1)).toBe(true);
-    });
+    }, 180_000);
 
     it('dead-letters a task that keeps killing its child, after the requeue limit', async () => {
       const { queue } = await pools.start({ maxWorkerLostRequeues: 2 });
@@ -193,7 +193,7 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
       await expect.poll(() => worker.stats().pool['children-recycled']).toBe(before + 1);
       const live = worker.stats().pool[kind === 'prefork' ? 'processes' : 'thread-ids'] as number[];
       expect(live).not.toContain(kind === 'prefork' ? hog.pid : hog.threadId);
-    });
+    }, 180_000);
 
     it('keeps Reject, Ignore, Retry, soft limits, updateState, logs, publishing and result reads working across the boundary', async () => {
       const { queue, lines } = await pools.start();
@@ -243,7 +243,8 @@ export function poolBehaviours(kind: 'threads' | 'prefork', pools: PoolHarness):
         .toBe(1);
       const scaled = await pools.start({ autoscale: [3, 1] });
       expect(scaled.worker.stats().autoscaler).toMatchObject({ max: 3, min: 1, current: 1 });
-      for (let i = 0; i < 6; i++) await send('tasks.sleep', [400], scaled.queue);
+      // Enough work for long enough that a 1 s autoscaler tick sees at least 3 reserved, however the ticks fall.
+      for (let i = 0; i < 12; i++) await send('tasks.sleep', [2_000], scaled.queue);
       await expect.poll(() => scaled.worker.stats().autoscaler?.current, { timeout: 20_000 }).toBe(3);
       expect(scaled.lines.join('')).toContain('Scaling up');
     });

@@ -57,14 +57,17 @@ describe.each(['prefork', 'threads'] as const)('%s worker shutdown', (pool) => {
   it('drains on SIGTERM to its whole process group during 5,000 tasks; a second worker runs the rest exactly once', async () => {
     const queue = `q-${uuid().slice(0, 8)}`;
     const record = join(dir.path, `${queue}.record`);
+    const app = client();
+    const N = 5000;
+    // All queued before the first worker starts: it is stopped part way through them however fast it runs.
+    await app.sendTasks(
+      Array.from({ length: N }, (_, i) => ({ name: 'tasks.record', args: [i], options: { queue } })),
+    );
     const first = worker(queue, ['-P', pool, '-c', '2', '--shutdown-timeout', '60'], {
       record,
       detached: true,
     });
     await first.waitFor(/ready\./);
-    const app = client();
-    const N = 5000;
-    for (let i = 0; i < N; i++) await app.sendTask('tasks.record', [i], {}, { queue });
     await expect.poll(() => recorded(record).length, { timeout: 30_000 }).toBeGreaterThanOrEqual(500);
     // What systemd (KillMode=control-group), a container runtime or Ctrl-C does: every process of the group.
     process.kill(-first.pid, 'SIGTERM');
@@ -82,7 +85,7 @@ describe.each(['prefork', 'threads'] as const)('%s worker shutdown', (pool) => {
     expect(seen.filter((c) => c === 0)).toHaveLength(0);
     expect(seen.filter((c) => c > 1)).toHaveLength(0);
     await app.close();
-  });
+  }, 180_000);
 });
 
 describe('cold shutdown and restart', () => {
@@ -135,7 +138,7 @@ describe('cold shutdown and restart', () => {
     process.kill(previous, 'SIGTERM');
     expect(await w.exited()).toBe(0);
     expect(existsSync(pidfile)).toBe(false);
-  });
+  }, 120_000);
 
   it('replaces a stale pid file and refuses to start over a live one', async () => {
     const queue = `q-${uuid().slice(0, 8)}`;
