@@ -58,7 +58,7 @@ export function canvasSuite(driver: CanvasDriver): void {
       return { app, ...tasks };
     }
 
-    const T = { timeout: 15_000 };
+    const T = { timeout: 15 };
 
     it('sends signatures: partial args are prepended, si ignores the parent result', async () => {
       const { add } = await setup();
