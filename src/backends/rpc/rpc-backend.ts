@@ -14,7 +14,7 @@ import type { Logger } from '../../lifecycle/logger.js';
 import { uuid } from '../../protocol/ids.js';
 import { AcceptPolicy } from '../../protocol/serializers/index.js';
 import { isReadyState, States, type ResultMeta } from '../../types.js';
-import type { Channel, ConsumeMessage } from '../../transport/amqp/amqplib.js';
+import { closeAmqp, type Channel, type ConsumeMessage } from '../../transport/amqp/amqplib.js';
 import { AmqpClient, describe } from '../../transport/amqp/client.js';
 import { passiveConsumerTags, processKeepAlive } from '../../lifecycle/idle-ref.js';
 import { toFieldTable } from '../../transport/amqp/field-table.js';
@@ -159,7 +159,7 @@ export class RpcBackend implements ResultBackend {
     if (msg === null) {
       this.logger.warn(`RabbitMQ cancelled the consumer of reply queue ${this.oid}; declaring it again`);
       this.listening = undefined;
-      void this.channel?.close().catch(() => undefined);
+      if (this.channel) void closeAmqp(this.channel);
       this.ensureListening().catch(() => undefined);
       return;
     }
@@ -366,7 +366,7 @@ export class RpcBackend implements ResultBackend {
     const channel = this.channel;
     this.channel = undefined;
     this.listening = undefined;
-    await channel?.close().catch(() => undefined);
+    if (channel) await closeAmqp(channel);
     await this.publisher.close();
     await this.client.close();
   }

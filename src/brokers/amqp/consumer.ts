@@ -9,7 +9,7 @@ import type { Logger } from '../../lifecycle/logger.js';
 import { backoffDelay, defaultBackoff } from '../../lifecycle/backoff.js';
 import type { WireMessage } from '../../protocol/message.js';
 import type { ConsumeOptions, Consumer, Delivery, DeliveryHandler, QueueSpec } from '../broker.js';
-import type { Channel, ConsumeMessage } from '../../transport/amqp/amqplib.js';
+import { closeAmqp, type Channel, type ConsumeMessage } from '../../transport/amqp/amqplib.js';
 import { describe, type AmqpClient } from '../../transport/amqp/client.js';
 import { fromDelivery } from './properties.js';
 
@@ -182,7 +182,7 @@ export class AmqpConsumer implements Consumer {
     } catch (error) {
       this.link = undefined;
       link.alive = false;
-      await channel.close().catch(() => undefined);
+      await closeAmqp(channel);
       throw error;
     }
   }
@@ -208,7 +208,7 @@ export class AmqpConsumer implements Consumer {
     if (msg === null) {
       // basic.cancel from the server: the queue was deleted, or its node went away. Start over on a new channel.
       this.deps.logger.warn(`RabbitMQ cancelled the consumer of queue ${queue}; consuming again`);
-      void link.channel.close().catch(() => undefined);
+      void closeAmqp(link.channel);
       return;
     }
     const received = fromDelivery(msg);
@@ -314,7 +314,7 @@ export class AmqpConsumer implements Consumer {
     if (link?.alive) {
       link.alive = false;
       link.outstanding.clear();
-      await link.channel.close().catch(() => undefined);
+      await closeAmqp(link.channel);
     }
   }
 }

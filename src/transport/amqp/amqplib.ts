@@ -23,3 +23,33 @@ codec.decodeFields = decodeFieldTable;
 
 export const amqplib = require('amqplib') as typeof Amqplib;
 export type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+
+/** A channel or connection of amqplib: what `closeAmqp` needs of it. */
+interface Closable {
+  close(): Promise<void>;
+  once(event: 'close', listener: () => void): unknown;
+  removeListener(event: 'close', listener: () => void): unknown;
+}
+
+/**
+ * Closes an amqplib channel or connection; resolves once it is closed, however that happens, and never rejects.
+ * amqplib's own `close()` settles only when the server's CloseOk arrives: if the connection dies in between (a
+ * broker shutting down, `rabbitmqctl stop_app`), it never settles, though the object does emit 'close'. Awaited
+ * alone, it would hang whoever waits (a consumer being cancelled, a worker's mingle, a shutdown) forever.
+ */
+export function closeAmqp(closable: Closable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const closed = (): void => resolve();
+    closable.once('close', closed);
+    closable.close().then(
+      () => {
+        closable.removeListener('close', closed);
+        resolve();
+      },
+      () => {
+        closable.removeListener('close', closed);
+        resolve();
+      },
+    );
+  });
+}

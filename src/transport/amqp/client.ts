@@ -10,7 +10,7 @@ import { backoffDelay, defaultBackoff, type BackoffPolicy } from '../../lifecycl
 import type { Logger } from '../../lifecycle/logger.js';
 import { tlsHint } from '../../lifecycle/tls-errors.js';
 import { unrefAmqpWhenIdle } from '../../lifecycle/idle-ref.js';
-import { amqplib, type Channel, type ChannelModel, type ConfirmChannel } from './amqplib.js';
+import { amqplib, closeAmqp, type Channel, type ChannelModel, type ConfirmChannel } from './amqplib.js';
 import { clientProperties, type AmqpSettings } from './url.js';
 
 export interface ConnectionListener {
@@ -125,7 +125,7 @@ export class AmqpClient {
       clientProperties: clientProperties(role),
     });
     if (this.state === 'closed') {
-      await model.close().catch(() => undefined);
+      await closeAmqp(model);
       throw closedError(role);
     }
     // Idle connections do not keep the process alive: a producer script exits once nothing is pending.
@@ -222,7 +222,7 @@ export class AmqpClient {
     this.wake?.();
     const model = this.model;
     this.model = undefined;
-    await model?.close().catch(() => undefined);
+    if (model) await closeAmqp(model);
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { ConnectionError } from '../../errors.js';
 import type { Logger } from '../../lifecycle/logger.js';
-import type { ConfirmChannel, Options } from './amqplib.js';
+import { closeAmqp, type ConfirmChannel, type Options } from './amqplib.js';
 import { describe, type AmqpClient } from './client.js';
 
 interface Pending {
@@ -139,6 +139,6 @@ export class ConfirmPublisher {
     const channel = this.channel;
     this.channel = undefined;
     for (const entry of [...this.pending]) this.settle(entry, new ConnectionError('publisher closed'));
-    await channel?.close().catch(() => undefined);
+    if (channel) await closeAmqp(channel);
   }
 }
