@@ -88,3 +88,23 @@ export class Batcher<T> {
     return this.tail;
   }
 }
+
+/**
+ * Resolves when `promise` settles (either way) or after `ms`, whichever comes first, calling `onLate` in the second
+ * case; never rejects. For a wait that must not block forever on something that may hang (the timer does not keep
+ * the process alive).
+ */
+export function settledWithin(promise: Promise<unknown>, ms: number, onLate: () => void): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      onLate();
+      resolve();
+    }, ms);
+    timer.unref();
+    const done = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    promise.then(done, done);
+  });
+}

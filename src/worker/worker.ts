@@ -13,7 +13,7 @@ import type { Broker, QueueSpec } from '../brokers/broker.js';
 import { ImproperlyConfigured } from '../errors.js';
 import { BrokerEventDispatcher } from '../events/dispatcher.js';
 import '../events/port.js';
-import { deferred, type Deferred } from '../lifecycle/async.js';
+import { deferred, settledWithin, type Deferred } from '../lifecycle/async.js';
 import type { Logger } from '../lifecycle/logger.js';
 import { ServiceList, type Service } from '../lifecycle/service.js';
 import type { JsonObject, JsonValue } from '../types.js';
@@ -38,6 +38,9 @@ import { State } from './state.js';
 import { TaskEvents } from './task-events.js';
 import { WorkerIO } from './worker-io.js';
 import { processKeepAlive } from '../lifecycle/idle-ref.js';
+
+/** The longest a redelivered task waits for the start-up mingle (which itself waits a second for replies). */
+const MINGLE_WAIT_MS = 10_000;
 
 export interface WorkerOptions {
   /** Node name, `name@%h` style (default `celery@<host>`). */
@@ -375,8 +378,16 @@ export class Worker {
           }),
         })
       : undefined;
-    // Mingle runs beside the start; a redelivered task (its worker died) waits for it before it may run.
-    if (mailbox && this.mingle) revokes.synced = this.syncRevokes(state);
+    // Mingle runs beside the start; a redelivered task (its worker died) waits for it before it may run, but not
+    // for ever: it asks for a second of replies, so a mingle still running after MINGLE_WAIT_MS is stuck somewhere.
+    if (mailbox && this.mingle) {
+      revokes.synced = settledWithin(this.syncRevokes(state), MINGLE_WAIT_MS, () =>
+        this.logger.warn(
+          `mingle: no answer within ${MINGLE_WAIT_MS / 1000}s; redelivered tasks run without the other workers' ` +
+            'revoked ids',
+        ),
+      );
+    }
     const services = new ServiceList([
       poolService(pool),
       ...(autoscaler ? [autoscaler] : []),
