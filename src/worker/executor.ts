@@ -307,7 +307,7 @@ export class Executor implements Service {
       return;
     }
     const { settings } = request;
-    if (settings.acksLate && request.delivery.redelivered && (await this.killedTooOften(request))) return;
+    if (this.suspects.has(request) && (await this.killedTooOften(request))) return;
     const inProcess = pool.kind === 'async' || pool.kind === 'solo';
     this.deps.state.started(request, inProcess ? process.pid : null);
     // Recorded before the early ack, so that a process dying from here on leaves the task findable (journal.ts);
@@ -385,7 +385,8 @@ export class Executor implements Service {
    */
   private async killedTooOften(request: Request): Promise<boolean> {
     const { journal, logger, settlement, io, events } = this.deps;
-    const deaths = journal.deaths(request.id);
+    // Read once, when it arrived (`submit`): only a redelivered late-ack task can have deaths counted.
+    const deaths = this.suspects.get(request) ?? 0;
     if (deaths <= this.workerLost.maxRequeues) return false;
     logger.error(
       `Task ${request.label} was running when its worker process died ${deaths} times (over ` +
